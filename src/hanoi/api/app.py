@@ -1,0 +1,37 @@
+"""The FastAPI application for one node."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from hanoi.api import problems
+from hanoi.api.limits import BodyLimit
+from hanoi.api.routes import ledger, members, node as node_routes, tokens
+from hanoi.services.node import Node
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(node: Node) -> FastAPI:
+    app = FastAPI(
+        title=f"Hanoi Exchange — {node.config.name}",
+        version="0.1.0",
+        description="A node of Hanoi Exchange: cooperation against cybercrime under the UN "
+                    "Convention against Cybercrime. Every endpoint but /api/v1/health needs a "
+                    "bearer token; errors are RFC 9457 problem+json.",
+        openapi_url="/openapi.json",
+    )
+    app.state.node = node
+    problems.install(app)
+    for router in (node_routes.router, members.router, ledger.router, tokens.router):
+        app.include_router(router, prefix=API_PREFIX)
+    app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes)  # type: ignore[arg-type]
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` with several workers: each opens the node itself."""
+    return create_app(Node.open(Path(os.environ["HANOI_HOME"]), migrate=False))

@@ -1,0 +1,1 @@
+"""The ``hanoi`` command line: a thin shell over ``hanoi.services``."""

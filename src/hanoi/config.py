@@ -1,0 +1,67 @@
+"""A node's home directory and configuration.
+
+``HOME/config.yaml`` holds who the node is and how it runs; ``HOME/identity.key`` its Ed25519
+private key (mode 0600); ``HOME/node.db`` the SQLite database unless ``HANOI_DATABASE_URL`` (or
+``database_url`` in the config) names PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+
+from hanoi.core.errors import InvalidInput, Problem
+
+CONFIG_FILE = "config.yaml"
+KEY_FILE = "identity.key"
+DB_FILE = "node.db"
+POLICY_FILE = "policy.yaml"
+
+
+class NodeConfig(BaseModel):
+    node_id: str
+    name: str
+    country: str
+    kind: str
+    key_id: str
+    created_at: str
+    database_url: str | None = None
+    default_region: str | None = None
+    checkpoint_interval: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_evidence_bytes: int = Field(default=100 * 1_048_576, ge=1024)
+    public_url: str | None = None
+
+
+def home_from(value: str | os.PathLike[str] | None) -> Path:
+    """The home given on the command line, else ``HANOI_HOME``, else ``./.hanoi``."""
+    if value:
+        return Path(value).expanduser().resolve()
+    env = os.environ.get("HANOI_HOME")
+    return Path(env).expanduser().resolve() if env else Path(".hanoi").resolve()
+
+
+def database_url(home: Path, config: NodeConfig) -> str:
+    return os.environ.get("HANOI_DATABASE_URL") or config.database_url or f"sqlite:///{home / DB_FILE}"
+
+
+def load_config(home: Path) -> NodeConfig:
+    path = home / CONFIG_FILE
+    if not path.exists():
+        raise InvalidInput(
+            f"no node at {home}: run `hanoi --home {home} init` first",
+            [Problem("home", f"{path} does not exist")],
+        )
+    data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return NodeConfig.model_validate(data)
+
+
+def save_config(home: Path, config: NodeConfig) -> None:
+    path = home / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(config.model_dump(), sort_keys=False), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,1 @@
+"""Service functions: the use cases. The API, CLI and console are thin shells over these."""

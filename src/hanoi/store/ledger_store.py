@@ -1,0 +1,168 @@
+"""Reading and appending the ledger in the database.
+
+Appends are serialised so the chain stays linear however many API workers or delivery
+workers write: on PostgreSQL a transaction-scoped advisory lock is taken before the head is
+read; on SQLite every write transaction already holds the database's single write lock from
+``BEGIN IMMEDIATE`` (see ``store.db``). The primary key on ``seq`` is the last line of defence:
+a fork can never commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from hanoi.core.canonical import fast_canonical_json
+from hanoi.core.clock import isoformat
+from hanoi.core.ledger import GENESIS, Entry, Row, checkpoint_message, make_entry
+from hanoi.store.tables import ledger_checkpoints, ledger_entries
+
+# An arbitrary constant naming "the ledger append lock" among PostgreSQL advisory locks.
+_LEDGER_LOCK_KEY = 0x48414E4F49  # "HANOI"
+
+Signer = Callable[[bytes], bytes]
+
+_ROW_COLUMNS = (
+    ledger_entries.c.seq,
+    ledger_entries.c.ts,
+    ledger_entries.c.actor,
+    ledger_entries.c.action,
+    ledger_entries.c.subject,
+    ledger_entries.c.decision,
+    ledger_entries.c.reasons,
+    ledger_entries.c.payload,
+    ledger_entries.c.payload_digest,
+    ledger_entries.c.prev_hash,
+    ledger_entries.c.hash,
+)
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    """``(seq, hash)`` of the newest entry, ``(0, GENESIS)`` for an empty ledger."""
+    row = conn.execute(
+        select(ledger_entries.c.seq, ledger_entries.c.hash).order_by(ledger_entries.c.seq.desc()).limit(1)
+    ).first()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def append(
+    conn: Connection,
+    *,
+    now: datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    payload: Any,
+    decision: str | None = None,
+    reasons: Sequence[dict[str, Any]] = (),
+    node_id: str,
+    key_id: str,
+    sign: Signer,
+    checkpoint_interval: int,
+) -> Entry:
+    """Append one entry inside the caller's transaction (and a checkpoint when one is due)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY})")
+    seq, prev = head(conn)
+    ts = isoformat(now)
+    # Store JSON-safe copies: what is hashed must be exactly what a verifier reads back.
+    payload_safe = json.loads(json.dumps(payload, default=_json_default))
+    reasons_safe = json.loads(json.dumps(list(reasons), default=_json_default))
+    entry = make_entry(
+        seq=seq + 1, ts=ts, actor=actor, action=action, subject=subject, decision=decision,
+        reasons=reasons_safe, payload=payload_safe, prev_hash=prev,
+    )
+    conn.execute(
+        ledger_entries.insert().values(
+            seq=entry.seq, ts=entry.ts, actor=entry.actor, action=entry.action,
+            subject=entry.subject, decision=entry.decision,
+            reasons=fast_canonical_json(entry.reasons).decode(),
+            payload=fast_canonical_json(entry.payload).decode(),
+            payload_digest=entry.payload_digest, prev_hash=entry.prev_hash, hash=entry.hash,
+        )
+    )
+    if entry.seq % checkpoint_interval == 0:
+        write_checkpoint(conn, entry.seq, entry.hash, ts, node_id=node_id, key_id=key_id, sign=sign)
+    return entry
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return isoformat(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def write_checkpoint(
+    conn: Connection, seq: int, head_hash: str, ts: str, *, node_id: str, key_id: str, sign: Signer
+) -> None:
+    signature = sign(checkpoint_message(seq, head_hash, node_id)).hex()
+    conn.execute(
+        ledger_checkpoints.insert().values(seq=seq, head_hash=head_hash, key_id=key_id,
+                                           signature=signature, ts=ts)
+    )
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(ledger_entries)).scalar_one())
+
+
+def iter_rows(conn: Connection, start: int = 1, stop: int | None = None,
+              batch: int = 20_000) -> Iterator[Row]:
+    """Stored rows with ``start <= seq < stop`` in sequence order, fetched in keyset pages.
+
+    Driver-level SQL: at a million rows the per-row cost of result processing matters.
+    """
+    table = ledger_entries.name
+    cols = ", ".join(c.name for c in _ROW_COLUMNS)
+    last = start - 1
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    while True:
+        bound = f" AND seq < {placeholder}" if stop is not None else ""
+        sql = (f"SELECT {cols} FROM {table} WHERE seq > {placeholder}{bound} "
+               f"ORDER BY seq LIMIT {int(batch)}")
+        params: tuple[int, ...] = (last, stop) if stop is not None else (last,)
+        cur = raw.cursor()
+        cur.execute(sql, params)
+        rows = cur.fetchall()
+        cur.close()
+        if not rows:
+            return
+        yield from rows  # type: ignore[misc]
+        last = rows[-1][0]
+        if len(rows) < batch:
+            return
+
+
+def checkpoints(conn: Connection) -> list[tuple[int, str, str, str, str]]:
+    rows = conn.execute(
+        select(ledger_checkpoints.c.seq, ledger_checkpoints.c.head_hash, ledger_checkpoints.c.key_id,
+               ledger_checkpoints.c.signature, ledger_checkpoints.c.ts).order_by(ledger_checkpoints.c.seq)
+    ).all()
+    return [(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def hash_at(conn: Connection, seq: int) -> str | None:
+    return conn.execute(select(ledger_entries.c.hash).where(ledger_entries.c.seq == seq)).scalar()
+
+
+def page(conn: Connection, *, after: int = 0, limit: int = 100, subject: str | None = None,
+         action: str | None = None) -> list[Entry]:
+    q = select(*_ROW_COLUMNS).where(ledger_entries.c.seq > after)
+    if subject:
+        q = q.where(ledger_entries.c.subject == subject)
+    if action:
+        q = q.where(ledger_entries.c.action == action)
+    rows = conn.execute(q.order_by(ledger_entries.c.seq).limit(limit)).all()
+    return [
+        Entry(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8], r[9], r[10])
+        for r in rows
+    ]

@@ -1,0 +1,48 @@
+"""A node per test (on every backend), its API client and one token per role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hanoi.api.app import create_app
+from hanoi.core.roles import Role
+from hanoi.services import tokens
+from hanoi.services.node import Node, init_node
+
+
+@pytest.fixture
+def node_home(tmp_path: Path) -> Path:
+    return tmp_path / "gb-node"
+
+
+@pytest.fixture
+def node_and_admin(node_home: Path, database_url: str) -> Iterator[tuple[Node, str]]:
+    node, admin = init_node(node_home, name="UK Central Authority", country="GB",
+                            kind="central-authority", database_url_=database_url)
+    yield node, admin
+    node.close()
+
+
+@pytest.fixture
+def node(node_and_admin: tuple[Node, str]) -> Node:
+    return node_and_admin[0]
+
+
+@pytest.fixture
+def role_tokens(node_and_admin: tuple[Node, str]) -> dict[Role, str]:
+    node, admin = node_and_admin
+    out = {Role.ADMIN: admin}
+    for role in Role:
+        if role is not Role.ADMIN:
+            out[role], _ = tokens.create(node, "test", name=f"{role.value} user", role=role.value)
+    return out
+
+
+@pytest.fixture
+def client(node: Node) -> Iterator[TestClient]:
+    with TestClient(create_app(node), raise_server_exceptions=False) as c:
+        yield c
