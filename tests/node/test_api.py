@@ -216,7 +216,9 @@ def test_openapi_is_published(client: TestClient) -> None:
 
 json_leaf = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
              | st.text(max_size=30))
-json_any = st.recursive(json_leaf, lambda i: st.lists(i, max_size=4) | st.dictionaries(st.text(max_size=12), i, max_size=6), max_leaves=20)
+json_any = st.recursive(
+    json_leaf, lambda i: st.lists(i, max_size=4) | st.dictionaries(st.text(max_size=12), i, max_size=6),
+    max_leaves=20)
 member_like = st.fixed_dictionaries({}, optional={
     k: json_any | st.sampled_from(["FR", "GB", "QZ", "party", "cert", "https://x.test", public_key()])
     for k in ("id", "name", "kind", "country", "state_status", "endpoint", "keys", "languages",

@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from hanoi.api import problems
 from hanoi.api.limits import BodyLimit
-from hanoi.api.routes import ledger, members, node as node_routes, tokens
+from hanoi.api.routes import ledger, members, tokens
+from hanoi.api.routes import node as node_routes
 from hanoi.services.node import Node
 
 API_PREFIX = "/api/v1"
@@ -28,7 +29,7 @@ def create_app(node: Node) -> FastAPI:
     problems.install(app)
     for router in (node_routes.router, members.router, ledger.router, tokens.router):
         app.include_router(router, prefix=API_PREFIX)
-    app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes)
     return app
 
 

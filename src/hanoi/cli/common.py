@@ -14,9 +14,11 @@ from rich.console import Console
 
 from hanoi.config import home_from
 from hanoi.core.errors import HanoiError, InvalidInput, Problem
+from hanoi.core.members import MemberKind
 from hanoi.services.node import Node
 
 console = Console(soft_wrap=True)
+KINDS_HELP = ", ".join(k.value for k in MemberKind)
 err_console = Console(stderr=True, soft_wrap=True)
 
 

@@ -12,7 +12,7 @@ import typer
 from hanoi.cli import ledger as ledger_cli
 from hanoi.cli import members as members_cli
 from hanoi.cli import tokens as tokens_cli
-from hanoi.cli.common import console, home, report, state
+from hanoi.cli.common import KINDS_HELP, console, home, report, state
 from hanoi.core.errors import HanoiError
 from hanoi.services.node import init_node
 
@@ -38,7 +38,7 @@ def _root(
 def init(
     name: Annotated[str, typer.Option(help="The organisation running this node")],
     country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 code of its State")],
-    kind: Annotated[str, typer.Option(help="central-authority, contact-point, law-enforcement, prosecutor, cert, hotline, platform")],
+    kind: Annotated[str, typer.Option(help=KINDS_HELP)],
     region: Annotated[str | None, typer.Option(help="Default phone region (default: the country)")] = None,
     public_url: Annotated[str | None, typer.Option(help="URL where peers reach this node")] = None,
 ) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hanoi.cli.common import actor, console, load_file, open_node, print_json
+from hanoi.cli.common import KINDS_HELP, actor, console, load_file, open_node, print_json
 from hanoi.services import members
 
 app = typer.Typer(help="Members (partner organisations), their keys and standing.", no_args_is_help=True)
@@ -19,7 +19,7 @@ STANDING_STYLE = {"good": "green", "concerns": "yellow", "suspended": "bold red"
 @app.command("add")
 def add(
     name: Annotated[str | None, typer.Option(help="Organisation name")] = None,
-    kind: Annotated[str | None, typer.Option(help="central-authority, contact-point, law-enforcement, prosecutor, cert, hotline, platform")] = None,
+    kind: Annotated[str | None, typer.Option(help=KINDS_HELP)] = None,
     country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2 code of its State")] = None,
     state_status: Annotated[str, typer.Option(help="party, signatory or non-party")] = "party",
     member_id: Annotated[str | None, typer.Option("--id", help="Short id (default: from country and name)")] = None,
@@ -74,7 +74,9 @@ def assess(
     standing: Annotated[str | None, typer.Option(help="good, concerns or suspended")] = None,
     assessor: Annotated[str | None, typer.Option(help="Who made the assessment")] = None,
     findings: Annotated[str | None, typer.Option(help="What was found")] = None,
-    article: Annotated[list[str] | None, typer.Option(help="Cited article, e.g. 6 or 'UNCC Art. 24' (repeatable)")] = None,
+    article: Annotated[
+        list[str] | None, typer.Option(help="Cited article, e.g. 6 or 'UNCC Art. 24' (repeatable)")
+    ] = None,
     source: Annotated[list[str] | None, typer.Option(help="Source relied on (repeatable)")] = None,
     assessed_at: Annotated[str | None, typer.Option(help="When (ISO 8601; default now)")] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON assessment")] = None,

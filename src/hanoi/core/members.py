@@ -120,7 +120,7 @@ def _enum(enum: type[StrEnum], value: Any, field_name: str, problems: list[Probl
     try:
         return enum(value)
     except ValueError:
-        allowed = ", ".join(e.value for e in enum)  # type: ignore[attr-defined]
+        allowed = ", ".join(e.value for e in enum)
         problems.append(Problem(field_name, f"{value!r} is not one of: {allowed}"))
         return None
 
@@ -229,7 +229,8 @@ def validate_assessment(data: dict[str, Any], now: datetime) -> Assessment:
         articles = []
     for i, a in enumerate(articles):
         if not isinstance(a, str) or not ARTICLE.fullmatch(a.strip()):
-            problems.append(Problem(f"articles[{i}]", f"{a!r} is not an article citation such as '6' or 'UNCC Art. 24'"))
+            problems.append(Problem(f"articles[{i}]",
+                                    f"{a!r} is not an article citation such as '6' or 'UNCC Art. 24'"))
     sources = data.get("sources") or []
     if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
         problems.append(Problem("sources", "must be a list of non-empty source references"))

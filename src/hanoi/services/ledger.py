@@ -16,7 +16,7 @@ from typing import Any
 
 from hanoi.core import keys
 from hanoi.core.clock import isoformat
-from hanoi.core.ledger import GENESIS, Break, checkpoint_message, check_rows
+from hanoi.core.ledger import GENESIS, Break, check_rows, checkpoint_message
 from hanoi.services.node import Node
 from hanoi.store import ledger_store
 from hanoi.store.db import make_engine
@@ -48,7 +48,9 @@ class VerifyResult:
                 "message": self.message()}
 
 
-def _check_slice(url: str, start: int, stop: int | None, check_payloads: bool) -> tuple[int, str | None, str, Break | None]:
+def _check_slice(
+    url: str, start: int, stop: int | None, check_payloads: bool
+) -> tuple[int, str | None, str, Break | None]:
     """Check rows ``start <= seq < stop`` in a worker; return (count, first prev_hash, last hash, break)."""
     engine = make_engine(url, pool=False)
     try:
@@ -73,7 +75,7 @@ def _check_slice(url: str, start: int, stop: int | None, check_payloads: bool) -
 def verify(node: Node, *, workers: int | None = None, check_payloads: bool = True) -> VerifyResult:
     url = node.engine.url.render_as_string(hide_password=False)
     with node.read() as conn:
-        head_seq, head_hash = ledger_store.head(conn)
+        head_seq, _ = ledger_store.head(conn)
         cps = ledger_store.checkpoints(conn)
         workers = workers or min(os.cpu_count() or 1, 8)
         if head_seq < PARALLEL_FROM or workers <= 1 or url.startswith("sqlite:///:memory:"):

@@ -62,7 +62,8 @@ def _time(value: Any, field_name: str) -> datetime | None:
     try:
         return parse_time(str(value))
     except ValueError:
-        raise InvalidInput(f"{field_name} is not a time", [Problem(field_name, f"{value!r} is not an ISO 8601 time")]) from None
+        raise InvalidInput(f"{field_name} is not a time",
+                           [Problem(field_name, f"{value!r} is not an ISO 8601 time")]) from None
 
 
 def add(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +144,8 @@ def add_key(node: Node, actor: str, member_id: str, spec: dict[str, Any]) -> dic
     now = node.now()
     with node.write(actor) as uow:
         _require(uow.conn, member_id)
-        existing = uow.conn.execute(select(member_keys.c.key_id).where(member_keys.c.member_id == member_id)).scalars().all()
+        existing = uow.conn.execute(
+            select(member_keys.c.key_id).where(member_keys.c.member_id == member_id)).scalars().all()
         spec = dict(spec)
         spec.setdefault("kid", f"{member_id}:k{len(existing) + 1}")
         (rec,) = _key_records([spec], member_id, now)

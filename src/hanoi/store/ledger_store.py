@@ -136,7 +136,7 @@ def iter_rows(conn: Connection, start: int = 1, stop: int | None = None,
         cur.close()
         if not rows:
             return
-        yield from rows  # type: ignore[misc]
+        yield from rows
         last = rows[-1][0]
         if len(rows) < batch:
             return
