@@ -177,6 +177,7 @@ def test_standing_change_needs_an_assessment(client: TestClient, role_tokens: di
     r = client.post("/api/v1/members/fr-pharos/assessments", json={"standing": "good"}, headers=admin)
     assert r.status_code == 422
     assert {e["field"] for e in r.json()["errors"]} >= {"assessor", "findings", "articles"}
+    assert r.json()["rule"] == "STANDING-ASSESSED"
     r = client.post("/api/v1/members/fr-pharos/assessments",
                     json={**GOOD_ASSESSMENT, "articles": []}, headers=admin)
     assert r.status_code == 422

@@ -31,7 +31,7 @@ def test_init_creates_home_key_database_and_admin_token(node_home: Path, databas
             stored = conn.exec_driver_sql("SELECT token_hash FROM api_tokens").scalars().all()
         assert admin not in stored and tokens.digest(admin) in stored
         result = ledger.verify(node)
-        assert result.ok and result.count == 2  # node.init, token.create
+        assert result.ok and result.count == 3  # node.init, policy.init, token.create
     finally:
         node.close()
 
@@ -87,4 +87,4 @@ def test_home_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert (tmp_path / "env-node" / "config.yaml").exists()
     capsys.readouterr()
     assert run(["ledger", "verify"]) == 0
-    assert capsys.readouterr().out.startswith("ledger ok: 2 entries, head ")
+    assert capsys.readouterr().out.startswith("ledger ok: 3 entries, head ")

@@ -40,7 +40,7 @@ def test_every_change_writes_one_entry_in_order(node: Node) -> None:
     members.assess(node, "alice", "m000", GOOD_ASSESSMENT)
     page = ledger.page(node)
     actions = [e["action"] for e in page["items"]]
-    assert actions == ["node.init", "token.create", "member.add", "member.add", "member.assess"]
+    assert actions == ["node.init", "policy.init", "token.create", "member.add", "member.add", "member.assess"]
     assert page["items"][-1]["actor"] == "alice"
     assert page["items"][-1]["decision"] == "good"
     for prev, entry in zip(page["items"], page["items"][1:], strict=False):
@@ -177,7 +177,7 @@ def test_concurrent_writers_keep_one_linear_chain(node: Node) -> None:
         t.join()
     assert not errors
     result = ledger.verify(node)
-    assert result.ok and result.count == 2 + 40
+    assert result.ok and result.count == 3 + 40
 
 
 def test_parallel_verification_agrees_with_a_single_pass(node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,4 +200,4 @@ def test_ledger_show_cli(node: Node, capsys: pytest.CaptureFixture[str]) -> None
 
     page = json.loads(capsys.readouterr().out)
     assert [e["action"] for e in page["items"]][-1] == "member.add"
-    assert page["head"]["seq"] == 3
+    assert page["head"]["seq"] == 4

@@ -62,6 +62,6 @@ def test_two_workers_write_one_chain(served: tuple[Node, str, str]) -> None:
     assert codes == [201] * 40
     result = ledger.verify(node)
     assert result.ok, result.message()
-    assert result.count == 2 + 40
+    assert result.count == 3 + 40
     r = httpx.get(f"{base}/api/v1/ledger/verify", headers=auth(admin), timeout=30)
-    assert r.json()["ok"] is True and r.json()["count"] == 42
+    assert r.json()["ok"] is True and r.json()["count"] == 43

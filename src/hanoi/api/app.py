@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from hanoi.api import problems
 from hanoi.api.limits import BodyLimit
-from hanoi.api.routes import ledger, members, tokens
+from hanoi.api.routes import ledger, members, policy, requests, tokens
 from hanoi.api.routes import node as node_routes
 from hanoi.services.node import Node
 
@@ -27,9 +27,12 @@ def create_app(node: Node) -> FastAPI:
     )
     app.state.node = node
     problems.install(app)
-    for router in (node_routes.router, members.router, ledger.router, tokens.router):
+    for router in (node_routes.router, members.router, requests.router, policy.router, ledger.router,
+                   tokens.router):
         app.include_router(router, prefix=API_PREFIX)
-    app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes)
+    # Multipart framing adds a little to the file itself; the service enforces the exact limit.
+    app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes, upload_suffixes=("/evidence",),
+                       max_upload_bytes=node.config.max_evidence_bytes + 65_536)
     return app
 
 

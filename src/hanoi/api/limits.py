@@ -12,16 +12,17 @@ from hanoi.api.problems import MEDIA_TYPE, TYPE_BASE
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, overrides: dict[str, int] | None = None):
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_suffixes: tuple[str, ...] = (),
+                 max_upload_bytes: int = 0):
         self.app = app
         self.max_bytes = max_bytes
-        # Path prefixes with their own limits (evidence uploads are larger than JSON calls).
-        self.overrides = overrides or {}
+        # Upload endpoints (evidence files) have their own, larger limit.
+        self.upload_suffixes = upload_suffixes
+        self.max_upload_bytes = max_upload_bytes
 
     def _limit(self, path: str) -> int:
-        for prefix, limit in self.overrides.items():
-            if path.startswith(prefix):
-                return limit
+        if self.upload_suffixes and path.endswith(self.upload_suffixes):
+            return self.max_upload_bytes
         return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

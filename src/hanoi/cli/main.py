@@ -9,8 +9,11 @@ from typing import Annotated
 
 import typer
 
+from hanoi.cli import evidence as evidence_cli
 from hanoi.cli import ledger as ledger_cli
 from hanoi.cli import members as members_cli
+from hanoi.cli import policy as policy_cli
+from hanoi.cli import requests as requests_cli
 from hanoi.cli import tokens as tokens_cli
 from hanoi.cli.common import KINDS_HELP, console, home, report, state
 from hanoi.core.errors import HanoiError
@@ -25,6 +28,9 @@ app = typer.Typer(
 app.add_typer(members_cli.app, name="members")
 app.add_typer(ledger_cli.app, name="ledger")
 app.add_typer(tokens_cli.app, name="tokens")
+app.add_typer(requests_cli.app, name="requests")
+app.add_typer(policy_cli.app, name="policy")
+app.add_typer(evidence_cli.app, name="evidence")
 
 
 @app.callback()
@@ -80,6 +86,18 @@ def serve(
         from hanoi.api.app import create_app
 
         uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="Play, verify, shut down and exit")] = False,
+    directory: Annotated[Path, typer.Option("--dir", help="Where the demo nodes live (wiped first)")] = Path(".demo"),
+    port: Annotated[int | None, typer.Option(help="API port (default: a free one)")] = None,
+) -> None:
+    """A node with sample partners on loopback, to explore (what `make demo` runs)."""
+    from hanoi import demo as demo_module
+
+    raise typer.Exit(demo_module.run(directory.resolve(), once=once, port=port, console=console))
 
 
 def run(argv: list[str] | None = None) -> int:

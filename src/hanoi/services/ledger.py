@@ -99,7 +99,7 @@ def _verify_parallel(url: str, head_seq: int, workers: int, check_payloads: bool
         results = list(pool.map(_check_slice, [url] * workers, [b[0] for b in bounds],
                                 [b[1] for b in bounds], [check_payloads] * workers))
     total, prev = 0, GENESIS
-    for (start, _stop), (n, first_prev, last, broken) in zip(bounds, results, strict=True):
+    for (start, stop), (n, first_prev, last, broken) in zip(bounds, results, strict=True):
         if n == 0 and broken is None:
             if start <= head_seq:
                 return total, prev, Break(start, f"sequence broken: entry {start} is missing")
@@ -110,6 +110,9 @@ def _verify_parallel(url: str, head_seq: int, workers: int, check_payloads: bool
         total += n
         if broken is not None:
             return total, last if n else prev, broken
+        if stop is not None and n < stop - start:
+            # the slice ended early: the entry after its last one is missing
+            return total, last, Break(start + n, f"sequence broken: entry {start + n} is missing")
         prev = last
     return total, prev, None
 

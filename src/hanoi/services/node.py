@@ -73,7 +73,7 @@ class Node:
                             self.config.checkpoint_interval)
 
     def write(self, actor: str) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.ledger_signer, actor=actor, now=self.now())
+        return UnitOfWork(self.engine, self.ledger_signer, actor=actor, now=self.now(), node=self)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -125,13 +125,14 @@ def init_node(
     )
     save_config(home, config)
     node = Node.open(home)
-    from hanoi.services import tokens
+    from hanoi.services import policy, tokens
 
     with node.write("system:init") as uow:
         uow.record("node.init", f"node:{node_id}", {
             "node_id": node_id, "name": config.name, "country": cc, "kind": config.kind,
             "key_id": config.key_id, "public_key": node.public_key_b64,
         })
+        policy.write_default(node, uow)
         admin_token, _ = tokens.create_in(uow, name="first admin", role=Role.ADMIN)
     return node, admin_token
 

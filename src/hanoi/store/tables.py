@@ -136,3 +136,44 @@ ledger_checkpoints = Table(
     Column("signature", String(128), nullable=False),
     Column("ts", String(32), nullable=False),
 )
+
+requests = Table(
+    "requests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("state", String(32), nullable=False),
+    # outgoing: this node asks the partner; incoming: the partner asks this node.
+    Column("direction", String(8), nullable=False),
+    Column("partner_id", String(64), ForeignKey("members.id"), nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("deadline_profiles", JSON),
+    # The requested side's assessment the gate needs (dual criminality, confidentiality...).
+    Column("assessment", JSON, nullable=False),
+    Column("review", JSON),
+    Column("decision", JSON),
+    Column("preservation", JSON),
+    Column("response", JSON),
+    Column("remote_id", String(80)),
+    Column("started_at", UTCDateTime),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_requests_state", "state"),
+    Index("ix_requests_partner", "partner_id"),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(40), ForeignKey("requests.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(127), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("added_by", String(200), nullable=False),
+    Column("added_at", UTCDateTime, nullable=False),
+    UniqueConstraint("request_id", "name", name="uq_evidence_request_name"),
+)

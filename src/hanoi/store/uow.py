@@ -32,8 +32,10 @@ class LedgerSigner:
 
 
 class UnitOfWork:
-    def __init__(self, engine: Engine, signer: LedgerSigner, *, actor: str, now: datetime):
+    def __init__(self, engine: Engine, signer: LedgerSigner, *, actor: str, now: datetime,
+                 node: Any = None):
         self._engine = engine
+        self.node = node  # the services.node.Node that opened it (services read its config)
         self._signer = signer
         self.actor = actor
         self.now = now

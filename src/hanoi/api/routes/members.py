@@ -35,10 +35,12 @@ class KeyIn(Strict):
 
 
 class AssessmentIn(Strict):
-    standing: Literal["good", "concerns", "suspended"]
-    assessor: str = Field(max_length=200)
-    findings: str = Field(max_length=20_000)
-    articles: list[str] = Field(max_length=50)
+    """Optional at this layer so the domain can list every missing part with its article."""
+
+    standing: Literal["good", "concerns", "suspended"] | None = None
+    assessor: str | None = Field(default=None, max_length=200)
+    findings: str | None = Field(default=None, max_length=20_000)
+    articles: list[str] = Field(default_factory=list, max_length=50)
     sources: list[str] = Field(default_factory=list, max_length=100)
     assessed_at: str | None = None
 

@@ -1,0 +1,26 @@
+"""The node policy the gate applies: shown to every role that decides, changed by the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends
+
+from hanoi.api.deps import get_node, require
+from hanoi.core.roles import Permission
+from hanoi.services import policy
+from hanoi.services.node import Node
+from hanoi.services.tokens import Principal
+
+router = APIRouter(prefix="/policy", tags=["policy"])
+
+
+@router.get("", summary="The policy in force, its digest and the gate's rule table")
+def show(_: Principal = Depends(require(Permission.POLICY_READ)), node: Node = Depends(get_node)) -> dict[str, Any]:
+    return policy.show(node)
+
+
+@router.put("", summary="Replace the policy (ledgered)")
+def replace(body: dict[str, Any] = Body(...), who: Principal = Depends(require(Permission.POLICY_WRITE)),
+            node: Node = Depends(get_node)) -> dict[str, Any]:
+    return policy.update(node, who.actor, body)

@@ -1,0 +1,46 @@
+"""``hanoi evidence``: attach files, export signed packages (verify lives beside them)."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hanoi.cli.common import actor, console, open_node, print_json
+from hanoi.cli.evidence_verify import app
+from hanoi.core.errors import InvalidInput, Problem
+from hanoi.services import evidence
+
+
+@app.command("add")
+def add(
+    request_id: str,
+    file: Annotated[Path, typer.Argument(help="The file to attach")],
+    description: Annotated[str, typer.Option()] = "",
+    media_type: Annotated[str | None, typer.Option(help="Default: guessed from the name")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Attach a file to a request (stored by SHA-256; the handling is ledgered)."""
+    if not file.is_file():
+        raise InvalidInput(f"{file} is not a readable file", [Problem("file", "not found")])
+    guessed = media_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+    with file.open("rb") as fh:
+        rec = evidence.add(open_node(), actor(), request_id, name=file.name, stream=fh, media_type=guessed,
+                           description=description)
+    if as_json:
+        print_json(rec)
+    else:
+        console.print(f"attached {rec['name']} to {request_id}: sha256 {rec['sha256']} ({rec['size']} bytes)")
+
+
+@app.command("export")
+def export(
+    request_id: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The package to write (.zip)")],
+) -> None:
+    """Write a signed evidence package for a request."""
+    out = evidence.export(open_node(), actor(), request_id, output)
+    console.print(f"wrote {out['path']}: {out['files']} file(s), package {out['package_id']}, "
+                  f"signed by {out['signer_fingerprint']}")

@@ -1,0 +1,354 @@
+"""``hanoi requests``: draft, check, submit and follow cooperation requests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.prompt import Confirm, IntPrompt, Prompt
+from rich.table import Table
+
+from hanoi.cli.common import actor, console, err_console, load_file, open_node, print_json
+from hanoi.core.citations import RULES
+from hanoi.core.errors import InvalidInput, Problem
+from hanoi.requests import contents
+from hanoi.services import requests
+from hanoi.services.tokens import parse_duration
+
+app = typer.Typer(help="Cooperation requests under Chapter V of the Convention.", no_args_is_help=True)
+
+STATE_STYLE = {"draft": "dim", "refused": "red", "withdrawn": "dim", "expired": "red", "executed": "green",
+               "partially-executed": "yellow", "preserved": "cyan", "extended": "cyan"}
+
+
+def _document(path: Path, type_: str | None) -> dict[str, Any]:
+    """A request file: ``{type, partner, fields: {...}}``, or the fields alone with ``--type``."""
+    doc = load_file(path)
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{path} must hold a mapping", [Problem("file", "must be a mapping")])
+    if "fields" not in doc:
+        meta = {k: doc.pop(k) for k in ("type", "partner", "direction", "via", "deadline_profiles") if k in doc}
+        doc = {**meta, "fields": doc}
+    if type_:
+        doc["type"] = type_
+    if not doc.get("type"):
+        raise InvalidInput("the request type is not given", [Problem("type", "give --type or a 'type' key")])
+    return doc
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for p in problems:
+        cite = f"  [{p.rule}, {RULES[p.rule].citation}]" if p.rule else ""
+        console.print(f"{p.field}: {p.message}{cite}", highlight=False, markup=False)
+
+
+@app.command("validate")
+def validate(
+    request_id: Annotated[str | None, typer.Argument(help="A stored draft (or use --from)")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON draft; nothing is stored")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Request type, if the file does not say")] = None,
+) -> None:
+    """List every missing or invalid field with its article; exit 1 while anything is wrong."""
+    if from_file is not None:
+        doc = _document(from_file, type_)
+        node = open_node()
+        problems = requests.validate(doc["type"], doc["fields"], node.now())
+    elif request_id:
+        shown = requests.show(open_node(), request_id)
+        problems = [Problem(r["field"], p["message"], p.get("rule"))
+                    for r in shown["checklist"] for p in r["problems"]]
+    else:
+        raise InvalidInput("nothing to validate", [Problem("from", "give a request id or --from FILE")])
+    _print_problems(problems)
+    if problems:
+        err_console.print(f"{len(problems)} problem(s): not ready to submit", style="bold red")
+        raise typer.Exit(1)
+    console.print("complete: every required field is present and valid", style="green")
+
+
+def _ask(spec: contents.FieldSpec, type_: str) -> Any:
+    rule = RULES[spec.rule_code(type_)]
+    required = spec.required(type_)
+    label = f"{spec.label} [dim]({rule.citation}{'' if required else ', optional'})[/]"
+    if spec.kind == "bool":
+        return Confirm.ask(label, default=True if required else False, console=console)
+    if spec.kind == "int":
+        text = Prompt.ask(label, default="" if not required else None, console=console)
+        return int(text) if text else None
+    if spec.kind == "enum":
+        return Prompt.ask(label, choices=list(spec.choices), default=None if required else "", console=console) or None
+    if spec.kind == "offence":
+        return Prompt.ask(label, choices=list(spec.choices), console=console) if required else \
+            (Prompt.ask(label, default="", console=console) or None)
+    text = Prompt.ask(label, default=None if required else "", console=console)
+    if spec.kind == "list":
+        return [x.strip() for x in text.split(";") if x.strip()] or None
+    return text or None
+
+
+@app.command("new")
+def new(
+    type_: Annotated[str | None, typer.Option("--type", help=", ".join(contents.REQUEST_TYPES))] = None,
+    partner: Annotated[str | None, typer.Option(help="The partner member (requested side, or requester if incoming)")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON with the fields")] = None,
+    incoming: Annotated[bool, typer.Option("--incoming", help="Record a request this node received")] = False,
+    via: Annotated[str | None, typer.Option(help="How an incoming request arrived (e-mail, fax...)")] = None,
+    profile: Annotated[list[str] | None, typer.Option(help="Deadline profile of the partner agreement")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Draft a request: from a file, or by answering a prompt for each field."""
+    if from_file is not None:
+        doc = _document(from_file, type_)
+    else:
+        if not type_:
+            raise InvalidInput("the request type is not given",
+                               [Problem("type", f"one of: {', '.join(contents.REQUEST_TYPES)}")])
+        rt = contents.request_type(type_)
+        if not sys.stdin.isatty():
+            raise InvalidInput("no terminal to ask in: give the fields with --from FILE",
+                               [Problem("from", "needed when standard input is not a terminal")])
+        console.print(f"[bold]{rt.label}[/] — {RULES[rt.rule].citation}. Lists: separate items with ';'.")
+        specs = sorted(contents.fields_for(type_), key=lambda s: not s.required(type_))
+        doc = {"type": type_, "fields": {}}
+        for spec in specs:
+            value = _ask(spec, type_)
+            if value not in (None, "", []):
+                doc["fields"][spec.name] = value
+        partner = partner or Prompt.ask("Partner member id", console=console)
+    if partner:
+        doc["partner"] = partner
+    if incoming:
+        doc["direction"] = "incoming"
+    if via:
+        doc["via"] = via
+    if profile:
+        doc["deadline_profiles"] = profile
+    shown = requests.create(open_node(), actor(), doc)
+    _out(shown, as_json)
+    missing = [r for r in shown["checklist"] if not r["ok"]]
+    if missing and not as_json:
+        console.print(f"{len(missing)} field(s) still to complete: hanoi requests validate {shown['id']}")
+
+
+@app.command("edit")
+def edit(
+    request_id: str,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="field=value (repeatable; empty value removes)")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON with fields to change")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Change a draft's fields."""
+    changes: dict[str, Any] = {}
+    if from_file:
+        doc = load_file(from_file)
+        changes.update(doc.get("fields", doc) if isinstance(doc, dict) else {})
+    for item in set_ or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidInput("--set takes field=value", [Problem("set", f"{item!r} has no '='")])
+        changes[name.strip()] = _typed(name.strip(), value)
+    _out(requests.update(open_node(), actor(), request_id, {"fields": changes}), as_json)
+
+
+def _typed(name: str, value: str) -> Any:
+    spec = contents.FIELDS_BY_NAME.get(name)
+    if value == "":
+        return None
+    if spec is None:
+        return value
+    if spec.kind == "bool":
+        return value.lower() in ("1", "true", "yes", "y")
+    if spec.kind == "int":
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    if spec.kind == "list":
+        return [x.strip() for x in value.split(";") if x.strip()]
+    return value
+
+
+@app.command("submit")
+def submit(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check completeness, run the safeguards gate, and submit."""
+    _out(requests.submit(open_node(), actor(), request_id), as_json)
+
+
+@app.command("show")
+def show(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Everything about a request: fields with citations, gate decision, deadlines, evidence."""
+    shown = requests.show(open_node(), request_id)
+    if as_json:
+        print_json(shown)
+        return
+    _out(shown, False)
+    table = Table("field", "value", "citation", title="Contents")
+    for row in shown["checklist"]:
+        value = shown["fields"].get(row["field"])
+        mark = "" if row["ok"] else " [red](" + "; ".join(p["message"] for p in row["problems"]) + ")[/]"
+        table.add_row(row["label"], ("" if value is None else str(value)) + mark, row["citation"])
+    console.print(table)
+    for ev in shown["evidence"]:
+        console.print(f"evidence {ev['name']}: sha256 {ev['sha256']} ({ev['size']} bytes)")
+
+
+@app.command("list")
+def list_(
+    state: Annotated[str | None, typer.Option()] = None,
+    direction: Annotated[str | None, typer.Option(help="outgoing or incoming")] = None,
+    partner: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    rows = requests.list_requests(open_node(), state=state, direction=direction, partner=partner)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "type", "direction", "partner", "state", "next deadline", title=f"{len(rows)} requests")
+    for r in rows:
+        nxt = r["deadlines"][0]["due_at"] if r["deadlines"] else (r["preservation"] or {}).get("until", "")
+        table.add_row(r["id"], r["type"], r["direction"], r["partner_id"],
+                      f"[{STATE_STYLE.get(r['state'], '')}]{r['state']}[/]", nxt)
+    console.print(table)
+
+
+@app.command("timeline")
+def timeline(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every ledgered step of a request, in order."""
+    entries = requests.timeline(open_node(), request_id)
+    if as_json:
+        print_json(entries)
+        return
+    table = Table("seq", "time", "actor", "action", "decision", "details", title=f"Timeline of {request_id}")
+    for e in entries:
+        p = e["payload"]
+        detail = f"{p.get('from')} -> {p.get('to')}" if "to" in p else ", ".join(
+            r.get("code", "") for r in e["reasons"]) if e["reasons"] else ""
+        table.add_row(str(e["seq"]), e["ts"], e["actor"], e["action"], e["decision"] or "", detail)
+    console.print(table)
+
+
+@app.command("event")
+def event(
+    request_id: str,
+    name: Annotated[str, typer.Argument(help="acknowledge, start, request-info, provide-info, consult, resume, "
+                                             "withdraw, preserve, extend, release, expire, receive")],
+    via: Annotated[str | None, typer.Option(help="Channel, when recording the partner's step by hand")] = None,
+    note: Annotated[str | None, typer.Option()] = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+    days: Annotated[int | None, typer.Option(help="Extension length in days")] = None,
+    preserved_at: Annotated[str | None, typer.Option(help="When the data were preserved (ISO 8601)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Move a request along its lifecycle (an illegal move names the allowed ones)."""
+    data = {"via": via, "note": note, "reason": reason, "days": days, "preserved_at": preserved_at}
+    _out(requests.act(open_node(), actor(), request_id, name, {k: v for k, v in data.items() if v is not None}),
+         as_json)
+
+
+@app.command("respond")
+def respond(
+    request_id: str,
+    kind: Annotated[str | None, typer.Option(help="executed, partially-executed, refused, postponed")] = None,
+    ground: Annotated[list[str] | None, typer.Option(help="Refusal ground code (repeatable)")] = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON response")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Respond: executed / partially executed with evidence; refused with grounds; postponed."""
+    data: dict[str, Any] = dict(load_file(from_file) or {}) if from_file else {}
+    given = {"kind": kind, "grounds": ground, "reason": reason}
+    data.update({k: v for k, v in given.items() if v})
+    _out(requests.respond(open_node(), actor(), request_id, data), as_json)
+
+
+@app.command("review")
+def review(
+    request_id: str,
+    reviewer: Annotated[str, typer.Option(help="The named person reviewing")],
+    approve: Annotated[bool, typer.Option("--approve/--refuse")],
+    discrimination: Annotated[bool, typer.Option("--discrimination-found", help="Art. 40(~22) finding")] = False,
+    note: Annotated[str, typer.Option()] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Record a named person's review; the gate decides again."""
+    _out(requests.review(open_node(), actor(), request_id,
+                         {"reviewer": reviewer, "approved": approve, "discrimination_found": discrimination,
+                          "note": note}), as_json)
+
+
+@app.command("assess")
+def assess(
+    request_id: str,
+    dual_criminality: Annotated[str | None, typer.Option(help="met, not-met or unassessed")] = None,
+    cannot_keep_confidential: Annotated[bool, typer.Option("--cannot-keep-confidential")] = False,
+    requester_accepts: Annotated[bool, typer.Option("--requester-accepts-disclosure")] = False,
+    assurance: Annotated[list[str] | None, typer.Option(help="Assurance received (policy id)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The requested side's assessment (dual criminality, confidentiality, assurances)."""
+    data: dict[str, Any] = {}
+    if dual_criminality:
+        data["dual_criminality"] = dual_criminality
+    if cannot_keep_confidential:
+        data["confidentiality_can_keep"] = False
+    if requester_accepts:
+        data["requester_accepts_disclosure"] = True
+    if assurance:
+        data["assurances_received"] = assurance
+    _out(requests.assess(open_node(), actor(), request_id, data), as_json)
+
+
+@app.command("due")
+def due(
+    within: Annotated[str, typer.Option(help="30m, 12h, 7d, 2w")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Deadlines due within the period, and everything overdue, soonest first."""
+    rows = requests.due(open_node(), parse_duration(within, "within"))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("due", "state", "request", "partner", "deadline", "rule", title=f"Due within {within}")
+    for d in rows:
+        style = {"overdue": "bold red", "due-soon": "yellow"}.get(d["state"], "")
+        table.add_row(d["due_at"], f"[{style}]{d['state']}[/]", d["request_id"], d["partner_id"], d["label"],
+                      f"{d['rule']} ({d['citation']})")
+    console.print(table)
+
+
+@app.command("render")
+def render(
+    request_id: str,
+    output: Annotated[Path, typer.Option("-o", "--output", help="file.html or file.pdf")],
+) -> None:
+    """A printable form with every field and its citation, for signature and filing."""
+    from hanoi.services import rendering
+
+    data = rendering.render(open_node(), request_id, "pdf" if output.suffix.lower() == ".pdf" else "html")
+    output.write_bytes(data)
+    console.print(f"wrote {output} ({len(data)} bytes)")
+
+
+def _out(r: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(r)
+        return
+    console.print(f"[bold]{r['id']}[/] {r['type_label']} — {r['direction']}, partner {r['partner_id']}, "
+                  f"state [{STATE_STYLE.get(r['state'], 'bold')}]{r['state']}[/]")
+    d = r.get("decision")
+    if d:
+        console.print(f"gate ({d['moment']}): [bold]{d['outcome']}[/]")
+        for reason in d["reasons"]:
+            console.print(f"  {reason['effect']:<6} {reason['code']} ({reason['citation']}): "
+                          f"{reason['detail'] or reason['text']}", highlight=False)
+        for c in d.get("conditions", []):
+            console.print(f"  condition: {c}", highlight=False)
+    for dl in r.get("deadlines", []):
+        console.print(f"deadline {dl['due_at']} ({dl['state']}): {dl['label']} [{dl['citation']}]")
+    if r.get("preservation"):
+        p = r["preservation"]
+        console.print(f"preservation {p['state']} until {p['until']} [{p['citation']}]")
+    if r.get("allowed_events"):
+        console.print(f"next: {', '.join(r['allowed_events'])}", style="dim")

@@ -1,0 +1,90 @@
+"""Evidence attached to requests: content-addressed storage, signed packages, chain of custody.
+
+Every handling is a ledger entry on the request (``evidence.add``, ``evidence.export``), so the
+request's timeline is also the evidence's chain of custody.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+
+from hanoi.core import keys
+from hanoi.core.clock import isoformat
+from hanoi.core.errors import Conflict, Problem, invalid
+from hanoi.requests import evidence as packages
+from hanoi.services.node import Node
+from hanoi.services.requests import _row, subject
+from hanoi.store.blobs import BlobStore
+from hanoi.store.tables import evidence, ledger_entries
+
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+
+
+def blob_store(node: Node) -> BlobStore:
+    return BlobStore(node.home / "evidence")
+
+
+def add(node: Node, actor: str, request_id: str, *, name: str, stream: BinaryIO,
+        media_type: str = "application/octet-stream", description: str = "") -> dict[str, Any]:
+    """Store a file (streamed, size-capped) and attach it to a request, ledgered as custody."""
+    problem = packages.name_problem(name)
+    if problem:
+        raise invalid("name", problem)
+    media_type = (media_type or "application/octet-stream").lower()
+    if not _MEDIA_TYPE.fullmatch(media_type):
+        raise invalid("media_type", f"{media_type!r} is not a media type like application/pdf")
+    with node.read() as conn:
+        row = _row(conn, request_id)
+        if conn.execute(select(evidence.c.id).where((evidence.c.request_id == request_id)
+                                                   & (evidence.c.name == name))).first():
+            raise Conflict(f"request {request_id} already has evidence named {name!r}",
+                           [Problem("name", "already attached")])
+    # The blob is written first (content-addressed, idempotent); if the transaction below
+    # fails, an unreferenced blob is harmless and is reused by the next upload of it.
+    info = blob_store(node).put_stream(stream, max_bytes=node.config.max_evidence_bytes)
+    record = {"request_id": request_id, "name": name, "sha256": info.sha256, "size": info.size,
+              "media_type": media_type, "description": description or ""}
+    with node.write(actor) as uow:
+        uow.conn.execute(evidence.insert().values(**record, added_by=actor, added_at=uow.now))
+        uow.record("evidence.add", subject(request_id), {**record, "request_state": row["state"]})
+    return {**record, "added_by": actor}
+
+
+def export(node: Node, actor: str, request_id: str, out: Path) -> dict[str, Any]:
+    """Write a signed evidence package; the export itself is ledgered (chain of custody)."""
+    with node.read() as conn:
+        row = _row(conn, request_id)
+        files = [dict(e) for e in conn.execute(select(evidence).where(evidence.c.request_id == request_id)
+                                               .order_by(evidence.c.id)).mappings()]
+        custody = [
+            {"seq": r.seq, "ts": r.ts, "actor": r.actor, "action": r.action, "hash": r.hash}
+            for r in conn.execute(select(ledger_entries.c.seq, ledger_entries.c.ts, ledger_entries.c.actor,
+                                         ledger_entries.c.action, ledger_entries.c.hash)
+                                  .where((ledger_entries.c.subject == subject(request_id))
+                                         & ledger_entries.c.action.like("evidence.%"))
+                                  .order_by(ledger_entries.c.seq))
+        ]
+    if not files:
+        raise Conflict(f"request {request_id} has no evidence attached", [Problem("evidence", "none attached")])
+    package_id = f"pkg-{secrets.token_hex(6)}"
+    now = node.now()
+    conditions = (row["response"] or {}).get("conditions")
+    manifest = packages.build_manifest(
+        package_id=package_id, request_id=request_id, response_id=None, sender_node_id=node.node_id,
+        sender_name=node.config.name, created=now,
+        files=[{k: f[k] for k in ("name", "sha256", "size", "media_type", "description")} for f in files],
+        conditions=conditions, custody=custody)
+    signed = packages.sign_manifest(manifest, node.private_key, node.config.key_id)
+    store = blob_store(node)
+    with node.write(actor) as uow:
+        # Ledgered first, in the same unit of work: if writing the zip fails, neither stays.
+        uow.record("evidence.export", subject(request_id),
+                   {"package_id": package_id, "files": manifest["files"], "to": str(out)})
+        packages.write_package(out, signed, node.private_key.public_key(), node.config.key_id, store.open)
+    return {"package_id": package_id, "path": str(out), "files": len(files),
+            "signer_fingerprint": keys.fingerprint(node.private_key.public_key()), "created": isoformat(now)}

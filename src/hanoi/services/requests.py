@@ -1,0 +1,579 @@
+"""Cooperation requests: drafting, the gate, the lifecycle, deadlines, responses, conditions.
+
+Every change is one unit of work: the request row, the gate decision and the ledger entry
+commit together (subject ``request:<id>``), so a request's timeline is its ledger entries.
+
+Direction: an *outgoing* request is one this node makes to a partner (this node is the
+requesting side); an *incoming* one was made to this node (this node is the requested side).
+Each lifecycle event belongs to one side (``lifecycle.EVENT_ACTORS``); the other side's events
+reach a request through federation, or are recorded by hand with ``via`` naming the channel
+they came by (an e-mail, a phone call confirmed in writing).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from hanoi.core.clock import isoformat
+from hanoi.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, invalid
+from hanoi.core.gate import Decision, PartnerView, Review, decide_request
+from hanoi.requests import contents, lifecycle
+from hanoi.requests.contents import PRESERVATION
+from hanoi.requests.deadlines import Extension, PreservationTerm, aware, request_deadlines
+from hanoi.requests.lifecycle import EVENT_ACTORS, Event, State
+from hanoi.requests.responses import (
+    Consent,
+    HandoverConditions,
+    ProposedUse,
+    Response,
+    check_use,
+    parse_response,
+)
+from hanoi.services import policy as policy_service
+from hanoi.services.node import Node
+from hanoi.store.tables import evidence, members
+from hanoi.store.tables import requests as requests_t
+from hanoi.store.uow import UnitOfWork
+
+OUTGOING, INCOMING = "outgoing", "incoming"
+SIDE = {OUTGOING: "requesting", INCOMING: "requested"}
+ASSESSMENT_KEYS = ("dual_criminality", "confidentiality_can_keep", "requester_accepts_disclosure",
+                   "assurances_received")
+DEFAULT_ASSESSMENT: dict[str, Any] = {"dual_criminality": "unassessed", "confidentiality_can_keep": None,
+                                      "requester_accepts_disclosure": False, "assurances_received": []}
+
+
+def subject(request_id: str) -> str:
+    return f"request:{request_id}"
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _row(conn: Connection, request_id: str, *, lock: bool = False) -> dict[str, Any]:
+    q = select(requests_t).where(requests_t.c.id == request_id)
+    if lock and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).mappings().first()
+    if row is None:
+        raise NotFound(f"no request {request_id!r}", "request_id")
+    return dict(row)
+
+
+def _partner(conn: Connection, member_id: str, field_name: str = "partner") -> dict[str, Any]:
+    row = conn.execute(select(members).where(members.c.id == member_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no member {member_id!r}: register the partner first (hanoi members add)", field_name)
+    return dict(row)
+
+
+def _partner_view(partner: dict[str, Any]) -> PartnerView:
+    return PartnerView.from_dict(partner)
+
+
+def _public(row: dict[str, Any], partner: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    out = {
+        "id": row["id"], "type": row["type"], "type_label": contents.REQUEST_TYPES[row["type"]].label,
+        "state": row["state"], "direction": row["direction"], "partner_id": row["partner_id"],
+        "fields": row["fields"], "deadline_profiles": row["deadline_profiles"],
+        "assessment": row["assessment"], "review": row["review"], "decision": row["decision"],
+        "response": row["response"], "remote_id": row["remote_id"],
+        "created_by": row["created_by"], "created_at": isoformat(row["created_at"]),
+        "updated_at": isoformat(row["updated_at"]),
+        "started_at": isoformat(row["started_at"]) if row["started_at"] else None,
+        "terminal": lifecycle.is_terminal(row["state"]),
+        "allowed_events": [e.value for e in lifecycle.allowed_events(row["state"], row["type"])],
+    }
+    if partner is not None:
+        out["partner"] = {"id": partner["id"], "name": partner["name"], "country": partner["country"],
+                          "standing": partner["standing"], "languages": partner["languages"]}
+    out["preservation"] = (PreservationTerm.from_dict(row["preservation"]).status(now)
+                           if row["preservation"] else None)
+    out["deadlines"] = [d.status(now) for d in _deadlines(row)]
+    return out
+
+
+def _deadlines(row: dict[str, Any]) -> list[Any]:
+    if row["started_at"] is None or lifecycle.is_terminal(row["state"]):
+        return []
+    fields = row["fields"]
+    requester = fields.get("deadline")
+    return request_deadlines(
+        row["type"], row["started_at"], profile_codes=row["deadline_profiles"],
+        requester_deadline=aware(requester, "deadline") if requester else None,
+        requester_reason=fields.get("deadline_reason", ""))
+
+
+def show(node: Node, request_id: str) -> dict[str, Any]:
+    with node.read() as conn:
+        row = _row(conn, request_id)
+        partner = _partner(conn, row["partner_id"])
+        out = _public(row, partner, node.now())
+        out["checklist"] = contents.checklist(row["type"], row["fields"], node.now())
+        out["evidence"] = [
+            {k: (isoformat(v) if isinstance(v, datetime) else v) for k, v in dict(e).items() if k != "id"}
+            for e in conn.execute(select(evidence).where(evidence.c.request_id == request_id)
+                                  .order_by(evidence.c.id)).mappings()
+        ]
+    return out
+
+
+def list_requests(node: Node, *, state: str | None = None, direction: str | None = None,
+                  partner: str | None = None, type_: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    q = select(requests_t).order_by(requests_t.c.created_at.desc()).limit(max(1, min(limit, 1000)))
+    if state:
+        q = q.where(requests_t.c.state == state)
+    if direction:
+        q = q.where(requests_t.c.direction == direction)
+    if partner:
+        q = q.where(requests_t.c.partner_id == partner)
+    if type_:
+        q = q.where(requests_t.c.type == type_)
+    now = node.now()
+    with node.read() as conn:
+        return [_public(dict(r), None, now) for r in conn.execute(q).mappings()]
+
+
+def timeline(node: Node, request_id: str) -> list[dict[str, Any]]:
+    from hanoi.services import ledger
+
+    with node.read() as conn:
+        _row(conn, request_id)
+    return ledger.page(node, subject=subject(request_id), limit=1000)["items"]
+
+
+# --- drafting ---------------------------------------------------------------------------------
+
+
+def validate(type_: str, fields: dict[str, Any], now: datetime,
+             accepted_languages: list[str] | None = None) -> list[Problem]:
+    """Every missing or invalid field, each with its article (no storage)."""
+    if not isinstance(fields, dict):
+        raise invalid("fields", "must be a mapping of field names to values")
+    return contents.validate_draft(type_, fields, now, accepted_languages=accepted_languages)
+
+
+def _check_profiles(node: Node, uow: UnitOfWork, type_: str, profiles: Any) -> list[str] | None:
+    if profiles in (None, []):
+        return None
+    if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+        raise invalid("deadline_profiles", "must be a list of deadline profile codes")
+    loaded = policy_service.current(uow)
+    request_deadlines(type_, uow.now, profile_codes=profiles, profiles=loaded.deadlines)
+    return profiles
+
+
+def create(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A new draft (outgoing) or a request received by other means (incoming).
+
+    A draft may be partial, but what it holds must be valid. An incoming request must be
+    complete: it is recorded as received and the gate decides on it at once (on receipt).
+    """
+    if not isinstance(data, dict):
+        raise invalid("body", "must be an object")
+    type_ = data.get("type")
+    contents.request_type(type_)
+    assert isinstance(type_, str)
+    direction = data.get("direction", OUTGOING)
+    if direction not in SIDE:
+        raise invalid("direction", "must be 'outgoing' (we ask) or 'incoming' (we were asked)")
+    partner_id = data.get("partner")
+    if not isinstance(partner_id, str) or not partner_id:
+        raise invalid("partner", "name the partner member (the requested side for an outgoing request, "
+                                 "the requesting side for an incoming one)")
+    fields = data.get("fields") or {}
+    if not isinstance(fields, dict):
+        raise invalid("fields", "must be a mapping of field names to values")
+    now = node.now()
+    problems = contents.validate_draft(type_, fields, now, partial=direction == OUTGOING)
+    if problems:
+        raise InvalidInput(f"the {type_} request has {len(problems)} problem(s)", problems, "CONTENT-REQUIRED")
+    request_id = f"{node.config.country}-{now.year}-{secrets.token_hex(4)}"
+    with node.write(actor) as uow:
+        partner = _partner(uow.conn, partner_id)
+        profiles = _check_profiles(node, uow, type_, data.get("deadline_profiles"))
+        row = {"id": request_id, "type": type_, "direction": direction, "partner_id": partner_id,
+               "fields": contents.clean_fields(type_, fields), "deadline_profiles": profiles,
+               "assessment": dict(DEFAULT_ASSESSMENT), "review": None, "decision": None,
+               "preservation": None, "response": None, "remote_id": data.get("remote_id"),
+               "started_at": None, "created_by": actor, "created_at": now, "updated_at": now,
+               "state": State.DRAFT.value}
+        uow.conn.execute(requests_t.insert().values(**row))
+        uow.record("request.create", subject(request_id),
+                   {"type": type_, "direction": direction, "partner": partner_id, "fields": row["fields"]})
+        if direction == INCOMING:
+            # Recorded as it arrived: submitted by the partner, received here; the gate decides now.
+            _move(uow, row, Event.SUBMIT, {"via": data.get("via") or "recorded by hand"}, check_side=False)
+            row["started_at"] = now
+            _move(uow, row, Event.RECEIVE, {"via": data.get("via") or "recorded by hand"}, check_side=False)
+            _decide(uow, row, partner, "receipt")
+            _follow_up_links(uow, row)
+    return show(node, request_id)
+
+
+def update(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Change a draft's fields (``null`` removes a field) or its deadline profiles."""
+    if not isinstance(data, dict):
+        raise invalid("body", "must be an object")
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id, lock=True)
+        if row["state"] != State.DRAFT.value:
+            raise Conflict(f"request {request_id} is {row['state']}: only a draft can be edited",
+                           [Problem("state", f"is {row['state']}, not draft", "LIFECYCLE-TRANSITION")])
+        changes = data.get("fields") or {}
+        if not isinstance(changes, dict):
+            raise invalid("fields", "must be a mapping of field names to values")
+        merged = {**row["fields"], **changes}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        problems = contents.validate_draft(row["type"], merged, uow.now, partial=True)
+        if problems:
+            raise InvalidInput(f"the change leaves {len(problems)} problem(s)", problems, "CONTENT-REQUIRED")
+        values: dict[str, Any] = {"fields": contents.clean_fields(row["type"], merged), "updated_at": uow.now}
+        if "deadline_profiles" in data:
+            values["deadline_profiles"] = _check_profiles(node, uow, row["type"], data["deadline_profiles"])
+        uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id).values(**values))
+        uow.record("request.update", subject(request_id), {"changed": sorted(changes), **values})
+    return show(node, request_id)
+
+
+# --- the gate ---------------------------------------------------------------------------------
+
+
+def _facts(row: dict[str, Any]) -> Any:
+    a = {**DEFAULT_ASSESSMENT, **(row["assessment"] or {})}
+    return contents.gate_facts(
+        row["type"], row["fields"], dual_criminality=a["dual_criminality"],
+        confidentiality_can_keep=a["confidentiality_can_keep"],
+        requester_accepts_disclosure=a["requester_accepts_disclosure"],
+        assurances_received=a["assurances_received"])
+
+
+def _decide(uow: UnitOfWork, row: dict[str, Any], partner: dict[str, Any], moment: str) -> Decision:
+    """Run the gate, store and ledger the decision (every reason that fired)."""
+    loaded = policy_service.current(uow)
+    review = Review.from_dict(row["review"]) if row["review"] else None
+    decision = decide_request(_facts(row), _partner_view(partner), loaded.gate,
+                              role=SIDE[row["direction"]], review=review)  # type: ignore[arg-type]
+    row["decision"] = {**decision.as_dict(), "moment": moment, "at": isoformat(uow.now),
+                       "policy_digest": loaded.digest}
+    uow.conn.execute(requests_t.update().where(requests_t.c.id == row["id"])
+                     .values(decision=row["decision"], updated_at=uow.now))
+    uow.record(f"request.gate.{moment}", subject(row["id"]), row["decision"],
+               decision=decision.outcome, reasons=[r.as_dict() for r in decision.reasons])
+    return decision
+
+
+class GateRefused(Forbidden):
+    """The gate denied, or needs a named reviewer first: nothing moves, the decision is ledgered."""
+
+    def __init__(self, decision: Decision, what: str):
+        blocking = [r for r in decision.reasons if r.effect == decision.outcome]
+        rule = blocking[0].code if blocking else None
+        verb = "denied" if decision.outcome == "deny" else "needs review by a named person before"
+        super().__init__(f"the safeguards gate {verb} {what}: " +
+                         "; ".join(f"{r.code} ({r.detail or r.as_dict()['text']})" for r in blocking), rule)
+        self.problems = [Problem("gate", f"{r.effect}: {r.detail or r.as_dict()['text']}", r.code)
+                         for r in decision.reasons if r.effect != "allow"]
+        self.title = "Refused by the safeguards gate" if decision.outcome == "deny" else "Review required"
+        self.status = 403 if decision.outcome == "deny" else 409
+        self.decision = decision
+
+
+def _run_gate_or_refuse(node: Node, actor: str, request_id: str, moment: str, what: str) -> None:
+    """Ledger the gate's decision in its own unit of work, then refuse if it is not allow.
+
+    The decision must stay on record even though the action it blocks does not happen.
+    """
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id, lock=True)
+        decision = _decide(uow, row, _partner(uow.conn, row["partner_id"]), moment)
+    if not decision.allowed:
+        raise GateRefused(decision, what)
+
+
+def review(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A named person's review: approve (clears the 'review' rules) or refuse, with findings
+    such as the discrimination ground (Art. 40(~22)), which denies."""
+    if not isinstance(data, dict):
+        raise invalid("body", "must be an object")
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id, lock=True)
+        if lifecycle.is_terminal(row["state"]):
+            raise Conflict(f"request {request_id} is {row['state']} (final): nothing left to review")
+        rev = Review.from_dict({**data, "at": data.get("at") or isoformat(uow.now)})
+        row["review"] = rev.as_dict()
+        uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
+                         .values(review=row["review"], updated_at=uow.now))
+        uow.record("request.review", subject(request_id), row["review"],
+                   decision="approved" if rev.approved else "refused")
+        _decide(uow, row, _partner(uow.conn, row["partner_id"]), "review")
+    return show(node, request_id)
+
+
+def assess(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The requested side's assessment: dual criminality, whether confidentiality can be kept,
+    whether the requester accepts disclosure, assurances received. The gate re-decides."""
+    if not isinstance(data, dict):
+        raise invalid("body", "must be an object")
+    unknown = set(data) - set(ASSESSMENT_KEYS)
+    if unknown:
+        raise InvalidInput("unknown assessment fields", [Problem(k, f"is not one of: {', '.join(ASSESSMENT_KEYS)}")
+                                                         for k in sorted(unknown)])
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id, lock=True)
+        if lifecycle.is_terminal(row["state"]):
+            raise Conflict(f"request {request_id} is {row['state']} (final)")
+        row["assessment"] = {**DEFAULT_ASSESSMENT, **(row["assessment"] or {}), **data}
+        _facts(row)  # validates the values, naming the field
+        uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
+                         .values(assessment=row["assessment"], updated_at=uow.now))
+        uow.record("request.assess", subject(request_id), row["assessment"])
+        _decide(uow, row, _partner(uow.conn, row["partner_id"]), "assessment")
+    return show(node, request_id)
+
+
+# --- lifecycle --------------------------------------------------------------------------------
+
+
+def _move(uow: UnitOfWork, row: dict[str, Any], event: Event, data: dict[str, Any], *,
+          check_side: bool = True) -> State:
+    side = SIDE[row["direction"]]
+    owner = EVENT_ACTORS[event]
+    # "system" steps are the node's own (a receipt arrived); by hand they need the channel too.
+    # Expiry is checked against the term below, so anyone may record it.
+    by_hand_ok = owner in (side, "either") or event is Event.EXPIRE
+    if check_side and not by_hand_ok and not data.get("via"):
+        raise Conflict(
+            f"'{event.value}' is the {owner} side's to make; this node is the {side} side of request "
+            f"{row['id']}. It arrives through federation, or record it with 'via' naming how it came",
+            [Problem("event", f"belongs to the {owner} side", "LIFECYCLE-TRANSITION")])
+    pending = False
+    if row["preservation"]:
+        pending = PreservationTerm.from_dict(row["preservation"]).follow_up_pending(uow.now)
+    new = lifecycle.transition(row["state"], event, request_type=row["type"], follow_up_pending=pending)
+    old = row["state"]
+    row["state"] = new.value
+    uow.conn.execute(requests_t.update().where(requests_t.c.id == row["id"])
+                     .values(state=new.value, updated_at=uow.now, started_at=row["started_at"]))
+    uow.record(f"request.{event.value}", subject(row["id"]),
+               {"event": event.value, "from": old, "to": new.value,
+                **{k: v for k, v in data.items() if k in ("via", "note", "reason")}})
+    return new
+
+
+def _follow_up_links(uow: UnitOfWork, row: dict[str, Any]) -> None:
+    """Keep a preservation's term in step with the follow-up request that names it (Art. 42)."""
+    ref = row["fields"].get("preservation_reference")
+    if not ref or row["type"] == PRESERVATION:
+        return
+    pres = uow.conn.execute(select(requests_t).where(
+        (requests_t.c.id == ref) & (requests_t.c.type == PRESERVATION))).mappings().first()
+    if pres is None or not pres["preservation"]:
+        return
+    term = PreservationTerm.from_dict(pres["preservation"])
+    changed = {}
+    if term.follow_up_submitted_at is None and row["state"] not in (State.DRAFT.value,):
+        changed["follow_up_submitted_at"] = uow.now
+    if lifecycle.is_terminal(row["state"]) and term.follow_up_decided_at is None:
+        changed["follow_up_decided_at"] = uow.now
+    if changed:
+        from dataclasses import replace
+
+        term = replace(term, **changed)
+        uow.conn.execute(requests_t.update().where(requests_t.c.id == ref)
+                         .values(preservation=term.as_dict(), updated_at=uow.now))
+        uow.record("request.preservation.follow-up", subject(ref),
+                   {"follow_up": row["id"], **{k: isoformat(v) for k, v in changed.items()}})
+
+
+def submit(node: Node, actor: str, request_id: str) -> dict[str, Any]:
+    """Check completeness (every problem with its article), run the gate, then submit."""
+    with node.read() as conn:
+        row = _row(conn, request_id)
+        partner = _partner(conn, row["partner_id"])
+    if row["direction"] != OUTGOING:
+        raise Conflict(f"request {request_id} is incoming: the partner submitted it",
+                       [Problem("direction", "is incoming", "LIFECYCLE-TRANSITION")])
+    if row["state"] != State.DRAFT.value:
+        lifecycle.transition(row["state"], Event.SUBMIT, request_type=row["type"])  # names the allowed moves
+    contents.require_complete(row["type"], row["fields"], node.now(),
+                              accepted_languages=partner["languages"] or None)
+    _run_gate_or_refuse(node, actor, request_id, "submit", f"submitting request {request_id}")
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id, lock=True)
+        row["started_at"] = uow.now
+        _move(uow, row, Event.SUBMIT, {})
+        _follow_up_links(uow, row)
+    return show(node, request_id)
+
+
+EVENT_FIELDS = {"via", "note", "reason", "days", "preserved_at"}
+
+
+def act(node: Node, actor: str, request_id: str, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record a lifecycle event (acknowledge, start, request-info, provide-info, consult, resume,
+    withdraw, preserve, extend, release, expire, receive). Responses go through ``respond``."""
+    data = dict(data or {})
+    unknown = set(data) - EVENT_FIELDS
+    if unknown:
+        raise InvalidInput("unknown fields", [Problem(k, "is not an event field") for k in sorted(unknown)])
+    ev = lifecycle._parse(Event, event, "event")
+    if ev in (Event.EXECUTE, Event.EXECUTE_PARTIALLY, Event.REFUSE, Event.POSTPONE):
+        raise InvalidInput(f"'{ev.value}' is a response: use respond, with its grounds or evidence",
+                           [Problem("event", "is a response", "REFUSE-REASONS")])
+    if ev is Event.SUBMIT:
+        return submit(node, actor, request_id)
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id, lock=True)
+        if ev is Event.EXTEND:
+            _extend(uow, row, data)
+        new = _move(uow, row, ev, data)
+        if ev is Event.PRESERVE:
+            preserved_at = aware(data["preserved_at"], "preserved_at") if data.get("preserved_at") else uow.now
+            if preserved_at > uow.now:
+                raise invalid("preserved_at", "cannot be in the future", "PRESERVATION-60-DAYS")
+            term = PreservationTerm(preserved_at)
+            uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
+                             .values(preservation=term.as_dict()))
+            uow.record("request.preservation.start", subject(request_id), term.status(uow.now))
+        if ev is Event.EXPIRE and row["preservation"]:
+            term = PreservationTerm.from_dict(row["preservation"])
+            if term.state(uow.now) != "expired":
+                raise Conflict(f"the preservation runs until {isoformat(term.until)} "
+                               f"({term.state(uow.now)}): it cannot expire yet",
+                               [Problem("event", "the term has not ended", "PRESERVATION-60-DAYS")])
+        if lifecycle.is_terminal(new):
+            _follow_up_links(uow, row)
+    return show(node, request_id)
+
+
+def _extend(uow: UnitOfWork, row: dict[str, Any], data: dict[str, Any]) -> None:
+    if not row["preservation"]:
+        raise Conflict(f"request {row['id']} has no preservation to extend")
+    term = PreservationTerm.from_dict(row["preservation"])
+    ext = Extension.from_dict({"at": isoformat(uow.now), "days": data.get("days", 30),
+                               "reason": data.get("reason", "")})
+    term = term.extend(ext, uow.now)
+    uow.conn.execute(requests_t.update().where(requests_t.c.id == row["id"])
+                     .values(preservation=term.as_dict()))
+    row["preservation"] = term.as_dict()
+
+
+def respond(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Execute (with evidence), partly execute, refuse (grounds + reasons) or postpone.
+
+    Handing anything over is a sending moment: the gate decides again first.
+    """
+    if not isinstance(data, dict):
+        raise invalid("body", "must be an object")
+    with node.read() as conn:
+        row = _row(conn, request_id)
+        stored = {e["sha256"]: dict(e) for e in conn.execute(
+            select(evidence).where(evidence.c.request_id == request_id)).mappings()}
+    if row["direction"] != INCOMING and not data.get("via"):
+        raise Conflict(f"request {request_id} is outgoing: the partner responds to it",
+                       [Problem("direction", "is outgoing", "LIFECYCLE-TRANSITION")])
+    reserved = policy_service.load(node).gate.preservation_dual_criminality_reserved
+    in_catalogue = True
+    code = row["fields"].get("offence_code")
+    if isinstance(code, str):
+        from hanoi.core.offences import OFFENCES
+
+        off = OFFENCES.get(code.upper())
+        in_catalogue = bool(off and off.in_catalogue)
+    body = {k: v for k, v in data.items() if k != "via"}
+    body.setdefault("at", isoformat(node.now()))
+    response = parse_response(body, request_type=row["type"], now=node.now(), offence_in_catalogue=in_catalogue,
+                              preservation_dual_criminality_reserved=reserved)
+    missing = [e.name for e in response.evidence if e.sha256 not in stored]
+    if missing:
+        raise InvalidInput("evidence must be attached to the request before it is handed over",
+                           [Problem("evidence", f"{n!r} is not attached (upload it first)", "RESPONSE-EVIDENCE")
+                            for n in missing])
+    # check the move is legal before asking the gate
+    lifecycle.transition(row["state"], response.event, request_type=row["type"])
+    if response.kind in ("executed", "partially-executed"):
+        _run_gate_or_refuse(node, actor, request_id, "send", f"handing over the response to {request_id}")
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id, lock=True)
+        _move(uow, row, response.event, {"via": data.get("via"), "reason": response.reason}, check_side=False)
+        uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
+                         .values(response=response.as_dict()))
+        uow.record(f"request.response.{response.kind}", subject(request_id), response.as_dict(),
+                   decision=response.kind, reasons=[{"code": g} for g in response.grounds])
+        _follow_up_links(uow, row)
+    return show(node, request_id)
+
+
+# --- conditions on what was handed over ------------------------------------------------------
+
+
+def _conditions(row: dict[str, Any]) -> HandoverConditions:
+    resp = row["response"]
+    if not resp or not resp.get("conditions"):
+        raise Conflict(f"request {row['id']} has no evidence handed over under conditions",
+                       [Problem("response", "no conditions recorded")])
+    return HandoverConditions.from_dict(resp["conditions"])
+
+
+def record_consent(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Record the original sender's consent to reuse or onward transfer (Art. 36, Art. 40(~19))."""
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id, lock=True)
+        cond = _conditions(row)
+        problems: list[Problem] = []
+        consent = Consent.parse({**data, "at": data.get("at") or isoformat(uow.now)}, "consent", problems)
+        if consent is None:
+            raise InvalidInput("the consent is not valid", problems, "GATE-ONWARD-TRANSFER")
+        cond = cond.with_consent(consent)
+        resp = {**row["response"], "conditions": cond.as_dict()}
+        uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
+                         .values(response=resp, updated_at=uow.now))
+        uow.record("request.consent", subject(request_id), consent.as_dict())
+    return show(node, request_id)
+
+
+def check_evidence_use(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Decide (and ledger) whether evidence received may be put to a proposed use."""
+    with node.write(actor) as uow:
+        row = _row(uow.conn, request_id)
+        use = ProposedUse.from_dict({**data, "at": data.get("at") or isoformat(uow.now)})
+        decision = check_use(_conditions(row), use)
+        uow.record("request.use-check", subject(request_id), {"use": use.as_dict(), **decision.as_dict()},
+                   decision=decision.outcome, reasons=[r.as_dict() for r in decision.reasons])
+    return {"use": use.as_dict(), "decision": decision.as_dict()}
+
+
+# --- deadlines --------------------------------------------------------------------------------
+
+
+def due(node: Node, within: timedelta) -> list[dict[str, Any]]:
+    """Every deadline of open requests that falls within ``within`` from now, or has passed,
+    soonest first: partner-agreement and requester deadlines and preservation terms."""
+    now = node.now()
+    horizon = now + within
+    out: list[dict[str, Any]] = []
+    with node.read() as conn:
+        rows = conn.execute(select(requests_t).where(requests_t.c.state.notin_(
+            [s.value for s in lifecycle.TERMINAL] + [State.DRAFT.value]))).mappings().all()
+    for r in rows:
+        row = dict(r)
+        base = {"request_id": row["id"], "type": row["type"], "request_state": row["state"],
+                "direction": row["direction"], "partner_id": row["partner_id"]}
+        for d in _deadlines(row):
+            if d.due_at <= horizon:
+                out.append({**base, **d.status(now)})
+        if row["preservation"]:
+            term = PreservationTerm.from_dict(row["preservation"])
+            if term.until <= horizon:
+                st = term.status(now)
+                out.append({**base, "label": f"Preservation ({st['state']})", "start": st["preserved_at"],
+                            "due_at": st["until"], "rule": "PRESERVATION-60-DAYS", "citation": st["citation"],
+                            "source": "preservation", "state": st["due"],
+                            "remaining_seconds": st["remaining_seconds"], "preservation": st})
+    return sorted(out, key=lambda d: d["due_at"])
