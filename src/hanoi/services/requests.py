@@ -186,7 +186,8 @@ def create(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(partner_id, str) or not partner_id:
         raise invalid("partner", "name the partner member (the requested side for an outgoing request, "
                                  "the requesting side for an incoming one)")
-    fields = data.get("fields") or {}
+    fields = data.get("fields")
+    fields = {} if fields is None else fields
     if not isinstance(fields, dict):
         raise invalid("fields", "must be a mapping of field names to values")
     now = node.now()
@@ -225,7 +226,8 @@ def update(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dic
         if row["state"] != State.DRAFT.value:
             raise Conflict(f"request {request_id} is {row['state']}: only a draft can be edited",
                            [Problem("state", f"is {row['state']}, not draft", "LIFECYCLE-TRANSITION")])
-        changes = data.get("fields") or {}
+        changes = data.get("fields")
+        changes = {} if changes is None else changes
         if not isinstance(changes, dict):
             raise invalid("fields", "must be a mapping of field names to values")
         merged = {**row["fields"], **changes}
