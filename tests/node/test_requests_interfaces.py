@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-from html import escape as html_escape
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from markupsafe import escape as html_escape
 
 from hanoi.cli.main import run
 from hanoi.core.roles import Role
@@ -255,7 +255,7 @@ def test_printable_form_through_cli_and_api(client: TestClient, partners: Node, 
     html = client.get(f"/api/v1/requests/{rid}/render?format=html", headers=cw)
     assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
     text = html.text
-    assert rid in text and "UNCC Art. 42(~3(c))" in text and html_escape(PRESERVATION_FIELDS["data_relation"]) in text
+    assert rid in text and "UNCC Art. 42(~3(c))" in text and str(html_escape(PRESERVATION_FIELDS["data_relation"])) in text
     pdf = client.get(f"/api/v1/requests/{rid}/render?format=pdf", headers=cw)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert client.get(f"/api/v1/requests/{rid}/render?format=docx", headers=cw).status_code == 422
