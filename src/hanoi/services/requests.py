@@ -194,27 +194,46 @@ def create(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
     problems = contents.validate_draft(type_, fields, now, partial=direction == OUTGOING)
     if problems:
         raise InvalidInput(f"the {type_} request has {len(problems)} problem(s)", problems, "CONTENT-REQUIRED")
-    request_id = f"{node.config.country}-{now.year}-{secrets.token_hex(4)}"
+    request_id = new_id(node, now)
     with node.write(actor) as uow:
         partner = _partner(uow.conn, partner_id)
         profiles = _check_profiles(node, uow, type_, data.get("deadline_profiles"))
-        row = {"id": request_id, "type": type_, "direction": direction, "partner_id": partner_id,
-               "fields": contents.clean_fields(type_, fields), "deadline_profiles": profiles,
-               "assessment": dict(DEFAULT_ASSESSMENT), "review": None, "decision": None,
-               "preservation": None, "response": None, "remote_id": data.get("remote_id"),
-               "started_at": None, "created_by": actor, "created_at": now, "updated_at": now,
-               "state": State.DRAFT.value}
-        uow.conn.execute(requests_t.insert().values(**row))
-        uow.record("request.create", subject(request_id),
-                   {"type": type_, "direction": direction, "partner": partner_id, "fields": row["fields"]})
+        row = insert_row(uow, request_id=request_id, type_=type_, direction=direction, partner_id=partner_id,
+                         fields=contents.clean_fields(type_, fields), profiles=profiles,
+                         remote_id=data.get("remote_id"), actor=actor)
         if direction == INCOMING:
-            # Recorded as it arrived: submitted by the partner, received here; the gate decides now.
-            _move(uow, row, Event.SUBMIT, {"via": data.get("via") or "recorded by hand"}, check_side=False)
-            row["started_at"] = now
-            _move(uow, row, Event.RECEIVE, {"via": data.get("via") or "recorded by hand"}, check_side=False)
-            _decide(uow, row, partner, "receipt")
-            _follow_up_links(uow, row)
+            receive(uow, row, partner, via=data.get("via") or "recorded by hand")
     return show(node, request_id)
+
+
+def new_id(node: Node, now: datetime) -> str:
+    return f"{node.config.country}-{now.year}-{secrets.token_hex(4)}"
+
+
+def insert_row(uow: UnitOfWork, *, request_id: str, type_: str, direction: str, partner_id: str,
+               fields: dict[str, Any], profiles: list[str] | None, remote_id: str | None,
+               actor: str) -> dict[str, Any]:
+    row = {"id": request_id, "type": type_, "direction": direction, "partner_id": partner_id,
+           "fields": fields, "deadline_profiles": profiles, "assessment": dict(DEFAULT_ASSESSMENT),
+           "review": None, "decision": None, "preservation": None, "response": None, "remote_id": remote_id,
+           "started_at": None, "created_by": actor, "created_at": uow.now, "updated_at": uow.now,
+           "state": State.DRAFT.value}
+    uow.conn.execute(requests_t.insert().values(**row))
+    uow.record("request.create", subject(request_id),
+               {"type": type_, "direction": direction, "partner": partner_id, "fields": fields,
+                "remote_id": remote_id})
+    return row
+
+
+def receive(uow: UnitOfWork, row: dict[str, Any], partner: dict[str, Any], *, via: str) -> Decision:
+    """An incoming request as it arrived: submitted by the partner, received here, and the gate
+    decides on receipt at once."""
+    _move(uow, row, Event.SUBMIT, {"via": via}, check_side=False)
+    row["started_at"] = uow.now
+    _move(uow, row, Event.RECEIVE, {"via": via}, check_side=False)
+    decision = _decide(uow, row, partner, "receipt")
+    _follow_up_links(uow, row)
+    return decision
 
 
 def update(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -411,6 +430,9 @@ def submit(node: Node, actor: str, request_id: str) -> dict[str, Any]:
         row["started_at"] = uow.now
         _move(uow, row, Event.SUBMIT, {})
         _follow_up_links(uow, row)
+        from hanoi.services import requests_remote
+
+        requests_remote.notify_submit(uow, row)
     return show(node, request_id)
 
 
@@ -440,8 +462,9 @@ def act(node: Node, actor: str, request_id: str, event: str, data: dict[str, Any
             if preserved_at > uow.now:
                 raise invalid("preserved_at", "cannot be in the future", "PRESERVATION-60-DAYS")
             term = PreservationTerm(preserved_at)
+            row["preservation"] = term.as_dict()
             uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
-                             .values(preservation=term.as_dict()))
+                             .values(preservation=row["preservation"]))
             uow.record("request.preservation.start", subject(request_id), term.status(uow.now))
         if ev is Event.EXPIRE and row["preservation"]:
             term = PreservationTerm.from_dict(row["preservation"])
@@ -451,6 +474,10 @@ def act(node: Node, actor: str, request_id: str, event: str, data: dict[str, Any
                                [Problem("event", "the term has not ended", "PRESERVATION-60-DAYS")])
         if lifecycle.is_terminal(new):
             _follow_up_links(uow, row)
+        if not data.get("via"):  # our own step (not the partner's, recorded by hand): tell the partner
+            from hanoi.services import requests_remote
+
+            requests_remote.notify_event(uow, row, ev, {k: v for k, v in data.items() if k in ("note", "reason")})
     return show(node, request_id)
 
 
@@ -509,6 +536,10 @@ def respond(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> di
         uow.record(f"request.response.{response.kind}", subject(request_id), response.as_dict(),
                    decision=response.kind, reasons=[{"code": g} for g in response.grounds])
         _follow_up_links(uow, row)
+        if not data.get("via"):
+            from hanoi.services import requests_remote
+
+            requests_remote.notify_response(uow, row, response)
     return show(node, request_id)
 
 
@@ -579,3 +610,8 @@ def due(node: Node, within: timedelta) -> list[dict[str, Any]]:
                             "source": "preservation", "state": st["due"],
                             "remaining_seconds": st["remaining_seconds"], "preservation": st})
     return sorted(out, key=lambda d: d["due_at"])
+
+
+# Names the federation handlers use (services.requests_remote).
+move = _move
+follow_up_links = _follow_up_links
