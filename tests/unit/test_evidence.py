@@ -404,3 +404,14 @@ def _b64(text: str) -> bytes:
     import base64
 
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_long_duplicate_names_stay_within_limit() -> None:
+    long = "é" * 150 + ".pdf"
+    files = [{"name": long, "sha256": "ab" * 32, "size": 1} for _ in range(3)]
+    m = build_manifest(package_id="p", request_id="r", response_id=None, sender_node_id="n",
+                       sender_name="N", created=NOW, files=files)
+    names = [f["name"] for f in m["files"]]
+    assert len({n.casefold() for n in names}) == 3
+    assert all(name_problem(n) is None for n in names)
+    assert all(n.endswith(".pdf") for n in names)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.prompt import Confirm, IntPrompt, Prompt
+from rich.prompt import Confirm, Prompt
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, err_console, load_file, open_node, print_json
@@ -73,7 +73,7 @@ def _ask(spec: contents.FieldSpec, type_: str) -> Any:
     required = spec.required(type_)
     label = f"{spec.label} [dim]({rule.citation}{'' if required else ', optional'})[/]"
     if spec.kind == "bool":
-        return Confirm.ask(label, default=True if required else False, console=console)
+        return Confirm.ask(label, default=required, console=console)
     if spec.kind == "int":
         text = Prompt.ask(label, default="" if not required else None, console=console)
         return int(text) if text else None
@@ -82,7 +82,7 @@ def _ask(spec: contents.FieldSpec, type_: str) -> Any:
     if spec.kind == "offence":
         return Prompt.ask(label, choices=list(spec.choices), console=console) if required else \
             (Prompt.ask(label, default="", console=console) or None)
-    text = Prompt.ask(label, default=None if required else "", console=console)
+    text = Prompt.ask(label, default=None if required else "", console=console) or ""
     if spec.kind == "list":
         return [x.strip() for x in text.split(";") if x.strip()] or None
     return text or None
@@ -91,7 +91,9 @@ def _ask(spec: contents.FieldSpec, type_: str) -> Any:
 @app.command("new")
 def new(
     type_: Annotated[str | None, typer.Option("--type", help=", ".join(contents.REQUEST_TYPES))] = None,
-    partner: Annotated[str | None, typer.Option(help="The partner member (requested side, or requester if incoming)")] = None,
+    partner: Annotated[
+        str | None, typer.Option(help="The partner member (requested side, or requester if incoming)")
+    ] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON with the fields")] = None,
     incoming: Annotated[bool, typer.Option("--incoming", help="Record a request this node received")] = False,
     via: Annotated[str | None, typer.Option(help="How an incoming request arrived (e-mail, fax...)")] = None,
@@ -135,7 +137,9 @@ def new(
 @app.command("edit")
 def edit(
     request_id: str,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="field=value (repeatable; empty value removes)")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="field=value (repeatable; empty value removes)")
+    ] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON with fields to change")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -133,7 +133,12 @@ def _unique(names: Sequence[str]) -> list[str]:
         while candidate.casefold() in seen:
             n += 1
             stem, dot, ext = name.rpartition(".")
-            candidate = f"{stem}-{n}.{ext}" if dot and stem else f"{name}-{n}"
+            if not (dot and stem):
+                stem, ext = name, ""
+            suffix = f"-{n}" + (f".{ext}" if ext else "")
+            while len((stem + suffix).encode("utf-8")) > MAX_NAME_BYTES:
+                stem = stem[:-1]
+            candidate = stem + suffix
         seen.add(candidate.casefold())
         out.append(candidate)
     return out

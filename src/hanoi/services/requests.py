@@ -30,7 +30,6 @@ from hanoi.requests.responses import (
     Consent,
     HandoverConditions,
     ProposedUse,
-    Response,
     check_use,
     parse_response,
 )
@@ -397,7 +396,7 @@ def _follow_up_links(uow: UnitOfWork, row: dict[str, Any]) -> None:
     if pres is None or not pres["preservation"]:
         return
     term = PreservationTerm.from_dict(pres["preservation"])
-    changed = {}
+    changed: dict[str, datetime] = {}
     if term.follow_up_submitted_at is None and row["state"] not in (State.DRAFT.value,):
         changed["follow_up_submitted_at"] = uow.now
     if lifecycle.is_terminal(row["state"]) and term.follow_up_decided_at is None:
@@ -405,7 +404,7 @@ def _follow_up_links(uow: UnitOfWork, row: dict[str, Any]) -> None:
     if changed:
         from dataclasses import replace
 
-        term = replace(term, **changed)
+        term = replace(term, **changed)  # type: ignore[arg-type]
         uow.conn.execute(requests_t.update().where(requests_t.c.id == ref)
                          .values(preservation=term.as_dict(), updated_at=uow.now))
         uow.record("request.preservation.follow-up", subject(ref),

@@ -217,8 +217,8 @@ def on_chunk(uow: UnitOfWork, env: Any, sender: dict[str, Any]) -> dict[str, Any
 
 def on_manifest(uow: UnitOfWork, env: Any, sender: dict[str, Any]) -> dict[str, Any]:
     """The partner's signed evidence manifest: kept so a package can be verified against its key."""
-    from hanoi.requests.evidence import TYP_MANIFEST
     from hanoi.federation.envelope import read_signed
+    from hanoi.requests.evidence import TYP_MANIFEST
     from hanoi.services.evidence import blob_store
 
     p = env.payload

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, Response
@@ -44,7 +43,7 @@ def create(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node
 
 @router.get("", summary="List requests")
 def list_(state: str | None = None, direction: str | None = None, partner: str | None = None,
-          type: str | None = None, limit: int = Query(200, ge=1, le=1000),  # noqa: A002
+          type: str | None = None, limit: int = Query(200, ge=1, le=1000),
           _: Principal = READ, node: Node = NODE) -> list[dict[str, Any]]:
     return requests.list_requests(node, state=state, direction=direction, partner=partner, type_=type, limit=limit)
 
@@ -76,7 +75,7 @@ def event(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = W
           node: Node = NODE) -> dict[str, Any]:
     data = dict(body)
     name = data.pop("event", None)
-    return requests.act(node, who.actor, request_id, name, data)  # type: ignore[arg-type]
+    return requests.act(node, who.actor, request_id, name, data)
 
 
 @router.post("/{request_id}/review", summary="A named person's review (approve, refuse, findings)")
@@ -138,7 +137,7 @@ def _cleanup(path: Path) -> None:
 
 
 @router.get("/{request_id}/render", summary="Printable form with every field and its citation (html or pdf)")
-def render(request_id: str, format: str = Query("html", pattern="^(html|pdf)$"),  # noqa: A002
+def render(request_id: str, format: str = Query("html", pattern="^(html|pdf)$"),
            _: Principal = READ, node: Node = NODE) -> Response:
     data = rendering.render(node, request_id, format)
     media = "application/pdf" if format == "pdf" else "text/html; charset=utf-8"
