@@ -19,5 +19,5 @@ def upgrade(engine: Engine) -> None:
     cfg = alembic_config()
     with writer(engine).connect() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")  # feature branches may add heads side by side
         conn.commit()
