@@ -267,3 +267,37 @@ def test_printable_form_through_cli_and_api(client: TestClient, partners: Node, 
 
     extracted = "".join(page.extract_text() for page in PdfReader(str(out)).pages)
     assert rid in extracted and "Art. 42" in extracted
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cli_new_asks_for_each_field(partners: Node, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --from, `requests new` prompts for every field of the type, required ones first."""
+    from hanoi.requests.contents import fields_for
+
+    answers = {
+        "requesting_authority": "UK Central Authority", "offence_code": "UNCC-13",
+        "facts_summary": "Investment fraud against 214 victims.", "data_concerned": "Account data",
+        "data_relation": "Used to contact victims", "preservation_necessity": "Deletion after 30 days",
+        "mla_to_follow": "y", "language": "en",
+    }
+    specs = sorted(fields_for("preservation"), key=lambda s: not s.required("preservation"))
+    lines = [answers.get(s.name, "") if s.kind != "bool" or s.name in answers else "n" for s in specs]
+    monkeypatch.setattr("sys.stdin", _Terminal("\n".join([*lines, ""]) + "\n"))
+    assert hanoi(partners, "requests", "new", "--type", "preservation", "--partner", "fr-pharos", "--json") == 0
+    out = capsys.readouterr().out
+    created = json.loads(out[out.index("{"):])
+    assert created["fields"]["offence_code"] == "UNCC-13"
+    assert created["fields"]["mla_to_follow"] is True
+    assert all(r["ok"] for r in created["checklist"]), [r for r in created["checklist"] if not r["ok"]]
+
+
+def test_cli_new_without_a_terminal_asks_for_a_file(partners: Node, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert hanoi(partners, "requests", "new", "--type", "preservation", "--partner", "fr-pharos") == 1
+    assert "--from FILE" in capsys.readouterr().err
