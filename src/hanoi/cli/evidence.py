@@ -39,8 +39,14 @@ def add(
 def export(
     request_id: str,
     output: Annotated[Path, typer.Option("-o", "--output", help="The package to write (.zip)")],
+    received: Annotated[bool, typer.Option("--received", help="The package the partner sent, signed by it")] = False,
 ) -> None:
-    """Write a signed evidence package for a request."""
+    """Write a signed evidence package for a request (ours, or with --received the partner's)."""
+    if received:
+        got = evidence.export_received(open_node(), actor(), request_id, output)
+        console.print(f"wrote {got['path']}: {got['files']} file(s) from {got['signer']}, "
+                      f"signed by {got['signer_fingerprint']}")
+        return
     out = evidence.export(open_node(), actor(), request_id, output)
     console.print(f"wrote {out['path']}: {out['files']} file(s), package {out['package_id']}, "
                   f"signed by {out['signer_fingerprint']}")

@@ -88,3 +88,36 @@ def export(node: Node, actor: str, request_id: str, out: Path) -> dict[str, Any]
         packages.write_package(out, signed, node.private_key.public_key(), node.config.key_id, store.open)
     return {"package_id": package_id, "path": str(out), "files": len(files),
             "signer_fingerprint": keys.fingerprint(node.private_key.public_key()), "created": isoformat(now)}
+
+
+def export_received(node: Node, actor: str, request_id: str, out: Path) -> dict[str, Any]:
+    """Write the package a partner sent: its own signed manifest, the files as they arrived,
+    verifiable offline against the partner's key. The export is ledgered (chain of custody)."""
+    import json
+
+    from hanoi.services import members as members_service
+
+    with node.read() as conn:
+        row = _row(conn, request_id)
+        entry = conn.execute(select(ledger_entries.c.payload)
+                             .where((ledger_entries.c.subject == subject(request_id))
+                                    & (ledger_entries.c.action == "evidence.manifest"))
+                             .order_by(ledger_entries.c.seq.desc()).limit(1)).scalar()
+        if entry is None:
+            raise Conflict(f"no signed manifest was received for request {request_id}",
+                           [Problem("evidence", "the partner has sent no evidence package")])
+        info = json.loads(entry)
+        records = members_service.key_records(conn, row["partner_id"])
+    store = blob_store(node)
+    with store.open(info["manifest_sha256"]) as fh:
+        signed = json.loads(fh.read())
+    key = next((r for r in records if r.key_id == info["kid"]), None)
+    if key is None:
+        raise Conflict(f"the manifest is signed with key {info['kid']!r}, unknown for {row['partner_id']}",
+                       [Problem("kid", "not a registered key of the partner", "FED-UNKNOWN-KEY")])
+    with node.write(actor) as uow:
+        uow.record("evidence.export", subject(request_id),
+                   {"received_from": row["partner_id"], "manifest_sha256": info["manifest_sha256"], "to": str(out)})
+        packages.write_package(out, signed, key, key.key_id, store.open)
+    return {"path": str(out), "files": len(info.get("files", [])), "signer": row["partner_id"],
+            "signer_fingerprint": key.fingerprint}

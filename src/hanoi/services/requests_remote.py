@@ -20,16 +20,18 @@ from typing import Any
 from sqlalchemy import select
 
 from hanoi.core.errors import Conflict, InvalidInput, NotFound, Problem
+from hanoi.core.gate import Decision, PartnerView, Review, decide_request
 from hanoi.requests import contents, lifecycle
-from hanoi.requests.deadlines import Extension, PreservationTerm
-from hanoi.requests.lifecycle import Event, State
+from hanoi.requests.deadlines import PreservationTerm
+from hanoi.requests.lifecycle import Event
 from hanoi.requests.responses import Response
 from hanoi.services import requests as svc
 from hanoi.store.tables import evidence, members
 from hanoi.store.tables import requests as requests_t
 from hanoi.store.uow import UnitOfWork
 
-CHUNK = 256 * 1024
+# Envelope payloads stay under the JWS library's 128,000-byte limit once base64-encoded.
+CHUNK = 64 * 1024
 REQUEST_SUBMIT = "request.submit"
 REQUEST_EVENT = "request.event"
 REQUEST_RESPONSE = "request.response"
@@ -138,6 +140,8 @@ def on_submit(uow: UnitOfWork, env: Any, sender: dict[str, Any]) -> dict[str, An
                          fields=contents.clean_fields(type_, fields), profiles=p.get("deadline_profiles"),
                          remote_id=p.get("ref"), actor=f"peer:{sender['id']}")
     svc.receive(uow, row, sender, via=f"federation envelope {env.id}")
+    # Tell the requester it arrived: its copy moves from submitted to received.
+    notify(uow, row, REQUEST_EVENT, {"event": Event.RECEIVE.value, "data": {}})
     return {"request_id": request_id, "state": row["state"], "decision": row["decision"]["outcome"]}
 
 
@@ -234,14 +238,29 @@ def on_manifest(uow: UnitOfWork, env: Any, sender: dict[str, Any]) -> dict[str, 
     return {"request_id": row["id"], "manifest_sha256": info.sha256}
 
 
+def send_gate(uow: UnitOfWork, row: dict[str, Any], member: dict[str, Any]) -> Decision:
+    """At the moment of sending, the gate decides again on the request the item belongs to:
+    a partner suspended, or a policy changed, after the item was queued stops it here."""
+    from hanoi.services import outbox
+
+    subj = str(row.get("subject") or "")
+    if not subj.startswith("request:") or row.get("type") == REQUEST_EVENT:
+        # A lifecycle step (received, acknowledged, preserved...) hands nothing over: who the
+        # partner is decides. The request itself, responses and evidence face the whole gate.
+        return outbox.default_send_gate(uow, row, member)
+    req = svc._row(uow.conn, subj.split(":", 1)[1])
+    review = Review.from_dict(req["review"]) if req["review"] else None
+    return decide_request(svc._facts(req), PartnerView.from_dict(member), outbox.gate_policy(uow).gate,
+                          role=svc.SIDE[req["direction"]], review=review)  # type: ignore[arg-type]
+
+
 def register() -> None:
-    """Register the request handlers with the inbox (idempotent)."""
-    from hanoi.services import inbox
+    """Register the request handlers with the inbox and the send gate with the outbox."""
+    from hanoi.services import inbox, outbox
 
     for item_type, fn in ((REQUEST_SUBMIT, on_submit), (REQUEST_EVENT, on_event), (REQUEST_RESPONSE, on_response),
                           (EVIDENCE_CHUNK, on_chunk), (EVIDENCE_MANIFEST, on_manifest)):
         inbox.register_handler(item_type, fn)
+    outbox.register_send_gate("request.", send_gate)
+    outbox.register_send_gate("evidence.", send_gate)
 
-
-# re-exported for the demo and tests
-__all__ = ["Extension", "State", "notify", "register"]
