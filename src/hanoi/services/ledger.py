@@ -120,6 +120,7 @@ def _verify_parallel(url: str, head_seq: int, workers: int, check_payloads: bool
 def _check_checkpoints(node: Node, conn: Any, cps: list[tuple[int, str, str, str, str]],
                        head_seq: int) -> Break | None:
     public = node.private_key.public_key()
+    stored = ledger_store.hashes_at(conn, [c[0] for c in cps if c[0] <= head_seq])
     for seq, head_hash, key_id, signature, _ts in cps:
         if key_id != node.config.key_id:
             return Break(seq, f"checkpoint signed with unknown key {key_id!r}")
@@ -128,7 +129,7 @@ def _check_checkpoints(node: Node, conn: Any, cps: list[tuple[int, str, str, str
         if seq > head_seq:
             return Break(head_seq + 1, f"ledger truncated: a signed checkpoint covers entry {seq} "
                                        f"but the newest entry is {head_seq}")
-        if ledger_store.hash_at(conn, seq) != head_hash:
+        if stored.get(seq) != head_hash:
             return Break(seq, "entry differs from the signed checkpoint (the chain was rewritten)")
     return None
 

@@ -9,6 +9,7 @@ a fork can never commit.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from hanoi.core.canonical import fast_canonical_json
 from hanoi.core.clock import isoformat
-from hanoi.core.ledger import GENESIS, Entry, Row, checkpoint_message, make_entry
+from hanoi.core.ledger import GENESIS, Entry, Row, checkpoint_message, entry_bytes
 from hanoi.store.tables import ledger_checkpoints, ledger_entries
 
 # An arbitrary constant naming "the ledger append lock" among PostgreSQL advisory locks.
@@ -42,11 +43,16 @@ _ROW_COLUMNS = (
 )
 
 
+_HEAD = select(ledger_entries.c.seq, ledger_entries.c.hash).order_by(ledger_entries.c.seq.desc()).limit(1)
+_HEAD_SQL = "SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"
+_COLUMNS = "seq, ts, actor, action, subject, decision, reasons, payload, payload_digest, prev_hash, hash"
+_INSERT_SQLITE = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({', '.join(['?'] * 11)})"
+_INSERT_PG = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
+
+
 def head(conn: Connection) -> tuple[int, str]:
     """``(seq, hash)`` of the newest entry, ``(0, GENESIS)`` for an empty ledger."""
-    row = conn.execute(
-        select(ledger_entries.c.seq, ledger_entries.c.hash).order_by(ledger_entries.c.seq.desc()).limit(1)
-    ).first()
+    row = conn.execute(_HEAD).first()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
@@ -65,30 +71,34 @@ def append(
     sign: Signer,
     checkpoint_interval: int,
 ) -> Entry:
-    """Append one entry inside the caller's transaction (and a checkpoint when one is due)."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY})")
-    seq, prev = head(conn)
+    """Append one entry inside the caller's transaction (and a checkpoint when one is due).
+
+    Statements are built once (module level) and each value is serialised once: this is on
+    the path of every state change in the node.
+    """
+    # Driver-level SQL inside the caller's transaction: SQLAlchemy's per-statement overhead
+    # is larger than the statements themselves on this path (see bench/ledger.py).
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    sqlite = conn.dialect.name == "sqlite"
+    if not sqlite:
+        raw.execute(f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY})")
+    last = raw.execute(_HEAD_SQL).fetchone()
+    seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
     ts = isoformat(now)
     # Store JSON-safe copies: what is hashed must be exactly what a verifier reads back.
     payload_safe = json.loads(json.dumps(payload, default=_json_default))
     reasons_safe = json.loads(json.dumps(list(reasons), default=_json_default))
-    entry = make_entry(
-        seq=seq + 1, ts=ts, actor=actor, action=action, subject=subject, decision=decision,
-        reasons=reasons_safe, payload=payload_safe, prev_hash=prev,
-    )
-    conn.execute(
-        ledger_entries.insert().values(
-            seq=entry.seq, ts=entry.ts, actor=entry.actor, action=entry.action,
-            subject=entry.subject, decision=entry.decision,
-            reasons=fast_canonical_json(entry.reasons).decode(),
-            payload=fast_canonical_json(entry.payload).decode(),
-            payload_digest=entry.payload_digest, prev_hash=entry.prev_hash, hash=entry.hash,
-        )
-    )
-    if entry.seq % checkpoint_interval == 0:
-        write_checkpoint(conn, entry.seq, entry.hash, ts, node_id=node_id, key_id=key_id, sign=sign)
-    return entry
+    payload_text = fast_canonical_json(payload_safe).decode()
+    reasons_text = fast_canonical_json(reasons_safe).decode()
+    payload_digest = "sha256:" + hashlib.sha256(payload_text.encode()).hexdigest()
+    h = hashlib.sha256(entry_bytes(seq, ts, actor, action, subject, decision, reasons_text,
+                                   payload_digest, prev)).hexdigest()
+    raw.execute(_INSERT_SQLITE if sqlite else _INSERT_PG,
+                (seq, ts, actor, action, subject, decision, reasons_text, payload_text, payload_digest, prev, h))
+    if seq % checkpoint_interval == 0:
+        write_checkpoint(conn, seq, h, ts, node_id=node_id, key_id=key_id, sign=sign)
+    return Entry(seq, ts, actor, action, subject, decision, reasons_safe, payload_safe, payload_digest, prev, h)
 
 
 def _json_default(value: Any) -> Any:
@@ -148,6 +158,17 @@ def checkpoints(conn: Connection) -> list[tuple[int, str, str, str, str]]:
                ledger_checkpoints.c.signature, ledger_checkpoints.c.ts).order_by(ledger_checkpoints.c.seq)
     ).all()
     return [(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def hashes_at(conn: Connection, seqs: list[int]) -> dict[int, str]:
+    """The hashes of the entries at ``seqs`` (one query, in chunks)."""
+    out: dict[int, str] = {}
+    for i in range(0, len(seqs), 5000):
+        chunk = seqs[i:i + 5000]
+        rows = conn.execute(select(ledger_entries.c.seq, ledger_entries.c.hash)
+                            .where(ledger_entries.c.seq.in_(chunk))).all()
+        out.update({int(r[0]): str(r[1]) for r in rows})
+    return out
 
 
 def hash_at(conn: Connection, seq: int) -> str | None:

@@ -7,6 +7,7 @@ in the block rolls everything back, so nothing is half-written.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,18 @@ class LedgerSigner:
     checkpoint_interval: int
 
 
+_WRITERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _writer(engine: Engine) -> Engine:
+    """The write-marked variant of an engine, made once per engine (building it costs more
+    than a small transaction)."""
+    marked = _WRITERS.get(engine)
+    if marked is None:
+        marked = _WRITERS[engine] = writer(engine)
+    return marked
+
+
 class UnitOfWork:
     def __init__(self, engine: Engine, signer: LedgerSigner, *, actor: str, now: datetime,
                  node: Any = None):
@@ -48,7 +61,7 @@ class UnitOfWork:
         return self._conn
 
     def __enter__(self) -> UnitOfWork:
-        self._conn = writer(self._engine).connect()
+        self._conn = _writer(self._engine).connect()
         self._conn.begin()
         return self
 
