@@ -20,8 +20,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The full set takes about 30 minutes on 2 cores; each script has --quick or size options.
 bench: $(STAMP)
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/federation.py
+	$(BIN)/python bench/signals.py
+	$(BIN)/python bench/stix_ingest.py
+	$(BIN)/python bench/media.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -35,6 +35,14 @@ class NodeConfig(BaseModel):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_evidence_bytes: int = Field(default=100 * 1_048_576, ge=1024)
     public_url: str | None = None
+    # Federation: the current key's start, earlier keys (public halves, with their windows) for
+    # verifying what they signed, and the inbox's freshness / size limits and retry backoff.
+    key_not_before: str | None = None
+    previous_keys: list[dict[str, Any]] = Field(default_factory=list)
+    federation_max_skew_seconds: int = Field(default=300, ge=1)
+    federation_max_envelope_bytes: int = Field(default=512 * 1024, ge=1024)
+    outbox_backoff_base: float = Field(default=1.0, gt=0)
+    outbox_backoff_cap: float = Field(default=300.0, gt=0)
 
 
 def home_from(value: str | os.PathLike[str] | None) -> Path:

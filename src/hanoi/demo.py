@@ -1,42 +1,65 @@
-"""`hanoi demo`: a node with sample partners, served on loopback, to explore.
+"""`hanoi demo`: five nodes as separate processes on loopback, and a cross-border case between them.
 
-It creates a UK central authority's node in a fresh directory, registers partners (a French
-24/7 point of contact in good standing, a UK helpline, a platform, and a fictional State whose
-standing a safeguards assessment suspended), checks the ledger, and serves the API until
-Ctrl-C. ``--once`` plays the same, verifies, and exits (non-zero on any failure).
+The nodes: a UK central authority (GB), a French 24/7 point of contact (FR), a UK helpline, a
+platform, and the central authority of a fictional State (QZ, a user-assigned code) whose
+standing the others suspended after a safeguards assessment. Each has its own SQLite database
+and runs `hanoi serve` (API, federation inbox and delivery worker). They fetch each other's
+signed descriptors, trust them by fingerprint and record safeguards assessments. Then:
+
+1. GB asks FR to preserve an account's data in a fraud case; FR preserves it and the 60-day
+   clock starts on both sides.
+2. GB follows with a stored-data request; FR assesses dual criminality, executes, and returns
+   the evidence (files in chunks, a manifest signed by FR); GB verifies the package offline
+   against FR's key.
+3. QZ sends FR a request; FR's gate refuses it with its reasons (QZ is suspended).
+4. Every node's ledger verifies.
+
+Everything goes through each node's public API, as a user's tools would.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
-import threading
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from hanoi.core import keys
-from hanoi.services import ledger, members, tokens
-from hanoi.services.node import Node, init_node
+from hanoi.config import save_config
+from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
+from hanoi.services.node import init_node
 
-ASSESSED_GOOD = {
-    "standing": "good", "assessor": "Safeguards desk, UK Central Authority",
-    "findings": "Independent judicial authorisation of coercive measures; effective remedies.",
-    "articles": ["6", "24"], "sources": ["Bilateral review 2026"],
-}
-ASSESSED_SUSPENDED = {
-    "standing": "suspended", "assessor": "Safeguards board, UK Central Authority",
-    "findings": "Cooperation requests used to locate and prosecute journalists for their reporting.",
-    "articles": ["6", "40(22)"], "sources": ["UN Special Rapporteur report 2026", "NGO dossier 17"],
-}
+GOOD = {"standing": "good", "assessor": "Safeguards desk",
+        "findings": "Independent judicial authorisation of coercive measures; effective remedies.",
+        "articles": ["6", "24"], "sources": ["Bilateral review 2026"]}
+SUSPENDED = {"standing": "suspended", "assessor": "Safeguards board",
+             "findings": "Cooperation requests used to locate and prosecute journalists for their reporting.",
+             "articles": ["6", "40(22)"], "sources": ["UN Special Rapporteur report 2026", "NGO dossier 17"]}
+
+NODES = (
+    ("gb", "UK Central Authority", "GB", "central-authority"),
+    ("fr", "PHAROS 24/7 point of contact", "FR", "contact-point"),
+    ("helpline", "UK Revenge Porn Helpline", "GB", "hotline"),
+    ("platform", "Example Platform Trust & Safety", "IE", "platform"),
+    ("qz", "Ministry of Public Order of Qazaria", "QZ", "central-authority"),
+)
 
 
 def sample_partners() -> list[dict[str, Any]]:
+    """Partners with keys and assessments, for a node explored on its own (and for tests)."""
+    from hanoi.core import keys
+
     def key() -> str:
         return keys.public_key_b64(keys.generate_private_key())
 
@@ -44,16 +67,61 @@ def sample_partners() -> list[dict[str, Any]]:
         {"id": "fr-pharos", "name": "PHAROS / OFAC 24/7 point of contact", "kind": "contact-point",
          "country": "FR", "state_status": "party", "languages": ["fr", "en"], "available_24_7": True,
          "keys": [key()], "contacts": [{"name": "Duty officer", "role": "24/7", "email": "247@example.fr"}],
-         "assessment": ASSESSED_GOOD},
+         "assessment": GOOD},
         {"id": "gb-helpline", "name": "Revenge Porn Helpline", "kind": "hotline", "country": "GB",
-         "state_status": "party", "languages": ["en"], "keys": [key()], "assessment": ASSESSED_GOOD},
+         "state_status": "party", "languages": ["en"], "keys": [key()], "assessment": GOOD},
         {"id": "platform", "name": "Example Platform Trust & Safety", "kind": "platform", "country": "IE",
          "state_status": "signatory", "languages": ["en"], "available_24_7": True, "keys": [key()],
-         "assessment": {**ASSESSED_GOOD, "findings": "Signed data-protection terms; transparency reports."}},
+         "assessment": {**GOOD, "findings": "Signed data-protection terms; transparency reports."}},
         {"id": "qz-ministry", "name": "Ministry of Public Order of Qazaria", "kind": "central-authority",
          "country": "QZ", "state_status": "non-party", "languages": ["en"], "keys": [key()],
-         "assessment": ASSESSED_SUSPENDED},
+         "assessment": SUSPENDED},
     ]
+
+
+class DemoFailed(Exception):
+    pass
+
+
+@dataclass
+class DemoNode:
+    key: str
+    home: Path
+    port: int
+    token: str
+    node_id: str
+    name: str
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(self, method: str, path: str, expect: tuple[int, ...] = (200, 201), **kw: Any) -> Any:
+        r = httpx.request(method, f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {self.token}"},
+                          timeout=60, **kw)
+        if r.status_code not in expect:
+            raise DemoFailed(f"{self.key}: {method} {path} -> {r.status_code}: {r.text[:500]}")
+        return r.json() if r.headers.get("content-type", "").endswith("json") else r.content
+
+
+@dataclass
+class Timeline:
+    console: Console
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+    start: float = field(default_factory=time.monotonic)
+
+    def say(self, who: str, what: str) -> None:
+        stamp = f"{time.monotonic() - self.start:6.1f}s"
+        self.rows.append((stamp, who, what))
+        self.console.print(f"[dim]{stamp}[/] [bold]{who:>9}[/] {what}", highlight=False)
+
+    def table(self) -> Table:
+        t = Table("t", "node", "what happened", title="Timeline of the exchange")
+        for row in self.rows:
+            t.add_row(*row)
+        return t
 
 
 def _free_port() -> int:
@@ -62,76 +130,192 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(directory: Path, *, once: bool, port: int | None, console: Console) -> int:
+def _wait(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _setup(directory: Path) -> dict[str, DemoNode]:
     if directory.exists():
         shutil.rmtree(directory)
-    home = directory / "gb-central-authority"
-    node, admin = init_node(home, name="UK Central Authority", country="GB", kind="central-authority")
-    actor = "demo"
-    for spec in sample_partners():
-        members.add(node, actor, spec)
-    auditor, _ = tokens.create(node, actor, name="demo auditor", role="auditor")
-    caseworker, _ = tokens.create(node, actor, name="demo caseworker", role="caseworker")
+    nodes: dict[str, DemoNode] = {}
+    for key, name, country, kind in NODES:
+        port = _free_port()
+        home = directory / key
+        node, token = init_node(home, name=name, country=country, kind=kind,
+                                public_url=f"http://127.0.0.1:{port}")
+        # Quick retries: a demo should not wait minutes for a peer that was briefly down.
+        node.config = node.config.model_copy(update={"outbox_backoff_base": 0.2, "outbox_backoff_cap": 2.0})
+        save_config(home, node.config)
+        nodes[key] = DemoNode(key, home, port, token, node.node_id, name)
+        node.close()
+    return nodes
 
-    table = Table("member", "kind", "State", "status", "standing", title="Partners of the UK Central Authority")
-    for m in members.list_members(node):
-        table.add_row(m["name"], m["kind"], m["country"], m["state_status"], m["standing"])
-    console.print(table)
 
-    port = port or _free_port()
-    server = uvicorn.Server(uvicorn.Config(_app(node), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    ok = _wait_healthy(base) and _exercise(base, admin, console)
-    result = ledger.verify(node)
-    console.print(f"[{'green' if result.ok else 'bold red'}]{result.message()}[/]", highlight=False)
-    ok = ok and result.ok
-    console.print(f"\nAPI: {base}/api/v1   OpenAPI: {base}/openapi.json   docs: {base}/docs")
-    console.print(f"node home: {home}")
-    for role, token in (("admin", admin), ("caseworker", caseworker), ("auditor", auditor)):
-        console.print(f"{role:>10} token: {token}", highlight=False)
-    console.print(f"try: curl -H 'Authorization: Bearer {auditor}' {base}/api/v1/members", highlight=False)
-    if not once and ok:
-        console.print("\n[bold]running; Ctrl-C to stop[/]")
+def _start(nodes: dict[str, DemoNode]) -> None:
+    for n in nodes.values():
+        n.log = n.home / "serve.log"
+        with n.log.open("ab") as err:
+            n.proc = subprocess.Popen(  # noqa: S603  # our own interpreter and arguments
+                [sys.executable, "-m", "hanoi", "--home", str(n.home), "serve", "--port", str(n.port)],
+                stdout=subprocess.DEVNULL, stderr=err, env=os.environ.copy())
+    for n in nodes.values():
+        def up(n: DemoNode = n) -> bool:
+            if n.proc is not None and n.proc.poll() is not None:
+                raise DemoFailed(f"{n.key} did not start: {n.log.read_text()[-1500:] if n.log else ''}")
+            try:
+                return httpx.get(f"{n.url}/api/v1/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+        _wait(f"{n.key} to start", up, 60)
+
+
+def _stop(nodes: dict[str, DemoNode]) -> None:
+    for n in nodes.values():
+        if n.proc is not None and n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGTERM)
+    for n in nodes.values():
+        if n.proc is not None:
+            try:
+                n.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                n.proc.kill()
+
+
+def _peer(me: DemoNode, other: DemoNode, assessment: dict[str, Any]) -> None:
+    shown = me.call("POST", "/peers", json={"url": other.url})
+    # In real life the fingerprint is read out over the phone; here both ends are ours.
+    me.call("POST", f"/peers/{shown['id']}/trust", json={"fingerprint": shown["fingerprint"],
+                                                         "assessment": assessment})
+
+
+def _peering(nodes: dict[str, DemoNode], tl: Timeline) -> None:
+    keys = list(nodes)
+    for a in keys:
+        for b in keys:
+            if a == b:
+                continue
+            assessment = SUSPENDED if b == "qz" else GOOD
+            _peer(nodes[a], nodes[b], assessment)
+    tl.say("all", "peered: signed descriptors fetched, fingerprints confirmed, safeguards assessed "
+                  "(QZ suspended by every other node)")
+
+
+def _incoming(node: DemoNode, ref: str) -> dict[str, Any] | None:
+    rows = node.call("GET", "/requests", params={"direction": "incoming"})
+    return next((r for r in rows if r["remote_id"] == ref), None)
+
+
+def _scenario(nodes: dict[str, DemoNode], tl: Timeline, workdir: Path) -> None:
+    gb, fr, qz = nodes["gb"], nodes["fr"], nodes["qz"]
+
+    # 1. preservation
+    pres = gb.call("POST", "/requests", json={"type": "preservation", "partner": fr.node_id,
+                                              "fields": PRESERVATION_FIELDS})
+    gb.call("POST", f"/requests/{pres['id']}/submit")
+    tl.say("GB", f"submitted preservation request {pres['id']} to FR (gate: allow)")
+    fr_pres = _wait("FR to receive the preservation request", lambda: _incoming(fr, pres["id"]))
+    tl.say("FR", f"received it as {fr_pres['id']}; gate on receipt: {fr_pres['decision']['outcome']}")
+    for ev in ("acknowledge", "start", "preserve"):
+        fr.call("POST", f"/requests/{fr_pres['id']}/events", json={"event": ev})
+    preserved = _wait("GB to learn the data are preserved",
+                      lambda: (r := gb.call("GET", f"/requests/{pres['id']}"))["state"] == "preserved" and r)
+    tl.say("FR", f"preserved the data; 60-day term until {preserved['preservation']['until']} "
+                 "(held on while the follow-up is pending)")
+
+    # 2. stored data, evidence
+    follow = gb.call("POST", "/requests", json={"type": "stored-data", "partner": fr.node_id, "fields": {
+        **STORED_DATA_FIELDS, "preservation_reference": pres["id"]}})
+    gb.call("POST", f"/requests/{follow['id']}/submit")
+    tl.say("GB", f"submitted the follow-up stored-data request {follow['id']}")
+    fr_follow = _wait("FR to receive the follow-up", lambda: _incoming(fr, follow["id"]))
+    tl.say("FR", f"gate on receipt: {fr_follow['decision']['outcome']} "
+                 f"({', '.join(r['code'] for r in fr_follow['decision']['reasons'] if r['effect'] != 'allow')})")
+    fr.call("POST", f"/requests/{fr_follow['id']}/assessment", json={"dual_criminality": "met"})
+    tl.say("FR", "assessed dual criminality: met (fraud is an offence in both States); gate: allow")
+    for ev in ("acknowledge", "start"):
+        fr.call("POST", f"/requests/{fr_follow['id']}/events", json={"event": ev})
+    evidence = []
+    for name, data in (("subscriber.csv", b"account,created,last_ip\ncontact@invest-fortune.example,"
+                                          b"2026-02-11,192.0.2.77\n"),
+                       ("mailbox-export.mbox", b"From scam@invest-fortune.example\n" * 8000)):
+        rec = fr.call("POST", f"/requests/{fr_follow['id']}/evidence",
+                      files={"file": (name, data, "application/octet-stream")}, data={"description": "provider export"})
+        evidence.append({k: rec[k] for k in ("name", "sha256", "size", "media_type")})
+    fr.call("POST", f"/requests/{fr_follow['id']}/response", json={
+        "kind": "executed", "reason": "Data disclosed by the provider under a judge's order.", "evidence": evidence,
+        "conditions": {"proceedings": STORED_DATA_FIELDS["case_reference"], "specialty": True,
+                       "data_protection": ["Erase when the proceedings end"]}})
+    tl.say("FR", f"executed; {len(evidence)} files sent in chunks with a signed manifest")
+    _wait("GB to receive the response and every file", lambda: (
+        (r := gb.call("GET", f"/requests/{follow['id']}"))["state"] == "executed" and len(r["evidence"]) == 2), 120)
+    pkg = workdir / "evidence-from-fr.zip"
+    pkg.write_bytes(gb.call("GET", f"/requests/{follow['id']}/evidence/package", params={"received": "true"}))
+    fr_key = gb.call("GET", f"/members/{fr.node_id}")["keys"][0]["public_key"]
+    from hanoi.requests.evidence import verify_package
+
+    report = verify_package(pkg, expected_key_b64=fr_key)
+    if not report.ok:
+        raise DemoFailed(f"the evidence package does not verify: {report.summary()}")
+    tl.say("GB", f"verified FR's evidence package offline: {report.summary()}")
+
+    # 3. the suspended State
+    qz_req = qz.call("POST", "/requests", json={"type": "stored-data", "partner": fr.node_id, "fields": {
+        **STORED_DATA_FIELDS, "requesting_authority": "Ministry of Public Order of Qazaria",
+        "conducting_authority": "State Security Directorate",
+        "facts_summary": "The account holder published articles insulting the government.",
+        "purpose": "Identify the author."}})
+    qz.call("POST", f"/requests/{qz_req['id']}/submit")
+    tl.say("QZ", f"submitted stored-data request {qz_req['id']} to FR")
+    refused = _wait("FR's answer to QZ", lambda: next(
+        (r for r in qz.call("GET", "/outbox", params={"state": "rejected"})["items"]
+         if r["type"] == "request.submit"), None))
+    tl.say("FR", f"refused by the gate: {refused.get('rule')} — {refused.get('last_error') or refused.get('detail')}")
+    if refused.get("rule") != "GATE-SUSPENDED":
+        raise DemoFailed(f"expected FR's gate to refuse QZ with GATE-SUSPENDED, got {refused}")
+    if _incoming(fr, qz_req["id"]) is not None:
+        raise DemoFailed("FR applied QZ's request")
+
+    # 4. ledgers
+    for n in nodes.values():
+        v = n.call("GET", "/ledger/verify")
+        if not v["ok"]:
+            raise DemoFailed(f"{n.key}: {v['message']}")
+        tl.say(n.key.upper() if len(n.key) == 2 else n.key, v["message"])
+
+
+def run(directory: Path, *, once: bool, port: int | None, console: Console) -> int:
+    """Play the demo; with ``once`` shut down and return, else keep serving until Ctrl-C."""
+    del port  # each node takes a free port
+    tl = Timeline(console)
+    nodes = _setup(directory)
+    try:
+        _start(nodes)
+        tl.say("all", f"{len(nodes)} nodes running: " + ", ".join(f"{n.key} :{n.port}" for n in nodes.values()))
+        _peering(nodes, tl)
+        _scenario(nodes, tl, Path(tempfile.mkdtemp(prefix="hanoi-demo-")))
+    except (DemoFailed, httpx.HTTPError) as exc:
+        console.print(f"[bold red]demo failed:[/] {exc}")
+        _stop(nodes)
+        return 1
+    console.print(tl.table())
+    console.print("\n[bold]Explore each node[/] (API under /api/v1, interactive docs at /docs):")
+    for n in nodes.values():
+        console.print(f"  {n.key:<9} {n.name:<38} {n.url}/api/v1   admin token {n.token}", highlight=False,
+                      soft_wrap=True)
+    console.print(f"homes under {directory}; e.g. hanoi --home {nodes['gb'].home} requests list", soft_wrap=True)
+    if not once:
+        console.print("[bold]running; Ctrl-C to stop[/]")
         try:
-            while thread.is_alive():
+            while all(n.proc is not None and n.proc.poll() is None for n in nodes.values()):
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
-    server.should_exit = True
-    thread.join(timeout=10)
-    node.close()
-    return 0 if ok else 1
-
-
-def _app(node: Node) -> Any:
-    from hanoi.api.app import create_app
-
-    return create_app(node)
-
-
-def _wait_healthy(base: str) -> bool:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    return False
-
-
-def _exercise(base: str, admin: str, console: Console) -> bool:
-    """Call the API as a user would: read the suspended partner, try a standing change without
-    an assessment (refused), and read the ledger."""
-    h = {"Authorization": f"Bearer {admin}"}
-    m = httpx.get(f"{base}/api/v1/members/qz-ministry", headers=h).json()
-    refused = httpx.post(f"{base}/api/v1/members/qz-ministry/assessments", headers=h, json={"standing": "good"})
-    entries = httpx.get(f"{base}/api/v1/ledger?limit=1000", headers=h).json()["items"]
-    console.print(f"qz-ministry standing: {m['standing']} ({m['assessments'][-1]['findings']})")
-    console.print(f"standing change without an assessment: HTTP {refused.status_code} "
-                  f"({refused.json().get('rule')}, {refused.json().get('citation')})")
-    console.print(f"ledger entries: {len(entries)}")
-    return (m["standing"] == "suspended" and refused.status_code == 422
-            and refused.json().get("rule") == "STANDING-ASSESSED" and len(entries) >= 10)
+    _stop(nodes)
+    return 0

@@ -84,7 +84,8 @@ def test_duplicate_member_refused(node: Node, capsys: pytest.CaptureFixture[str]
 def test_key_rotation_without_downtime(node: Node, capsys: pytest.CaptureFixture[str]) -> None:
     assert hanoi(node, "members", "add", "--name", "BKA", "--kind", "law-enforcement", "--country", "DE",
                  "--key", public_key()) == 0
-    assert hanoi(node, "members", "add-key", "de-bka", public_key(), "--kid", "de-bka:2027") == 0
+    # "--" ends the options: a base64url key may start with "-"
+    assert hanoi(node, "members", "add-key", "de-bka", "--kid", "de-bka:2027", "--", public_key()) == 0
     capsys.readouterr()
     assert hanoi(node, "members", "show", "de-bka", "--json") == 0
     keys_now = json.loads(capsys.readouterr().out)["keys"]

@@ -124,7 +124,7 @@ def test_descriptor_signed_outside_the_key_window_is_rejected() -> None:
 def test_invalid_descriptor_contents_are_malformed() -> None:
     jws = sign_descriptor(make_desc(), KEY_1, "ke-1")
     changes = [
-        lambda b: b.update(country="XX"),
+        lambda b: b.update(country="YY"),
         lambda b: b.update(country="ke"),
         lambda b: b.update(endpoint="http://hanoi.example/federation/v1"),
         lambda b: b.update(keys=[]),
@@ -137,7 +137,7 @@ def test_invalid_descriptor_contents_are_malformed() -> None:
 
 def test_descriptor_validation() -> None:
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"country": "XX"}, "country"),
+        ({"country": "YY"}, "country"),
         ({"name": " "}, "name"),
         ({"name": "bad\nname"}, "name"),
         ({"kind": "Not A Kind"}, "kind"),
@@ -155,7 +155,7 @@ def test_descriptor_validation() -> None:
         assert exc.value.problems[0].field == field, change
     assert make_desc(endpoint="http://localhost:8000/federation/v1").endpoint.startswith("http:")
     with pytest.raises(InvalidInput) as exc:
-        make_desc(country="XX")
+        make_desc(country="YY")
     assert exc.value.rule == "MEMBER-STATE"
 
 

@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from hanoi.api import problems
 from hanoi.api.limits import BodyLimit
-from hanoi.api.routes import ledger, members, policy, requests, tokens
+from hanoi.api.routes import federation, ledger, media, members, policy, requests, tokens
 from hanoi.api.routes import node as node_routes
+from hanoi.api.routes import signals as signals_routes
 from hanoi.services.node import Node
 
 API_PREFIX = "/api/v1"
@@ -26,10 +27,16 @@ def create_app(node: Node) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.node = node
+    from hanoi.services import outbox
+
+    outbox.load_plugins()  # inbox handlers and send gates of requests, signals and media
     problems.install(app)
     for router in (node_routes.router, members.router, requests.router, policy.router, ledger.router,
-                   tokens.router):
+                   tokens.router, federation.admin_router):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(federation.router)  # /federation/v1: node to node, signed, no token
+    app.include_router(signals_routes.router, prefix=API_PREFIX)
+    app.include_router(media.router, prefix=API_PREFIX)
     # Multipart framing adds a little to the file itself; the service enforces the exact limit.
     app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes, upload_suffixes=("/evidence",),
                        max_upload_bytes=node.config.max_evidence_bytes + 65_536)

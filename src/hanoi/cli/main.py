@@ -12,8 +12,12 @@ import typer
 from hanoi.cli import evidence as evidence_cli
 from hanoi.cli import ledger as ledger_cli
 from hanoi.cli import members as members_cli
+from hanoi.cli import media as media_cli
+from hanoi.cli import outbox as outbox_cli
+from hanoi.cli import peers as peers_cli
 from hanoi.cli import policy as policy_cli
 from hanoi.cli import requests as requests_cli
+from hanoi.cli import signals as signals_cli
 from hanoi.cli import tokens as tokens_cli
 from hanoi.cli.common import KINDS_HELP, console, home, report, state
 from hanoi.core.errors import HanoiError
@@ -31,6 +35,11 @@ app.add_typer(tokens_cli.app, name="tokens")
 app.add_typer(requests_cli.app, name="requests")
 app.add_typer(policy_cli.app, name="policy")
 app.add_typer(evidence_cli.app, name="evidence")
+app.add_typer(signals_cli.app, name="signals")
+app.add_typer(peers_cli.app, name="peers")
+app.add_typer(outbox_cli.app, name="outbox")
+app.add_typer(media_cli.app, name="media")
+app.command("hash")(media_cli.hash_command)
 
 
 @app.callback()
@@ -67,14 +76,20 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8600,
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(help="API worker processes")] = 1,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Deliver the outbox in the background")] = True,
 ) -> None:
-    """Run the API (and OpenAPI at /openapi.json)."""
+    """Run the API (and OpenAPI at /openapi.json) and the outbox delivery worker."""
     import uvicorn
 
+    from hanoi.services import outbox, peers
     from hanoi.services.node import Node
 
     where = home()
     node = Node.open(where)  # migrates once, before any worker starts
+    if not node.config.public_url and host in ("127.0.0.1", "localhost"):
+        os.environ[peers.PUBLIC_URL_ENV] = f"http://{host}:{port}"  # peers on this machine only
+    if worker:  # one delivery thread in this process, whatever the number of API workers
+        outbox.start_worker(Node.open(where, migrate=False))
     console.print(f"[bold]{node.config.name}[/] serving on http://{host}:{port}/api/v1 "
                   f"(OpenAPI: http://{host}:{port}/openapi.json)")
     if workers > 1:

@@ -141,6 +141,28 @@ _RULES: tuple[Rule, ...] = (
     Rule("REFUSE-DUAL-CRIMINALITY", UNCC, "40", "~9", "Assistance involving coercive measures may be declined in the absence of dual criminality."),
     Rule("RESPONSE-EVIDENCE", NODE, "-", "", "An executed or partially executed response lists the evidence handed over."),
     Rule("LIFECYCLE-TRANSITION", NODE, "-", "", "A request moves only along the allowed transitions of its lifecycle."),
+    # --- federation service: inbox, outbox, peering -----------------------------------------
+    Rule("FED-REPEAT", NODE, "-", "", "An envelope already received with the same contents is answered with the original receipt and not applied again."),
+    Rule("FED-UNKNOWN-TYPE", NODE, "-", "", "This node does not handle items of the envelope's type."),
+    Rule("FED-ITEM-INVALID", NODE, "-", "", "The item does not meet this node's requirements for its type; the detail names what is wrong."),
+    Rule("FED-UNDELIVERABLE", NODE, "-", "", "The peer refused the message without a signed receipt (for instance its size), or has no federation endpoint."),
+    Rule("PEER-FINGERPRINT", NODE, "-", "", "A peer is trusted only after a person confirmed its key fingerprint out of band."),
+    # --- signals: TLP 2.0 marking, onward transfer, expiry, limits ------------------------------
+    Rule("TLP-CLEAR", "FIRST TLP 2.0", "-", "", "TLP:CLEAR: disclosure is not limited; any party not suspended may receive it."),
+    Rule("TLP-GREEN", "FIRST TLP 2.0", "-", "", "TLP:GREEN: limited disclosure within the community: the exchange's members in good standing, never the public."),
+    Rule("TLP-AMBER", "FIRST TLP 2.0", "-", "", "TLP:AMBER: limited disclosure to the recipient organisation and those it names on a need-to-know basis: this node, the organisations the originator named, and members this node names."),
+    Rule("TLP-AMBER-STRICT", "FIRST TLP 2.0", "-", "", "TLP:AMBER+STRICT: limited disclosure to the recipient organisation only: this node and the organisations the originator itself named, no one else."),
+    Rule("TLP-RED", "FIRST TLP 2.0", "-", "", "TLP:RED: for the eyes of the individual recipients only: the item never leaves this node."),
+    Rule("ONWARD-CONSENT", UNCC, "36", "", "A signal received from another organisation is passed on to a third only with its originator's prior authorisation (onward transfer)."),
+    Rule("SIGNAL-ORIGINATOR", NODE, "-", "", "The organisation that reported a signal may see its own report and the feedback on it."),
+    Rule("SIGNAL-EXPIRED", NODE, "-", "", "A report past its expiry time is no longer shared or matched."),
+    Rule("SIGNAL-LIMITS", NODE, "-", "", "A signal batch holds at most 10,000 values and each value fits its type's length limit; a batch is stored whole or not at all unless best effort is asked for."),
+    # --- media hash lists (NCII, CSAM) -------------------------------------------------------
+    Rule("MEDIA-HASH-VALUE", NODE, "-", "", "A hash list holds only well-formed hashes of sufficient quality: PDQ of quality 50 or more, never a degenerate (all-zeros, all-ones) or empty-file hash."),
+    Rule("MEDIA-CASE-REF", NODE, "-", "", "A hash carries only an opaque case reference of its source; no personal data is stored with it."),
+    Rule("MEDIA-WITHDRAWN", NODE, "-", "", "A hash withdrawn or deleted by its source is dropped by every member that received it and is not listed again."),
+    Rule("MEDIA-QUARANTINE", NODE, "-", "", "A hash whose matches spike is quarantined for review by a named person instead of driving mass removals."),
+    Rule("MEDIA-BATCH", NODE, "-", "", "A batch holds at most 10,000 hashes."),
 )
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

@@ -20,11 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import pycountry
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hanoi.core.errors import InvalidInput, invalid
 from hanoi.core.keys import PublicKeyRecord, format_rfc3339, parse_rfc3339
+from hanoi.core.members import check_country
 from hanoi.federation.envelope import (
     DEFAULT_MAX_BYTES,
     JWS,
@@ -93,12 +93,10 @@ class NodeDescriptor:
             or _CONTROL.search(self.name)
         ):
             raise invalid("name", "must be 1-200 printable characters")
-        if (
-            not isinstance(self.country, str)
-            or not re.fullmatch(r"[A-Z]{2}", self.country)
-            or pycountry.countries.get(alpha_2=self.country) is None
-        ):
-            raise invalid("country", "must be an ISO 3166-1 alpha-2 code", "MEMBER-STATE")
+        # The members registry's rule (user-assigned codes such as QZ included), in one place.
+        code, problem = check_country(self.country)
+        if problem is not None or code != self.country:
+            raise invalid("country", "must be an upper-case ISO 3166-1 alpha-2 code", "MEMBER-STATE")
         if not isinstance(self.kind, str) or not _KIND.fullmatch(self.kind):
             raise invalid("kind", "must be a short lower-case token such as 'cert'")
         check_endpoint(self.endpoint)

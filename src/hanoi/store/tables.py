@@ -177,3 +177,237 @@ evidence = Table(
     Column("added_at", UTCDateTime, nullable=False),
     UniqueConstraint("request_id", "name", name="uq_evidence_request_name"),
 )
+
+# --- federation: outbox, inbox and peers (migration 0003) -------------------------------------
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the envelope id, kept across retries
+    Column("recipient", String(64), ForeignKey("members.id"), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("subject", String(300), nullable=False),  # ledger subject of the row's entries
+    Column("answers", String(128)),
+    Column("payload", JSON, nullable=False),
+    # pending | held | delivered | rejected | refused | failed (see services/outbox.py)
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("rule", String(64)),
+    Column("decision", JSON),
+    Column("receipt", Text),  # the peer's signed receipt, as received
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
+    Index("ix_outbox_recipient", "recipient", "state"),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("sender", String(64), primary_key=True),
+    Column("envelope_id", String(128), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("answers", String(128)),
+    Column("content_digest", String(71), nullable=False),
+    Column("status", String(16), nullable=False),  # accepted | rejected
+    Column("rule", String(64)),
+    Column("envelope", Text, nullable=False),  # the signed envelope as received (proof of origin)
+    Column("receipt", Text, nullable=False),  # the signed receipt as sent, returned on a repeat
+    Column("ledger_seq", BigInteger, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_inbox_received", "received_at"),
+)
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the peer's node id (its member id once trusted)
+    Column("url", String(500), nullable=False),
+    Column("descriptor", Text, nullable=False),  # the last signed descriptor fetched (JWS JSON)
+    Column("fetched_at", UTCDateTime, nullable=False),
+    Column("fingerprint", String(64)),  # the fingerprint a person confirmed out of band
+    Column("trusted_at", UTCDateTime),
+    Column("trusted_by", String(200)),
+)
+
+# --- media hash lists (migration 0003m) -------------------------------------------------------
+
+# SQLite makes only an INTEGER PRIMARY KEY auto-increment; PostgreSQL gets a 64-bit key.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# One row: the version of everything matching depends on (``rev``, bumped by each write that
+# changes which hashes are active) and the store's identity (``epoch``), so an index snapshot
+# of another or an older store is caught up or rebuilt rather than trusted.
+media_meta = Table(
+    "media_meta",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("rev", BigInteger, nullable=False),
+    Column("epoch", String(32), nullable=False),
+)
+
+media_lists = Table(
+    "media_lists",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("category", String(16), nullable=False),  # ncii | csam
+    Column("threshold", Integer, nullable=False),  # PDQ Hamming distance counted as a match
+    Column("tlp", String(16), nullable=False),
+    Column("recipients", JSON, nullable=False),  # members named as allowed recipients (TLP)
+    Column("subscribers", JSON, nullable=False),  # members the list is distributed to
+    Column("spike_matches", Integer, nullable=False),  # quarantine above this many matches ...
+    Column("spike_minutes", Integer, nullable=False),  # ... within this many minutes
+    Column("origin", String(64)),  # None: this node's list; else the member it came from
+    Column("remote_id", String(64)),  # the origin's id for the list
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("origin", "remote_id", name="uq_media_lists_origin_remote"),
+)
+
+media_hashes = Table(
+    "media_hashes",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),  # the PDQ index's item id
+    Column("list_id", String(40), ForeignKey("media_lists.id"), nullable=False),
+    Column("algorithm", String(8), nullable=False),  # pdq | md5 | sha256
+    Column("value", String(64)),  # lower-case hex; blanked when withdrawn or deleted
+    Column("digest", String(64), nullable=False),  # sha256("algorithm:value"), kept for good
+    Column("quality", Integer),
+    Column("case_ref", String(64)),  # the source's opaque case reference (local lists only)
+    Column("status", String(16), nullable=False),  # active | quarantined | withdrawn | deleted
+    Column("status_at", UTCDateTime, nullable=False),
+    Column("status_by", String(200), nullable=False),
+    Column("status_reason", Text),
+    Column("source", String(64), nullable=False),  # node id (local) or the sending member
+    Column("remote_id", String(64)),  # the source's id for the hash (received hashes)
+    Column("rev", BigInteger, nullable=False),  # media_meta.rev of the last status change
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("list_id", "digest", name="uq_media_hashes_list_digest"),
+    Index("ix_media_hashes_digest", "digest"),
+    Index("ix_media_hashes_value", "algorithm", "value"),
+    Index("ix_media_hashes_rev", "rev"),
+    Index("ix_media_hashes_source", "source", "remote_id"),
+    Index("ix_media_hashes_case", "list_id", "case_ref"),
+)
+
+media_deliveries = Table(
+    "media_deliveries",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("hash_id", BigInteger, ForeignKey("media_hashes.id"), nullable=False),
+    Column("recipient", String(64), ForeignKey("members.id"), nullable=False),
+    Column("envelope_id", String(128)),
+    Column("delivered_at", UTCDateTime, nullable=False),
+    Column("withdrawn_at", UTCDateTime),
+    UniqueConstraint("hash_id", "recipient", name="uq_media_deliveries_hash_recipient"),
+    Index("ix_media_deliveries_recipient", "recipient"),
+)
+
+media_matches = Table(
+    "media_matches",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("hash_id", BigInteger, ForeignKey("media_hashes.id"), nullable=False),
+    Column("count", Integer, nullable=False),  # queries of one call that matched the hash
+    Column("distance", Integer, nullable=False),  # the closest of them
+    Column("matched_at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("member_id", String(64)),
+    Index("ix_media_matches_hash", "hash_id", "matched_at"),
+)
+
+media_feedback = Table(
+    "media_feedback",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("hash_id", BigInteger, ForeignKey("media_hashes.id"), nullable=False),
+    Column("match_id", BigInteger),  # a local match (one verdict each)
+    Column("match_ref", String(64)),  # the reporting member's match id (received feedback)
+    Column("verdict", String(16), nullable=False),
+    Column("distance", Integer),
+    Column("count", Integer),
+    Column("reporter", String(200), nullable=False),
+    Column("member_id", String(64)),  # the reporting member (received), or the token's member
+    Column("envelope_id", String(128)),  # forwarded to the source / received in
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("match_id", name="uq_media_feedback_match"),
+    Index("ix_media_feedback_hash", "hash_id"),
+)
+
+# --- signals: values, their reports, campaign links, feedback (migration 0003s) -----------------
+
+# SQLite makes only an INTEGER PRIMARY KEY an auto-incrementing rowid; PostgreSQL gets BIGINT.
+SignalId = BigInteger().with_variant(Integer(), "sqlite")
+
+signals = Table(
+    "signals",
+    metadata,
+    Column("id", SignalId, primary_key=True, autoincrement=True),
+    Column("type", String(16), nullable=False),
+    Column("value", Text, nullable=False),  # normalised; at most 2048 characters
+    # SHA-256 of "type\0value": the unique key, and what the ledger names (never the value).
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+signal_reports = Table(
+    "signal_reports",
+    metadata,
+    Column("id", SignalId, primary_key=True, autoincrement=True),
+    Column("signal_id", SignalId, ForeignKey("signals.id"), nullable=False),
+    Column("source", String(64), nullable=False),  # reporting member, or this node's id
+    Column("origin", String(8), nullable=False),  # local | received (through federation)
+    Column("via", String(64)),  # the peer it was received from
+    Column("remote_id", String(128)),  # the report's id at the peer (idempotent receipt)
+    Column("abuse_type", String(16), nullable=False),
+    Column("confidence", Integer, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("tlp", String(16), nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("conditions", Text, nullable=False),
+    Column("recipients", JSON, nullable=False),  # named by the originator
+    Column("named", JSON, nullable=False),  # named by this node (AMBER need-to-know)
+    Column("consent", Boolean, nullable=False),  # originator's consent to onward transfer
+    Column("batch", String(40)),
+    Column("reported_by", String(200), nullable=False),
+    Column("reported_at", UTCDateTime, nullable=False),
+    Index("ix_signal_reports_signal", "signal_id"),
+    Index("ix_signal_reports_source", "source", "id"),
+    UniqueConstraint("via", "remote_id", name="uq_signal_reports_remote"),
+)
+
+signal_links = Table(
+    "signal_links",
+    metadata,
+    Column("id", SignalId, primary_key=True, autoincrement=True),
+    Column("a", SignalId, ForeignKey("signals.id"), nullable=False),
+    Column("b", SignalId, ForeignKey("signals.id"), nullable=False),
+    Column("report_id", SignalId, ForeignKey("signal_reports.id"), nullable=False),
+    UniqueConstraint("a", "b", "report_id", name="uq_signal_links"),
+)
+
+signal_feedback = Table(
+    "signal_feedback",
+    metadata,
+    Column("id", SignalId, primary_key=True, autoincrement=True),
+    Column("signal_id", SignalId, ForeignKey("signals.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # sighting | false-positive
+    Column("member", String(64), nullable=False),  # who saw it (a member, or this node)
+    Column("count", Integer, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", UTCDateTime, nullable=False),
+    Index("ix_signal_feedback_signal", "signal_id"),
+)

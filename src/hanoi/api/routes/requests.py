@@ -122,13 +122,18 @@ def add_evidence(request_id: str, file: UploadFile = File(...), description: str
 
 @router.get("/{request_id}/evidence/package", summary="A signed evidence package (zip); the export is ledgered",
             response_class=FileResponse)
-def evidence_package(request_id: str, background: BackgroundTasks, who: Principal = WRITE,
-                     node: Node = NODE) -> FileResponse:
+def evidence_package(request_id: str, background: BackgroundTasks,
+                     received: bool = Query(False, description="The package the partner sent, signed by it"),
+                     who: Principal = WRITE, node: Node = NODE) -> FileResponse:
     tmp = Path(tempfile.mkdtemp(prefix="hanoi-pkg-")) / f"{request_id}-evidence.zip"
-    info = evidence.export(node, who.actor, request_id, tmp)
+    if received:
+        info = evidence.export_received(node, who.actor, request_id, tmp)
+        headers = {"X-Signer": info["signer"]}
+    else:
+        info = evidence.export(node, who.actor, request_id, tmp)
+        headers = {"X-Package-Id": info["package_id"]}
     background.add_task(_cleanup, tmp)
-    return FileResponse(tmp, media_type="application/zip", filename=tmp.name,
-                        headers={"X-Package-Id": info["package_id"]})
+    return FileResponse(tmp, media_type="application/zip", filename=tmp.name, headers=headers)
 
 
 def _cleanup(path: Path) -> None:

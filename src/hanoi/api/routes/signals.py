@@ -1,0 +1,120 @@
+"""Signals: report, look up (bulk), campaigns, sightings and false positives, listing.
+
+Who asks decides what is seen: a partner's token (``member_id``) gets what the signals gate
+allows that member; a token without a member is this node's staff; a platform token without a
+member may only look up, and sees what anyone may (TLP:CLEAR).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from hanoi.api.deps import get_node, require
+from hanoi.core.errors import Forbidden, InvalidInput, Problem, invalid
+from hanoi.core.roles import Permission
+from hanoi.services import signals
+from hanoi.services.node import Node
+from hanoi.services.tokens import Principal
+from hanoi.signals.reports import MAX_BATCH
+
+router = APIRouter(prefix="/signals", tags=["signals"])
+READ = Depends(require(Permission.SIGNALS_READ))
+WRITE = Depends(require(Permission.SIGNALS_WRITE))
+MATCH = Depends(require(Permission.MATCH))
+NODE = Depends(get_node)
+ANY_OBJECT = Body(..., examples=[{}])
+
+signals.register()
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    # Serialised directly: FastAPI's encoder walks every value of a 10,000-answer list again.
+    return Response(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(),
+                    status_code=status, media_type="application/json")
+
+
+@router.post("", status_code=201, summary="Report signals: one report object, or {items: [...], "
+             "best_effort} (at most 10,000)")
+def report(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) -> Any:
+    data = dict(body)
+    best_effort = data.pop("best_effort", False)
+    if not isinstance(best_effort, bool):
+        raise invalid("best_effort", "must be true or false")
+    source = data.pop("source", None)
+    if who.member_id is not None:
+        if source not in (None, who.member_id):
+            raise Forbidden("a partner's token reports as its own organisation only")
+        source = who.member_id
+    elif source is not None and not isinstance(source, str):
+        raise invalid("source", "must be a member id")
+    items = data.pop("items") if "items" in data else [data]
+    if "items" in body and data:
+        raise InvalidInput("unknown fields beside items",
+                           [Problem(k, "is not a field of a report batch") for k in sorted(data)])
+    return signals.report(node, who.actor, source, items, best_effort=best_effort,
+                          max_items=MAX_BATCH)
+
+
+@router.post("/lookup", summary="Look up to 10,000 values; answered in order, through the gate")
+async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) -> Response:
+    raw = await request.body()
+    if not raw.strip():
+        raise invalid("body", "is empty: send {\"values\": [...]}", "SIGNAL-LIMITS")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise invalid("body", f"is not JSON: {exc}") from None
+    if isinstance(body, list):
+        body = {"values": body}
+    if not isinstance(body, dict):
+        raise invalid("body", "must be an object {values: [...], type?}")
+    unknown = sorted(set(body) - {"values", "type"})
+    if unknown:
+        raise InvalidInput("unknown fields", [Problem(k, "is not a field of a lookup") for k in unknown])
+    type_ = body.get("type")
+    if type_ is not None and not isinstance(type_, str):
+        raise invalid("type", "must be a signal type name")
+    result = await run_in_threadpool(signals.lookup, node, who, body.get("values"), type_=type_)
+    return _json(result)
+
+
+@router.get("/campaigns", summary="The campaign of a value: its signals and the links you may see")
+def campaign_q(value: str = Query(..., max_length=4096), type: str | None = None,
+               who: Principal = READ, node: Node = NODE) -> dict[str, Any]:
+    return signals.campaign(node, who, value, type_=type)
+
+
+@router.get("/campaigns/{value:path}", summary="The campaign of a value (value in the path)")
+def campaign(value: str, type: str | None = None, who: Principal = READ,
+             node: Node = NODE) -> dict[str, Any]:
+    return signals.campaign(node, who, value, type_=type)
+
+
+@router.post("/sightings", status_code=201, summary="Report a sighting of a signal (back to its sources)")
+def sighting(body: dict[str, Any] = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
+    return signals.feedback(node, who, "sighting", body)
+
+
+@router.post("/false-positives", status_code=201, summary="Report a false positive (back to its sources)")
+def false_positive(body: dict[str, Any] = ANY_OBJECT, who: Principal = MATCH,
+                   node: Node = NODE) -> dict[str, Any]:
+    return signals.feedback(node, who, "false-positive", body)
+
+
+@router.get("/feedback", summary="Sightings and false positives of the signals you reported")
+def feedback(limit: int = Query(500, ge=1, le=5000), who: Principal = READ,
+             node: Node = NODE) -> list[dict[str, Any]]:
+    return signals.feedback_for_source(node, who.member_id, limit=limit)
+
+
+@router.get("", summary="The newest reports you may see")
+def list_(type: str | None = None, since: str | None = Query(None, max_length=40),
+          limit: int = Query(100, ge=1, le=10_000), who: Principal = READ,
+          node: Node = NODE) -> Response:
+    return _json(signals.list_signals(node, who, type_=type, since=signals.parse_since(since),
+                                      limit=limit))

@@ -1,0 +1,86 @@
+"""``hanoi outbox``: what is waiting to leave this node, what failed and why; deliver now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from hanoi.cli.common import actor, console, open_node, print_json
+from hanoi.services import outbox
+
+app = typer.Typer(help="The outbox: items queued for peers, delivered, held or failed.",
+                  invoke_without_command=True)
+
+STYLE = {"pending": "yellow", "held": "magenta", "delivered": "green", "rejected": "red",
+         "refused": "bold red", "failed": "red"}
+
+
+@app.callback()
+def show(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option(
+        help="pending, held, delivered, rejected, refused, failed (everything that will not "
+             "arrive), open, all (default: everything not delivered)")] = None,
+    peer: Annotated[str | None, typer.Option(help="Only rows for this peer")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows")] = 200,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List outbox rows with why they wait or failed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    node = open_node()
+    rows = outbox.list_rows(node, state=state, recipient=peer, limit=limit) if state else [
+        r for r in outbox.list_rows(node, state="all", recipient=peer, limit=limit)
+        if r["state"] != "delivered"]
+    if as_json:
+        print_json({"counts": outbox.counts(node), "items": rows})
+        return
+    counts = outbox.counts(node)
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "the outbox is empty")
+    if not rows:
+        return
+    table = Table("id", "peer", "type", "state", "tries", "next / done", "why")
+    for r in rows:
+        when = r["delivered_at"] or (r["next_attempt_at"] if r["state"] in ("pending", "held")
+                                     else r["updated_at"])
+        why = r["last_error"] or ""
+        if r["rule"]:
+            why = f"{r['rule']}: {why}"
+        table.add_row(r["id"], r["recipient"], r["type"], f"[{STYLE[r['state']]}]{r['state']}[/]",
+                      str(r["attempts"]), when, why)
+    console.print(table)
+
+
+@app.command("deliver")
+def deliver(
+    once: Annotated[bool, typer.Option("--once", help="One round, then exit")] = False,
+    limit: Annotated[int, typer.Option(help="Rows per round")] = 200,
+) -> None:
+    """Deliver due rows now (`hanoi serve` does this in the background)."""
+    import threading
+
+    node = open_node()
+    if once:
+        with outbox.make_client() as client:
+            n = outbox.deliver_due(node, limit=limit, client=client)
+        console.print(f"{n} row(s) handled; " +
+                      ", ".join(f"{c} {s}" for s, c in outbox.counts(node).items() if c))
+        return
+    stop = threading.Event()
+    console.print("delivering (Ctrl-C to stop)")
+    try:
+        outbox.run_worker(node, stop, limit=limit)
+    except KeyboardInterrupt:
+        stop.set()
+
+
+@app.command("retry")
+def retry(envelope_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Make a pending or held row due now (a held row's gate runs again)."""
+    row = outbox.retry(open_node(), actor(), envelope_id)
+    if as_json:
+        print_json(row)
+    else:
+        console.print(f"{row['id']} is due now ({row['state']})")

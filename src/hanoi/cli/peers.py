@@ -1,0 +1,97 @@
+"""``hanoi peers``: fetch a peer's descriptor, confirm its fingerprint, trust it; rotate keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from hanoi.cli.common import actor, console, fail, open_node, print_json
+from hanoi.services import peers
+
+app = typer.Typer(help="Peers: other nodes this node exchanges with, their keys and endpoints.",
+                  no_args_is_help=True)
+
+
+def _show_descriptor(d: dict[str, Any]) -> None:
+    console.print(f"[bold]{d['name']}[/] ({d['id']}) — {d['kind']}, {d['country']}")
+    console.print(f"endpoint: {d['endpoint']}" + ("" if d["endpoint"] == d["url"] else
+                                                  f"  (fetched from {d['url']})"))
+    for k in d["keys"]:
+        mark = " (signed this descriptor)" if k["kid"] == d["signed_by"] else ""
+        known = " [already registered]" if k["registered"] else ""
+        console.print(f"key {k['kid']}{mark}{known}")
+        console.print(f"  fingerprint: [bold]{k['fingerprint']}[/]", highlight=False)
+
+
+@app.command("add")
+def add(
+    url: Annotated[str, typer.Argument(help="The peer's base URL, e.g. https://node.example.org")],
+    fingerprint: Annotated[str | None, typer.Option(
+        help="The fingerprint you confirmed out of band (skips the question)")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Trust without asking (scripts; you "
+                                                    "confirmed the fingerprint already)")] = False,
+    state_status: Annotated[str, typer.Option(help="party, signatory or non-party")] = "party",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Fetch a peer's signed descriptor, show its key fingerprint, and trust it once confirmed."""
+    node = open_node()
+    shown = peers.fetch(node, actor(), url)
+    if not as_json:
+        _show_descriptor(shown)
+    if fingerprint is None:
+        if yes:
+            fingerprint = shown["fingerprint"]
+        else:
+            console.print("Compare this fingerprint with the one the peer's operator gives you "
+                          "out of band (phone, letter), not through this connection.")
+            if not typer.confirm(f"Does {shown['fingerprint']} match?", default=False):
+                raise fail("not trusted: nothing was changed except the fetched descriptor")
+            fingerprint = shown["fingerprint"]
+    member = peers.trust(node, actor(), shown["id"], fingerprint, state_status=state_status)
+    if as_json:
+        print_json({"descriptor": shown, "member": member})
+        return
+    console.print(f"trusted [bold]{member['id']}[/]: standing {member['standing']}"
+                  + (" (not yet assessed: the gate holds exchanges until `hanoi members assess`)"
+                     if not member["assessments"] else ""))
+
+
+@app.command("list")
+def list_(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Fetched peers, whether trusted, their standing and open outbox rows."""
+    rows = peers.list_peers(open_node())
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "name", "State", "endpoint", "trusted", "standing", "open outbox",
+                  title=f"{len(rows)} peers")
+    for p in rows:
+        table.add_row(p["id"], p["name"], p["country"], p["endpoint"],
+                      "yes" if p["trusted"] else "no", p["standing"] or "-", str(p["open_outbox"]))
+    console.print(table)
+
+
+@app.command("ping")
+def ping(peer: str, count: Annotated[int, typer.Option(help="How many")] = 1) -> None:
+    """Queue ping envelopes to a peer (delivered by the outbox worker)."""
+    ids = peers.ping(open_node(), actor(), peer, count)
+    console.print(f"queued {len(ids)} ping(s) to {peer}")
+
+
+@app.command("rotate-key")
+def rotate_key(
+    grace_hours: Annotated[float, typer.Option(help="Hours the old key stays valid")] = 24.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Make a new node key and announce it to every peer, signed with the old key."""
+    out = peers.rotate_key(open_node(), actor(), grace=timedelta(hours=grace_hours))
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"new key {out['new_key_id']}: [bold]{out['fingerprint']}[/]", highlight=False)
+    console.print(f"old key {out['old_key_id']} stays valid until {out['old_key_valid_until']}; "
+                  f"announced to {len(out['announcements'])} peer(s) through the outbox")
+    console.print("restart `hanoi serve` so it signs with the new key")

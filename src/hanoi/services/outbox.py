@@ -1,0 +1,775 @@
+"""The outbox: items waiting to leave this node, and the worker that delivers them.
+
+``enqueue`` adds an outbox row inside the caller's unit of work, so an item and the promise to
+send it commit together (the transactional outbox): nothing is "sent" that did not commit, and
+nothing that committed is forgotten. The delivery worker (``deliver_due``, looped by
+``run_worker``) claims due rows, re-runs the send gate (a partner suspended after queueing gets
+nothing), signs each envelope with a fresh ``created`` time under the same id, POSTs them in
+batches to the peer's ``/federation/v1/inbox/batch``, opens every receipt against the peer's
+registered keys and, in one unit of work, marks the rows delivered (or rejected by the peer)
+and ledgers each outcome with the receipt and the peer's ledger head.
+
+States::
+
+    pending --send gate allows, peer accepts--> delivered
+    pending --peer answers a signed refusal--> rejected
+    pending --send gate denies--> refused        (never sent)
+    pending --peer refuses the body itself--> failed   (no receipt, e.g. too large)
+    pending <--send gate asks for review / allows again--> held   (re-checked periodically)
+
+Network errors, timeouts and 5xx answers leave the row pending: attempts + 1, the next attempt
+after an exponential backoff with full jitter, ``last_error`` saying why. Only outcomes are
+ledgered (delivered, rejected, refused, failed, held), not each retry: a peer down for a day
+would otherwise fill the ledger with entries that prove nothing; the row keeps ``attempts``
+and ``last_error`` for ``hanoi outbox``.
+
+Several workers may run (API processes, ``hanoi outbox deliver``): a claim takes due rows with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises claims on its write lock) and sets a
+short lease, so no transaction is held open across the network and a crashed worker's rows
+come back when the lease ends. A row delivered twice after a lease expired is harmless: the
+peer's inbox answers a repeat with its original receipt and applies nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy.engine import Connection
+
+from hanoi.config import POLICY_FILE
+from hanoi.core.clock import isoformat
+from hanoi.core.errors import HanoiError, InvalidInput, NotFound, Problem, invalid
+from hanoi.core.gate import Decision, PartnerView, Reason, standing_reasons
+from hanoi.federation.backoff import next_attempt_delay
+from hanoi.federation.envelope import JWS, Envelope, Rejection, canonical_json, sign_envelope
+from hanoi.federation.receipts import Receipt, open_receipt
+from hanoi.services import members as members_service
+from hanoi.services import policy as policy_service
+from hanoi.services.node import Node
+from hanoi.store.db import writer
+from hanoi.store.tables import members, outbox
+from hanoi.store.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+PENDING, HELD, DELIVERED, REJECTED, REFUSED, FAILED = (
+    "pending", "held", "delivered", "rejected", "refused", "failed")
+STATES = (PENDING, HELD, DELIVERED, REJECTED, REFUSED, FAILED)
+OPEN_STATES = (PENDING, HELD)
+# What `hanoi outbox --state failed` means: everything that will not arrive, and why.
+FAILED_STATES = (REJECTED, REFUSED, FAILED)
+
+ROTATION_TYPE = "key.rotation"
+LEASE = timedelta(seconds=60)
+HOLD_RECHECK = timedelta(seconds=30)
+BATCH_MAX_ITEMS = 100
+BATCH_MAX_BYTES = 512 * 1024
+WORKER_ACTOR = "system:outbox"
+
+SendGate = Callable[[UnitOfWork, dict[str, Any], dict[str, Any]], Decision]
+_SEND_GATES: dict[str, SendGate] = {}
+
+# Modules whose ``register()`` adds send gates and inbox handlers. Delivery and the inbox load
+# them before their first item, whatever started them (``hanoi serve``'s worker thread starts
+# before the API app, ``hanoi outbox deliver`` has no app): an item must never leave under the
+# default gate because its own gate was not registered yet.
+PLUGINS: tuple[str, ...] = ("hanoi.services.requests_remote", "hanoi.services.signals", "hanoi.services.media")
+_plugins_loaded = False
+_plugins_lock = threading.Lock()
+
+
+def load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    import importlib
+
+    with _plugins_lock:
+        if _plugins_loaded:
+            return
+        for name in PLUGINS:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                continue
+            module.register()
+        _plugins_loaded = True
+
+
+# --- the send gate -----------------------------------------------------------------------------
+
+
+def register_send_gate(type_prefix: str, fn: SendGate) -> None:
+    """Use ``fn(uow, outbox_row, member_row) -> Decision`` at send time for every type starting
+    with ``type_prefix`` (the longest registered prefix wins). ``deny`` refuses the row for good
+    (ledgered, never sent), ``review`` holds it (re-checked every ``HOLD_RECHECK`` and on
+    ``retry``), ``allow`` sends it. The default for every type is ``default_send_gate``."""
+    _SEND_GATES[type_prefix] = fn
+
+
+def send_gate_for(type_: str) -> SendGate:
+    best = max((p for p in _SEND_GATES if type_.startswith(p)), key=len, default=None)
+    return _SEND_GATES[best] if best is not None else default_send_gate
+
+
+_policy_cache: dict[str, tuple[tuple[int, int], Any]] = {}
+
+
+def gate_policy(uow: UnitOfWork) -> Any:
+    """The policy in force (``policy.current``), parsed once per unit of work and, across
+    units of work, again only when the policy file changes: the worker and the inbox gate many
+    small batches, and parsing the YAML each time would cost more than the gate itself. A
+    policy is cached only once its digest is on the ledger (``policy.current`` recorded
+    nothing), so a hand edit is still ledgered before it decides anything."""
+    loaded = getattr(uow, "_hanoi_policy", None)
+    if loaded is not None:
+        return loaded
+    node = policy_service.uow_node(uow)
+    path = node.home / POLICY_FILE
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (0, 0)
+    cached = _policy_cache.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        loaded = cached[1]
+    else:
+        before = len(uow.entries)
+        loaded = policy_service.current(uow)
+        if len(uow.entries) == before:
+            _policy_cache[str(path)] = (stamp, loaded)
+    uow._hanoi_policy = loaded  # type: ignore[attr-defined]
+    return loaded
+
+
+def default_send_gate(uow: UnitOfWork, row: dict[str, Any], member: dict[str, Any]) -> Decision:
+    """Who the partner is: suspended -> deny; concerns or a non-Party State -> review (as the
+    node policy says); good standing -> allow."""
+    return Decision.of(standing_reasons(PartnerView.from_dict(member), gate_policy(uow).gate))
+
+
+def _key_management_gate(uow: UnitOfWork, row: dict[str, Any], member: dict[str, Any]) -> Decision:
+    # A key rotation carries only this node's new public key: every peer, whatever its
+    # standing, must be able to verify what this node signs (and a suspended peer learns
+    # nothing by it), so it is never held.
+    return Decision.of(())
+
+
+register_send_gate("key.", _key_management_gate)
+
+
+# --- enqueue -----------------------------------------------------------------------------------
+
+# Built once: constructing a statement per item costs more than running it.
+_RECIPIENT = select(members.c.id, members.c.endpoint).where(members.c.id == bindparam("member_id"))
+_INSERT = outbox.insert()
+
+
+def new_envelope_id() -> str:
+    return f"env-{secrets.token_hex(12)}"
+
+
+def federated(conn: Connection, member_id: str) -> bool:
+    """True when ``member_id`` is a member this node can deliver to (it has an endpoint and a key)."""
+    endpoint = conn.execute(select(members.c.endpoint).where(members.c.id == member_id)).scalar()
+    return bool(endpoint) and bool(members_service.key_records(conn, member_id))
+
+
+def enqueue(
+    uow: UnitOfWork,
+    *,
+    recipient: str,
+    type: str,  # the envelope's field name, as the lead's callers spell it
+    payload: dict[str, Any],
+    answers: str | None = None,
+    subject: str | None = None,
+) -> str:
+    """Queue an item for ``recipient`` inside the caller's unit of work; return the envelope id.
+
+    The row commits with the caller's state change or not at all. ``subject`` is the ledger
+    subject the row's entries go under (default ``envelope:<id>``), so e.g. a request's
+    timeline shows when it was queued, delivered or refused. Ledgers ``outbox.queued``.
+    """
+    node = policy_service.uow_node(uow)
+    env_id = new_envelope_id()
+    try:
+        # Validates type, payload (canonical JSON) and answers exactly as the envelope will.
+        env = Envelope(env_id, node.node_id, recipient, type, uow.now, payload, answers)
+    except InvalidInput as err:
+        raise InvalidInput(f"the item cannot be sent: {err.detail}", err.problems) from None
+    body = canonical_json(env.payload)
+    limit = node.config.federation_max_envelope_bytes
+    if len(body) > limit:
+        raise invalid("payload", f"{len(body)} bytes: larger than the {limit} bytes an envelope "
+                                 "may carry", "FED-TOO-LARGE")
+    row = uow.conn.execute(_RECIPIENT, {"member_id": recipient}).first()
+    if row is None:
+        raise NotFound(f"no member {recipient!r}: add the peer first (hanoi peers add URL)",
+                       "recipient")
+    if not row.endpoint:
+        raise InvalidInput(f"member {recipient!r} has no federation endpoint",
+                           [Problem("recipient", "has no endpoint: add it as a peer "
+                                                 "(hanoi peers add URL)", "FED-UNDELIVERABLE")])
+    subj = subject or f"envelope:{env_id}"
+    uow.conn.execute(_INSERT, {
+        "id": env_id, "recipient": recipient, "type": type, "subject": subj, "answers": answers,
+        "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": uow.now,
+        "created_at": uow.now, "updated_at": uow.now})
+    uow.record("outbox.queued", subj, {
+        "envelope_id": env_id, "recipient": recipient, "type": type, "answers": answers,
+        "payload_digest": "sha256:" + hashlib.sha256(body).hexdigest()})
+    return env_id
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _public(row: Any) -> dict[str, Any]:
+    receipt = None
+    if row["receipt"]:
+        try:
+            receipt = _receipt_payload(json.loads(row["receipt"]))
+        except (ValueError, KeyError):
+            receipt = None
+    return {
+        "id": row["id"], "recipient": row["recipient"], "type": row["type"],
+        "subject": row["subject"], "answers": row["answers"], "state": row["state"],
+        "attempts": row["attempts"], "next_attempt_at": isoformat(row["next_attempt_at"]),
+        "last_error": row["last_error"], "rule": row["rule"], "decision": row["decision"],
+        "receipt": receipt, "created_at": isoformat(row["created_at"]),
+        "updated_at": isoformat(row["updated_at"]),
+        "delivered_at": isoformat(row["delivered_at"]) if row["delivered_at"] else None,
+    }
+
+
+def _receipt_payload(jws: dict[str, Any]) -> dict[str, Any] | None:
+    """The receipt's (already verified when stored) payload, for display."""
+    raw = jws["payload"]
+    data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    return data
+
+
+def list_rows(node: Node, *, state: str | None = None, recipient: str | None = None,
+              limit: int = 200) -> list[dict[str, Any]]:
+    """Outbox rows, newest first. ``state``: one of ``STATES``, ``failed`` for everything that
+    will not arrive (rejected, refused, failed), ``open`` for pending and held; default: all."""
+    q = select(outbox)
+    if state in (None, "", "all"):
+        pass
+    elif state == "failed":
+        q = q.where(outbox.c.state.in_(FAILED_STATES))
+    elif state == "open":
+        q = q.where(outbox.c.state.in_(OPEN_STATES))
+    elif state in STATES:
+        q = q.where(outbox.c.state == state)
+    else:
+        raise invalid("state", f"{state!r} is not one of: {', '.join((*STATES, 'open', 'all'))}")
+    if recipient:
+        q = q.where(outbox.c.recipient == recipient)
+    q = q.order_by(outbox.c.created_at.desc(), outbox.c.id.desc()).limit(max(1, min(limit, 5000)))
+    with node.read() as conn:
+        return [_public(r) for r in conn.execute(q).mappings().all()]
+
+
+def counts(node: Node) -> dict[str, int]:
+    """How many rows are in each state."""
+    with node.read() as conn:
+        rows = conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state)).all()
+    out = dict.fromkeys(STATES, 0)
+    out.update({str(s): int(n) for s, n in rows})
+    return out
+
+
+def show(node: Node, envelope_id: str) -> dict[str, Any]:
+    with node.read() as conn:
+        row = conn.execute(select(outbox).where(outbox.c.id == envelope_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no outbox row {envelope_id!r}", "id")
+    out = _public(row)
+    out["payload"] = row["payload"]
+    return out
+
+
+def retry(node: Node, actor: str, envelope_id: str) -> dict[str, Any]:
+    """Make a pending or held row due now (a held row's gate is run again at once)."""
+    with node.write(actor) as uow:
+        row = uow.conn.execute(select(outbox.c.state, outbox.c.subject)
+                               .where(outbox.c.id == envelope_id)).first()
+        if row is None:
+            raise NotFound(f"no outbox row {envelope_id!r}", "id")
+        if row.state not in OPEN_STATES:
+            raise InvalidInput(f"the row is {row.state}: only pending or held rows are retried",
+                               [Problem("id", f"is {row.state}")])
+        uow.conn.execute(update(outbox).where(outbox.c.id == envelope_id).values(
+            next_attempt_at=uow.now, lease_until=None, updated_at=uow.now))
+        uow.record("outbox.retry", row.subject, {"envelope_id": envelope_id, "state": row.state})
+    return show(node, envelope_id)
+
+
+# --- delivery ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    row: dict[str, Any]
+    member: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None
+    env: Envelope | None = None
+    jws: JWS | None = None
+    receipt: Receipt | None = None
+    receipt_text: str | None = None
+    error: str | None = None  # a transient failure: retry later
+    final_error: str | None = None  # the peer refused the body itself: failed, no receipt
+
+    @property
+    def id(self) -> str:
+        return str(self.row["id"])
+
+
+class _NothingToRecord(Exception):
+    """Raised inside a unit of work that turned out to change nothing worth a ledger entry."""
+
+
+def _due_clause(now: datetime) -> Any:
+    return and_(outbox.c.state.in_(OPEN_STATES), outbox.c.next_attempt_at <= now,
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+
+
+def _claim(node: Node, limit: int, now: datetime) -> list[dict[str, Any]]:
+    """Take up to ``limit`` due rows under a lease. Bookkeeping, not a state change: no entry."""
+    with node.read() as conn:  # cheap idle check, without taking the write lock
+        if conn.execute(select(outbox.c.id).where(_due_clause(now)).limit(1)).first() is None:
+            return []
+    with writer(node.engine).begin() as conn:
+        q = (select(outbox).where(_due_clause(now))
+             .order_by(outbox.c.created_at, outbox.c.id).limit(limit))
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True)
+        rows = [dict(r) for r in conn.execute(q).mappings().all()]
+        if rows:
+            conn.execute(update(outbox).where(outbox.c.id.in_([r["id"] for r in rows]))
+                         .values(lease_until=now + LEASE))
+    return rows
+
+
+def _member_rows(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    found = conn.execute(select(members).where(members.c.id.in_(sorted(set(ids))))).mappings().all()
+    return {r["id"]: dict(r) for r in found}
+
+
+def _reasons(decision: Decision) -> list[dict[str, Any]]:
+    return [r.as_dict() for r in decision.reasons]
+
+
+def _blocking(decision: Decision) -> Reason | None:
+    return next((r for r in decision.reasons if r.effect == decision.outcome), None)
+
+
+def _gate(node: Node, items: list[_Item], now: datetime,
+          bookkeeping: dict[str, dict[str, Any]]) -> list[_Item]:
+    """Run each row's send gate; return the rows to send. Refusals and holds are ledgered."""
+    sendable: list[_Item] = []
+    try:
+        with node.write(WORKER_ACTOR) as uow:
+            found = _member_rows(uow.conn, (i.row["recipient"] for i in items))
+            for item in items:
+                row = item.row
+                member = found.get(row["recipient"])
+                if member is None or not member["endpoint"]:
+                    _final(uow, item, FAILED, "FED-UNDELIVERABLE",
+                           f"{row['recipient']!r} has no federation endpoint", decision="failed")
+                    continue
+                item.member = member
+                try:
+                    decision = send_gate_for(row["type"])(uow, dict(row), dict(member))
+                except Exception as err:
+                    # A gate that cannot decide (a policy file that does not parse, a defect)
+                    # keeps its row waiting, and the rest of the queue moving.
+                    if not isinstance(err, HanoiError):
+                        log.exception("send gate failed on %s", item.id)
+                    detail = err.detail if isinstance(err, HanoiError) else repr(err)
+                    bookkeeping[item.id] = {"next_attempt_at": now + HOLD_RECHECK,
+                                            "last_error": f"send gate: {detail}"[:500]}
+                    continue
+                item.decision = decision
+                if decision.denied:
+                    reason = _blocking(decision)
+                    _final(uow, item, REFUSED, reason.code if reason else "GATE-SUSPENDED",
+                           "the send gate denied: " + "; ".join(str(r) for r in decision.reasons
+                                                                if r.effect == "deny"),
+                           decision="deny", reasons=_reasons(decision))
+                elif not decision.allowed:
+                    why = "held for review: " + "; ".join(
+                        str(r) for r in decision.reasons if r.effect == "review")
+                    values = {"state": HELD, "decision": decision.as_dict(), "last_error": why,
+                              "next_attempt_at": now + HOLD_RECHECK, "lease_until": None,
+                              "updated_at": now}
+                    uow.conn.execute(update(outbox).where(outbox.c.id == item.id).values(**values))
+                    if row["state"] != HELD:
+                        uow.record("outbox.held", row["subject"],
+                                   {"envelope_id": item.id, "recipient": row["recipient"],
+                                    "type": row["type"]},
+                                   decision="review", reasons=_reasons(decision))
+                else:
+                    sendable.append(item)
+            if not uow.entries:
+                raise _NothingToRecord
+    except _NothingToRecord:
+        # Nothing was refused or newly held: the transaction had nothing to commit, except
+        # re-holding rows already held, which is bookkeeping (no entry) done below.
+        for item in items:
+            if item.decision is not None and not item.decision.allowed \
+                    and not item.decision.denied:
+                bookkeeping[item.id] = {"next_attempt_at": now + HOLD_RECHECK,
+                                        "decision": item.decision.as_dict()}
+    return sendable
+
+
+def _final(uow: UnitOfWork, item: _Item, state: str, rule: str, detail: str, *,
+           decision: str, reasons: list[dict[str, Any]] | None = None) -> None:
+    """Refuse or fail a row before sending (so no attempt is counted), and ledger it."""
+    row = item.row
+    values: dict[str, Any] = {"state": state, "rule": rule, "lease_until": None,
+                              "updated_at": uow.now, "last_error": detail}
+    if item.decision is not None:
+        values["decision"] = item.decision.as_dict()
+    done = uow.conn.execute(update(outbox).where(
+        (outbox.c.id == item.id) & outbox.c.state.in_(OPEN_STATES)).values(**values))
+    if done.rowcount == 0:  # another worker finished it meanwhile
+        return
+    uow.record(f"outbox.{state}", row["subject"],
+               {"envelope_id": item.id, "recipient": row["recipient"], "type": row["type"],
+                "answers": row["answers"], "detail": detail},
+               decision=decision,
+               reasons=reasons if reasons is not None else [{"code": rule, "detail": detail}])
+
+
+def _sign(node: Node, item: _Item) -> None:
+    row = item.row
+    # A fresh ``created`` at each attempt keeps retries within the peer's clock-skew window;
+    # the id stays, so the peer recognises a repeat.
+    item.env = Envelope(item.id, node.node_id, row["recipient"], row["type"], node.now(),
+                        row["payload"], row["answers"])
+    item.jws = sign_envelope(item.env, node.private_key, node.config.key_id)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _batches(items: list[_Item]) -> Iterable[list[_Item]]:
+    batch: list[_Item] = []
+    size = 0
+    for item in items:
+        n = len(_dumps(item.jws)) + 1
+        if batch and (len(batch) >= BATCH_MAX_ITEMS or size + n > BATCH_MAX_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += n
+    if batch:
+        yield batch
+
+
+def _short(response: httpx.Response) -> str:
+    text = response.text[:300].replace("\n", " ")
+    return f"HTTP {response.status_code}: {text}"
+
+
+class _Peer:
+    """Keys and endpoint of one recipient, read once per round."""
+
+    def __init__(self, node: Node, member_id: str, endpoint: str):
+        self.id = member_id
+        self.base = endpoint.rstrip("/")
+        with node.read() as conn:
+            self.keys = members_service.key_records(conn, member_id)
+
+    def resolve(self, who: str) -> list[Any]:
+        return self.keys if who == self.id else []
+
+
+def _open_receipt(peer: _Peer, item: _Item, answer: Any) -> None:
+    assert item.env is not None
+    if not isinstance(answer, dict) or "signature" not in answer:
+        err = answer.get("error") if isinstance(answer, dict) else None
+        item.error = f"no receipt: {json.dumps(err or answer)[:300]}"
+        return
+    try:
+        item.receipt = open_receipt(answer, resolve_keys=peer.resolve, receiver=peer.id,
+                                    envelope=item.env)
+    except Rejection as rej:
+        item.error = f"the receipt does not verify ({rej.rule_code}): {rej.detail}"
+        return
+    item.receipt_text = _dumps(answer).decode("utf-8")
+
+
+def _send_single(client: httpx.Client, peer: _Peer, item: _Item) -> None:
+    try:
+        r = client.post(f"{peer.base}/federation/v1/inbox", content=_dumps(item.jws),
+                        headers={"content-type": "application/json"})
+    except httpx.HTTPError as exc:
+        item.error = f"{type(exc).__name__}: {exc}"[:500]
+        return
+    if r.status_code == 200:
+        try:
+            _open_receipt(peer, item, r.json())
+        except ValueError:
+            item.error = "the answer is not JSON: " + _short(r)
+    elif r.status_code == 413:
+        item.final_error = "the peer refused the envelope's size: " + _short(r)
+    else:
+        item.error = _short(r)
+
+
+def _send_batch(client: httpx.Client, peer: _Peer, batch: list[_Item]) -> None:
+    body = b"[" + b",".join(_dumps(i.jws) for i in batch) + b"]"
+    try:
+        r = client.post(f"{peer.base}/federation/v1/inbox/batch", content=body,
+                        headers={"content-type": "application/json"})
+    except httpx.HTTPError as exc:
+        for item in batch:
+            item.error = f"{type(exc).__name__}: {exc}"[:500]
+        return
+    if r.status_code in (404, 405, 413) and len(batch) > 1:
+        # A peer without the batch endpoint, or a smaller body limit: one at a time.
+        for item in batch:
+            _send_single(client, peer, item)
+        return
+    if r.status_code == 413:
+        batch[0].final_error = "the peer refused the envelope's size: " + _short(r)
+        return
+    answers: Any = None
+    if r.status_code == 200:
+        try:
+            answers = r.json()
+        except ValueError:
+            answers = None
+    if not isinstance(answers, list) or len(answers) != len(batch):
+        for item in batch:
+            item.error = _short(r) if r.status_code != 200 else "malformed batch answer"
+        return
+    for item, answer in zip(batch, answers, strict=True):
+        _open_receipt(peer, item, answer)
+
+
+def _send_rotation(client: httpx.Client, peer: _Peer, item: _Item) -> None:
+    body = {"id": item.id, "rotation": item.row["payload"]["rotation"]}
+    try:
+        r = client.post(f"{peer.base}/federation/v1/rotation", content=_dumps(body),
+                        headers={"content-type": "application/json"})
+    except httpx.HTTPError as exc:
+        item.error = f"{type(exc).__name__}: {exc}"[:500]
+        return
+    if r.status_code != 200:
+        item.error = _short(r)
+        return
+    try:
+        answer = r.json()
+    except ValueError:
+        item.error = "the answer is not JSON: " + _short(r)
+        return
+    try:
+        receipt = open_receipt(answer, resolve_keys=peer.resolve, receiver=peer.id)
+    except Rejection as rej:
+        item.error = f"the receipt does not verify ({rej.rule_code}): {rej.detail}"
+        return
+    if receipt.envelope_id != item.id:
+        item.error = f"the receipt answers {receipt.envelope_id!r}"
+        return
+    item.receipt = receipt
+    item.receipt_text = _dumps(answer).decode("utf-8")
+
+
+def _send(node: Node, client: httpx.Client, items: list[_Item]) -> None:
+    by_peer: dict[str, list[_Item]] = {}
+    for item in items:
+        by_peer.setdefault(item.row["recipient"], []).append(item)
+    for member_id, group in by_peer.items():
+        peer = _Peer(node, member_id, group[0].member["endpoint"])
+        # A key rotation goes first: what follows is signed with the new key.
+        rotations = [i for i in group if i.row["type"] == ROTATION_TYPE]
+        blocked = False
+        for item in rotations:
+            _send_rotation(client, peer, item)
+            if item.error:
+                blocked = True
+        rest = [i for i in group if i.row["type"] != ROTATION_TYPE]
+        if blocked:
+            for item in rest:
+                item.error = "waiting for the key rotation to reach the peer"
+            continue
+        for item in rest:
+            _sign(node, item)
+        for batch in _batches(rest):
+            _send_batch(client, peer, batch)
+
+
+_OPEN_OF = select(outbox.c.id).where(outbox.c.id.in_(bindparam("ids", expanding=True))
+                                      & outbox.c.state.in_(OPEN_STATES))
+_FINISH = update(outbox).where(outbox.c.id == bindparam("_id")).values(
+    state=bindparam("_state"), rule=bindparam("_rule"), lease_until=None,
+    updated_at=bindparam("_now"), last_error=bindparam("_error"), decision=bindparam("_decision"),
+    receipt=bindparam("_receipt"), delivered_at=bindparam("_delivered_at"),
+    attempts=bindparam("_attempts"))
+
+
+def _record_outcomes(node: Node, items: list[_Item]) -> None:
+    """Delivered, rejected by the peer, or failed: one unit of work for the whole round, one
+    ledger entry per row, the updates in one executemany."""
+    finals = [i for i in items if i.receipt is not None or i.final_error is not None]
+    if not finals:
+        return
+    with node.write(WORKER_ACTOR) as uow:
+        q = _OPEN_OF
+        if uow.conn.dialect.name == "postgresql":
+            q = q.with_for_update()
+        still_open = set(uow.conn.execute(q, {"ids": [i.id for i in finals]}).scalars())
+        updates = []
+        for item in finals:
+            if item.id not in still_open:  # another worker finished it meanwhile
+                continue
+            row, receipt = item.row, item.receipt
+            reasons: list[dict[str, Any]]
+            payload: dict[str, Any] = {"envelope_id": item.id, "recipient": row["recipient"],
+                                       "type": row["type"], "answers": row["answers"]}
+            if receipt is None:
+                state, rule, detail = FAILED, "FED-UNDELIVERABLE", item.final_error or ""
+                decision, reasons = "failed", [{"code": rule, "detail": detail}]
+                payload["detail"] = detail
+            else:
+                payload.update(receipt=receipt.as_dict(),
+                               peer_ledger_head=receipt.ledger_head.as_dict(),
+                               attempts=row["attempts"] + 1)
+                if receipt.accepted:
+                    gate = item.decision or Decision.of(())
+                    state, rule, detail = DELIVERED, None, None
+                    decision, reasons = gate.outcome, _reasons(gate)
+                else:
+                    state, rule, detail = REJECTED, receipt.rule, receipt.detail
+                    decision, reasons = "rejected", [{"code": receipt.rule, "detail": detail}]
+                    payload["detail"] = detail
+            uow.record(f"outbox.{state}", row["subject"], payload, decision=decision,
+                       reasons=reasons)
+            updates.append({
+                "_id": item.id, "_state": state, "_rule": rule, "_now": uow.now,
+                "_error": detail, "_receipt": item.receipt_text,
+                "_decision": item.decision.as_dict() if item.decision else row["decision"],
+                "_delivered_at": uow.now if state == DELIVERED else None,
+                "_attempts": row["attempts"] + 1})
+        if not updates:
+            raise _NothingToRecord
+        uow.conn.execute(_FINISH, updates)
+
+
+def _bookkeep(node: Node, updates: dict[str, dict[str, Any]], now: datetime) -> None:
+    """Retry schedules and leases: bookkeeping without a ledger entry (see the module note)."""
+    if not updates:
+        return
+    with writer(node.engine).begin() as conn:
+        for env_id, values in updates.items():
+            conn.execute(update(outbox).where(
+                (outbox.c.id == env_id) & outbox.c.state.in_(OPEN_STATES)).values(
+                **values, lease_until=None, updated_at=now))
+
+
+def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
+                rng: random.Random | None = None) -> int:
+    """One delivery round: claim up to ``limit`` due rows, gate, send, record. Returns the
+    number of rows claimed (0: nothing was due)."""
+    load_plugins()
+    now = node.now()
+    rows = _claim(node, limit, now)
+    if not rows:
+        return 0
+    rng = rng or random.Random()  # jitter, not secrecy
+    items = [_Item(r) for r in rows]
+    bookkeeping: dict[str, dict[str, Any]] = {}
+    try:
+        sendable = _gate(node, items, now, bookkeeping)
+        _send(node, client, sendable)
+        with contextlib.suppress(_NothingToRecord):
+            _record_outcomes(node, sendable)
+        cfg = node.config
+        for item in sendable:
+            if item.error is None:
+                continue
+            attempts = item.row["attempts"] + 1
+            delay = next_attempt_delay(attempts, cfg.outbox_backoff_base,
+                                       max(cfg.outbox_backoff_cap, cfg.outbox_backoff_base), rng)
+            values: dict[str, Any] = {"attempts": attempts, "last_error": item.error,
+                                      "next_attempt_at": node.now() + timedelta(seconds=delay)}
+            if item.row["state"] == HELD:  # the gate allows again
+                values["state"] = PENDING
+            bookkeeping[item.id] = values
+    finally:
+        # Whatever happened, rows not finished go back to the queue now (or at their retry
+        # time) instead of waiting for their lease to end.
+        for item in items:
+            if item.id not in bookkeeping and item.receipt is None and item.final_error is None \
+                    and (item.decision is None or item.decision.allowed):
+                bookkeeping[item.id] = {}
+        _bookkeep(node, bookkeeping, node.now())
+    return len(rows)
+
+
+def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: float = 0.05,
+               client: httpx.Client | None = None) -> None:
+    """Deliver until ``stop`` is set. A round that filled ``limit`` is followed at once by the
+    next (a backlog drains at full speed); otherwise the worker waits ``idle`` seconds, so
+    items arriving meanwhile travel together: a batch of thirty costs the two nodes little
+    more than a batch of one, and under load this is what keeps up (at the price of up to
+    ``idle`` seconds of latency when the queue is short). An unexpected error is logged and
+    retried after a pause; it never stops the loop."""
+    own = client is None
+    http = client or make_client()
+    try:
+        while not stop.is_set():
+            try:
+                claimed = deliver_due(node, limit=limit, client=http)
+            except Exception:
+                log.exception("outbox delivery round failed; retrying in 1 s")
+                stop.wait(1.0)
+                continue
+            if claimed < limit:
+                stop.wait(idle)
+    finally:
+        if own:
+            http.close()
+
+
+def make_client() -> httpx.Client:
+    """A keep-alive HTTP client for deliveries (no redirects: a peer's endpoint is exact)."""
+    return httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0), follow_redirects=False,
+                        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10))
+
+
+def start_worker(node: Node, *, threads: int = 2, limit: int = 100,
+                 ) -> tuple[list[threading.Thread], threading.Event]:
+    """Run ``run_worker`` in daemon threads; set the returned event to stop them. Two threads
+    by default: while one waits for a peer's receipts, the other signs the next batch or
+    records the last, so both nodes' CPUs work at once (rows are leased, never shared)."""
+    stop = threading.Event()
+    out = []
+    for i in range(max(1, threads)):
+        thread = threading.Thread(target=run_worker, args=(node, stop), kwargs={"limit": limit},
+                                  name=f"hanoi-outbox-{i}", daemon=True)
+        thread.start()
+        out.append(thread)
+    return out, stop

@@ -1,0 +1,220 @@
+"""Two real nodes (`hanoi serve` subprocesses) federating over loopback HTTP: peering through
+the admin API, delivery by the background worker, and a receiver killed with SIGKILL in the
+middle of a delivery, restarted, and still receiving every item exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from hanoi.cli.main import run
+from hanoi.config import save_config
+from hanoi.core import keys
+from hanoi.services import ledger
+from hanoi.services.node import Node, init_node
+from hanoi.store.db import normalise_url
+from hanoi.store.tables import inbox as inbox_t
+from hanoi.store.tables import ledger_entries
+from hanoi.store.tables import outbox as outbox_t
+from tests.conftest import BACKENDS, PG_URL
+from tests.node.helpers import GOOD_ASSESSMENT, auth
+
+HANOI = str(Path(sys.executable).parent / "hanoi")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    node: Node
+    token: str
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [HANOI, "--home", str(self.node.home), "serve", "--port", str(self.port)],
+                stdout=subprocess.DEVNULL, stderr=err, env=os.environ.copy())
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return httpx.request(method, f"{self.url}/api/v1{path}", headers=auth(self.token), timeout=30, **kw)
+
+
+@pytest.fixture(params=BACKENDS)
+def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
+    if request.param == "sqlite":
+        yield [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
+        return
+    assert PG_URL
+    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
+    names = [f"hanoi_t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = make_url(normalise_url(PG_URL))
+    try:
+        yield [base.set(database=n).render_as_string(hide_password=False) for n in names]
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _node(home: Path, url: str, **kw: str) -> Served:
+    port = _free_port()
+    node, token = init_node(home, database_url_=url, public_url=f"http://127.0.0.1:{port}", **kw)
+    # Quick retries, so a test waits seconds, not minutes, for a restarted peer.
+    node.config = node.config.model_copy(update={"outbox_backoff_base": 0.1, "outbox_backoff_cap": 1.0})
+    save_config(home, node.config)
+    return Served(node, token, port, home.parent / f"{home.name}.log")
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, two_urls: list[str]) -> Iterator[tuple[Served, Served]]:
+    """Two running nodes that fetched each other's descriptors, trusted them with the
+    fingerprint confirmed out of band and assessed each other in good standing: A through the
+    CLI (`hanoi peers add URL --fingerprint FP`, `hanoi members assess`), B through the API."""
+    a = _node(tmp_path / "a", two_urls[0], name="UK CA", country="GB", kind="central-authority")
+    b = _node(tmp_path / "b", two_urls[1], name="Pharos", country="FR", kind="contact-point")
+    try:
+        a.start()
+        b.start()
+        out_of_band = keys.fingerprint(b.node.private_key.public_key())  # read over the phone
+        hanoi = ["--home", str(a.node.home)]
+        assert run([*hanoi, "peers", "add", b.url, "--fingerprint", out_of_band]) == 0
+        assert run([*hanoi, "members", "assess", b.node.node_id, "--standing", "good", "--assessor",
+                    "A. Analyst", "--findings", "Independent oversight.", "--article", "6",
+                    "--source", "UPR 2025"]) == 0
+        r = b.api("POST", "/peers", json={"url": a.url})
+        assert r.status_code == 201, r.text
+        shown = r.json()
+        assert shown["trusted"] is False and shown["id"] == a.node.node_id
+        assert shown["fingerprint"] == keys.fingerprint(a.node.private_key.public_key())
+        r = b.api("POST", f"/peers/{shown['id']}/trust",
+                  json={"fingerprint": shown["fingerprint"], "assessment": GOOD_ASSESSMENT})
+        assert r.status_code == 200, r.text
+        assert r.json()["standing"] == "good" and r.json()["endpoint"] == a.url
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+        a.node.close()
+        b.node.close()
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _accepted_pings(node: Node, sender: str) -> list[str]:
+    with node.read() as conn:
+        rows = conn.execute(select(ledger_entries.c.payload)
+                            .where(ledger_entries.c.action == "inbox.accepted")).scalars().all()
+    return [p["envelope_id"] for p in map(json.loads, rows) if p["sender"] == sender and p["type"] == "ping"]
+
+
+def _failed_attempts(node: Node) -> int:
+    with node.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(outbox_t).where(
+            (outbox_t.c.state == "pending") & outbox_t.c.last_error.is_not(None))).scalar_one())
+
+
+def _inbox_count(node: Node) -> int:
+    with node.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(inbox_t)).scalar_one())
+
+
+def test_pings_are_delivered_both_ways_by_the_background_workers(nodes: tuple[Served, Served]) -> None:
+    a, b = nodes
+    sent_ab = a.api("POST", f"/peers/{b.node.node_id}/ping", params={"count": 20}).json()["queued"]
+    sent_ba = b.api("POST", f"/peers/{a.node.node_id}/ping", params={"count": 5}).json()["queued"]
+    _wait("a's pings", lambda: a.api("GET", "/outbox").json()["counts"]["delivered"] == 20)
+    _wait("b's pings", lambda: b.api("GET", "/outbox").json()["counts"]["delivered"] == 5)
+    assert sorted(_accepted_pings(b.node, a.node.node_id)) == sorted(sent_ab)
+    assert sorted(_accepted_pings(a.node, b.node.node_id)) == sorted(sent_ba)
+    item = a.api("GET", f"/outbox/{sent_ab[0]}").json()
+    assert item["receipt"]["receiver"] == b.node.node_id and item["receipt"]["status"] == "accepted"
+    assert b.api("GET", "/ledger/verify").json()["ok"] is True
+
+
+def test_receiver_killed_mid_delivery_gets_every_item_exactly_once(nodes: tuple[Served, Served]) -> None:
+    a, b = nodes
+    n = 800
+    r = a.api("POST", f"/peers/{b.node.node_id}/ping", params={"count": n})
+    queued = r.json()["queued"]
+    assert len(queued) == n
+    _wait("the first deliveries", lambda: _inbox_count(b.node) >= 50)
+    b.kill()
+    at_kill = _inbox_count(b.node)
+    assert at_kill < n, "everything arrived before the kill: the test proves nothing"
+    # B stays down until A's worker has failed to reach it at least once.
+    _wait("a failed delivery attempt", lambda: _failed_attempts(a.node) > 0)
+    b.start()
+    _wait("every delivery", lambda: a.api("GET", "/outbox").json()["counts"]["delivered"] == n,
+          timeout=180)
+
+    applied = _accepted_pings(b.node, a.node.node_id)
+    assert len(applied) == n and Counter(applied).most_common(1)[0][1] == 1
+    assert set(applied) == set(queued)
+    assert _inbox_count(b.node) == n
+    rows = a.api("GET", "/outbox", params={"state": "delivered", "limit": n}).json()["items"]
+    assert len(rows) == n and max(r["attempts"] for r in rows) >= 2  # some were retried
+    with a.node.read() as conn:
+        delivered = conn.execute(select(ledger_entries.c.payload)
+                                 .where(ledger_entries.c.action == "outbox.delivered")).scalars().all()
+    assert sorted(json.loads(p)["envelope_id"] for p in delivered) == sorted(queued)
+    assert ledger.verify(b.node).ok and ledger.verify(a.node).ok

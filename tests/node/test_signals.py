@@ -1,0 +1,309 @@
+"""Signals on a node: service, API and CLI on every backend; the gate on every way out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from hanoi.cli.main import run
+from hanoi.core.errors import Forbidden, InvalidInput
+from hanoi.services import ledger, members, signals, tokens
+from hanoi.services.node import Node
+from hanoi.services.signals import Caller
+from hanoi.store.tables import outbox, signal_reports
+from hanoi.store.tables import signals as signals_t
+from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
+
+PROBLEM = "application/problem+json"
+URL = "http://scam.example.com/login"
+
+
+@pytest.fixture
+def partners(node: Node) -> Node:
+    members.add(node, "setup", member_body(id="fr-cert", name="CERT-FR", assessment=GOOD_ASSESSMENT))
+    members.add(node, "setup", member_body(id="de-bka", name="BKA", country="DE",
+                                           assessment=GOOD_ASSESSMENT))
+    members.add(node, "setup", member_body(id="nl-police", name="Politie", country="NL",
+                                           assessment=GOOD_ASSESSMENT))
+    members.add(node, "setup", member_body(id="qz-ministry", name="Ministry", country="QZ",
+                                           state_status="non-party",
+                                           assessment={**GOOD_ASSESSMENT, "standing": "suspended"}))
+    return node
+
+
+def item(value: str = URL, **over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": "url", "value": value, "tlp": "GREEN", "abuse_type": "UNCC-13",
+                            "confidence": 80}
+    body.update(over)
+    return body
+
+
+def seen(node: Node, who: Caller, *values: Any) -> list[bool]:
+    return [r["match"] for r in signals.lookup(node, who, list(values))["results"]]
+
+
+def hanoi(node: Node, *args: str) -> int:
+    return run(["--home", str(node.home), *args])
+
+
+STAFF = Caller("test")
+DE = Caller("test", "de-bka")
+NL = Caller("test", "nl-police")
+FR = Caller("test", "fr-cert")
+QZ = Caller("test", "qz-ministry")
+PUBLIC = Caller("test", public=True)
+
+
+def test_each_marking_reaches_only_whom_it_may(partners: Node) -> None:
+    node = partners
+    signals.report(node, "t", "fr-cert", [
+        item("hxxp://scam.example[.]com/login"),  # defanged: stored live
+        item("red.example.com", type="domain", tlp="RED"),
+        item("amber.example.com", type="domain", tlp="AMBER", recipients=["de-bka"]),
+        item("strict.example.com", type="domain", tlp="AMBER+STRICT", recipients=["nl-police"]),
+        item("clear.example.com", type="domain", tlp="CLEAR"),
+        item("private.example.com", type="domain", tlp="GREEN", consent=False),
+    ])
+    values = [URL, "red.example.com", "amber.example.com", "strict.example.com",
+              "clear.example.com", "private.example.com"]
+    assert seen(node, STAFF, *values) == [True] * 6
+    assert seen(node, FR, *values) == [True] * 6  # the originator sees its own reports
+    assert seen(node, DE, *values) == [True, False, True, False, True, False]
+    assert seen(node, NL, *values) == [True, False, False, True, True, False]
+    assert seen(node, QZ, *values) == [False] * 6
+    assert seen(node, PUBLIC, *values) == [False, False, False, False, True, False]
+
+
+def test_lookup_normalises_and_answers_in_order(partners: Node) -> None:
+    node = partners
+    signals.report(node, "t", None, [item(), item("+33 6 12 34 56 78", type="phone"),
+                                     item(URL, confidence=30, tlp="AMBER")])
+    out = signals.lookup(node, STAFF, [
+        "HTTP://SCAM.example.com:80/login#x", {"type": "phone", "value": "0033612345678"},
+        "nothing.example", {"type": "ipv4", "value": "999.1.1.1"}])
+    first, phone, miss, bad = out["results"]
+    assert first == {"value": URL, "type": "url", "match": True, "signal_id": 1, "campaign": None,
+                     "confidence": 80, "sources": 1, "tlp": "AMBER"}
+    assert phone["match"] and phone["value"] == "+33612345678"
+    assert miss == {"value": "nothing.example", "type": "domain", "match": False}
+    assert not bad["match"] and "IPv4" in bad["error"]
+
+
+def test_bad_batches_are_refused_whole(partners: Node) -> None:
+    node = partners
+    with pytest.raises(InvalidInput) as err:
+        signals.report(node, "t", None, [item(), item("x" * 3000), item(abuse_type="THEFT")])
+    fields = {p.field for p in err.value.problems}
+    assert fields == {"items[1].value", "items[2].abuse_type"}
+    with node.read() as conn:
+        assert conn.execute(select(func.count()).select_from(signal_reports)).scalar() == 0
+    out = signals.report(node, "t", None, [item(), item("x" * 3000)], best_effort=True)
+    assert out["stored"] == 1 and [r["ref"] for r in out["rejected"]] == ["items[1]"]
+    with pytest.raises(InvalidInput, match="at most 10,000"):
+        signals.lookup(node, STAFF, ["a.example"] * 10_001)
+    with pytest.raises(InvalidInput) as err:
+        signals.lookup(node, STAFF, ["ok.example", {"type": "domain", "value": "a" * 400}])
+    assert err.value.problems[0].field == "values[1]"
+    with pytest.raises(InvalidInput, match="empty"):
+        signals.lookup(node, STAFF, [])
+
+
+def test_ledger_names_digests_never_values(partners: Node) -> None:
+    node = partners
+    signals.report(node, "t", "fr-cert", [item(related=[{"type": "iban",
+                                                         "value": "FR76 3000 6000 0112 3456 7890 189"}])])
+    signals.report(node, "t", "fr-cert", [item(f"http://x{i}.example.com/") for i in range(3)])
+    entries = ledger.page(node, limit=1000)["items"]
+    single = next(e for e in entries if e["action"] == "signal.report")
+    assert single["subject"] == signals.subject("url", URL)
+    assert single["payload"]["related"][0]["type"] == "iban"
+    batch = next(e for e in entries if e["action"] == "signal.import")
+    assert len(batch["payload"]["reports"]) == 3
+    text = json.dumps(entries)
+    assert "scam.example.com" not in text and "FR763000" not in text and "x1.example.com" not in text
+
+
+def test_related_identifiers_make_a_campaign_shown_through_the_gate(partners: Node) -> None:
+    node = partners
+    signals.report(node, "t", "fr-cert", [item(related=[{"type": "phone", "value": "+33612345678"},
+                                                        {"type": "iban", "value": "DE89370400440532013000"}])])
+    signals.report(node, "t", None, [item("+33612345678", type="phone", tlp="RED",
+                                          related=[{"type": "email", "value": "mule@example.org"}])])
+    staff = signals.campaign(node, STAFF, "DE89 3704 0044 0532 0130 00")
+    assert {m["value"] for m in staff["members"]} == {URL, "+33612345678", "DE89370400440532013000",
+                                                      "mule@example.org"}
+    assert staff["campaign"] == 1 and len(staff["links"]) == 3
+    de = signals.campaign(node, DE, "+33612345678")
+    assert {m["value"] for m in de["members"]} == {URL, "+33612345678", "DE89370400440532013000"}
+    assert all(lk["tlp"] == "GREEN" for lk in de["links"])  # the RED link stays home
+    with pytest.raises(Exception, match="that you may see"):
+        signals.campaign(node, DE, "mule@example.org")
+
+
+def test_feedback_flows_back_to_the_source(partners: Node) -> None:
+    node = partners
+    signals.report(node, "t", "fr-cert", [item()])
+    signals.feedback(node, DE, "sighting", {"value": URL, "count": 3})
+    signals.feedback(node, NL, "false-positive", {"value": URL, "note": "our own page"})
+    got = signals.feedback_for_source(node, "fr-cert")
+    assert [(f["kind"], f["member"], f["count"]) for f in got] == [
+        ("false-positive", "nl-police", 1), ("sighting", "de-bka", 3)]
+    assert signals.feedback_for_source(node, "de-bka") == []
+    with pytest.raises(Exception, match="that you may see"):
+        signals.feedback(node, QZ, "sighting", {"value": URL})
+
+
+def test_a_suspended_source_is_refused_and_the_refusal_ledgered(partners: Node) -> None:
+    with pytest.raises(Forbidden) as err:
+        signals.report(partners, "t", "qz-ministry", [item()])
+    assert err.value.rule == "GATE-SUSPENDED"
+    last = ledger.page(partners, limit=1000)["items"][-1]
+    assert last["action"] == "signal.report.refused" and last["decision"] == "deny"
+
+
+def test_a_second_process_catches_up_from_the_store(partners: Node) -> None:
+    other = Node.open(partners.home, migrate=False)
+    try:
+        assert seen(other, STAFF, URL) == [False]
+        signals.report(partners, "t", None, [item()])
+        assert seen(other, STAFF, URL) == [True]
+        signals.forget_index(other)
+        assert seen(other, DE, URL) == [True]  # rebuilt from the store
+    finally:
+        other.close()
+
+
+def test_federation_publish_and_receive_keep_consent(partners: Node) -> None:
+    node = partners
+    signals.report(node, "t", "fr-cert", [item(), item("red.example.com", type="domain", tlp="RED")])
+    with node.write("t") as uow:
+        queued = signals.publish(uow, [1, 2], peers=["de-bka", "qz-ministry"])
+    assert queued == {"de-bka": [1]}
+    with node.read() as conn:
+        rows = conn.execute(select(outbox.c.recipient, outbox.c.payload)).all()
+    assert [r.recipient for r in rows] == ["de-bka"]
+    assert [r["value"] for r in rows[0].payload["reports"]] == [URL]
+    env = SimpleNamespace(id="env-1", payload={"reports": [
+        {"id": "77", "source": "at-cert", "type": "domain", "value": "fed.example.com",
+         "tlp": "GREEN", "abuse_type": "UNCC-13"}]})
+    with node.write("peer") as uow:
+        out = signals.on_signal_report(uow, env, {"id": "de-bka"})
+    with node.write("peer") as uow:  # the same reports again: applied once
+        again = signals.on_signal_report(uow, env, {"id": "de-bka"})
+        uow.record("inbox.accepted", "test", {})  # what the inbox writes around a handler
+    assert out["stored"] == 1 and again["stored"] == 0
+    assert seen(node, STAFF, "fed.example.com") == [True]
+    assert seen(node, NL, "fed.example.com") == [False]  # no consent to onward transfer
+    with node.read() as conn:
+        assert conn.execute(select(signals_t.c.value)).scalars().all()[-1] == "fed.example.com"
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def _token(node: Node, role: str, member: str | None = None) -> dict[str, str]:
+    secret, _ = tokens.create(node, "test", name=f"{role}-{member}", role=role, member_id=member)
+    return auth(secret)
+
+
+def test_api_report_lookup_campaign_feedback(client: TestClient, partners: Node) -> None:
+    node = partners
+    fr = _token(node, "analyst", "fr-cert")
+    de = _token(node, "analyst", "de-bka")
+    platform = _token(node, "platform")
+    r = client.post("/api/v1/signals", json=item(related=[{"type": "phone", "value": "+33612345678"}]),
+                    headers=fr)
+    assert r.status_code == 201 and r.json()["stored"] == 2
+    r = client.post("/api/v1/signals", json={"items": [item("b.example.com", type="domain", tlp="AMBER")],
+                                             "source": "de-bka"}, headers=fr)
+    assert r.status_code == 403  # a partner reports as itself only
+    r = client.post("/api/v1/signals/lookup", json={"values": [URL, "+33 6 12 34 56 78", "no.example"]},
+                    headers=de)
+    assert r.status_code == 200
+    assert [x["match"] for x in r.json()["results"]] == [True, True, False]
+    assert r.json()["results"][0]["campaign"] == 1
+    r = client.post("/api/v1/signals/lookup", json={"values": [URL]}, headers=platform)
+    assert r.json()["results"][0]["match"] is False  # a stranger sees TLP:CLEAR only
+    assert client.post("/api/v1/signals", json=item(), headers=platform).status_code == 403
+    r = client.get("/api/v1/signals/campaigns", params={"value": "+33612345678"}, headers=de)
+    assert r.status_code == 200 and len(r.json()["members"]) == 2
+    r = client.post("/api/v1/signals/sightings", json={"value": URL}, headers=de)
+    assert r.status_code == 201
+    r = client.get("/api/v1/signals/feedback", headers=fr)
+    assert [f["member"] for f in r.json()] == ["de-bka"]
+    r = client.get("/api/v1/signals", headers=de)
+    assert r.status_code == 200 and {x["value"] for x in r.json()} == {URL, "+33612345678"}
+
+
+def test_api_bad_lookups_are_clear_4xx(client: TestClient, partners: Node) -> None:
+    h = _token(partners, "analyst")
+    r = client.post("/api/v1/signals/lookup", json={"values": ["a.example"] * 10_001}, headers=h)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert r.json()["errors"][0]["field"] == "values" and r.json()["rule"] == "SIGNAL-LIMITS"
+    r = client.post("/api/v1/signals/lookup", json={"values": ["ok.example", "a" * 3000]}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "values[1]"
+    r = client.post("/api/v1/signals/lookup", content=b"", headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body"
+    r = client.post("/api/v1/signals/lookup", json={"values": []}, headers=h)
+    assert r.status_code == 422
+    big = json.dumps({"values": ["a.example"] * 200_000}).encode()
+    r = client.post("/api/v1/signals/lookup", content=big, headers={**h, "content-type": "application/json"})
+    assert r.status_code == 413
+    r = client.post("/api/v1/signals", json={"items": [item(), item("y" * 5000)]}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "items[1].value"
+
+
+# --- the CLI ---------------------------------------------------------------------------------
+
+URLHAUS = """################################################################
+# abuse.ch URLhaus Database Dump (CSV)
+# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter
+"1","2026-11-01 10:00:01","http://1.2.3.4:8080/bins/x86","online","","malware_download","elf,mirai","https://urlhaus.abuse.ch/url/1/","abuse_ch"
+"2","2026-11-01 10:00:02","ftp://not a url with spaces","offline","","malware_download","exe","https://urlhaus.abuse.ch/url/2/","x"
+"3","2026-11-01 10:00:03","http://evil.example.com/a.exe","offline","","malware_download","exe","https://urlhaus.abuse.ch/url/3/","x"
+"""
+
+
+def test_cli_import_is_all_or_nothing_unless_best_effort(partners: Node, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "urlhaus.csv"
+    f.write_text(URLHAUS)
+    assert hanoi(partners, "signals", "import", str(f), "--tlp", "CLEAR", "--abuse-type", "UNCC-11") == 1
+    assert "line 5" in capsys.readouterr().err
+    with partners.read() as conn:
+        assert conn.execute(select(func.count()).select_from(signal_reports)).scalar() == 0
+    assert hanoi(partners, "signals", "import", str(f), "--tlp", "CLEAR", "--abuse-type", "UNCC-11",
+                 "--best-effort") == 0
+    out = capsys.readouterr()
+    assert "imported 2 report(s) of 3 row(s)" in out.out and "rejected line 5" in out.err
+    values = tmp_path / "values.txt"
+    values.write_text("http://evil.example.com/a.exe\n\nhttp://1.2.3.4:8080/bins/x86\nclean.example\n")
+    assert hanoi(partners, "signals", "lookup", str(values), "--json", "--as-member", "de-bka") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(x["line"], x["match"]) for x in lines] == [(1, True), (3, True), (4, False)]
+    long = tmp_path / "long.txt"
+    long.write_text("ok.example\n" + "a" * 5000 + "\n")
+    assert hanoi(partners, "signals", "lookup", str(long)) == 1
+    assert "line 2" in capsys.readouterr().err
+
+
+def test_cli_add_campaign_sighting(partners: Node, capsys: pytest.CaptureFixture[str]) -> None:
+    assert hanoi(partners, "signals", "add", URL, "--tlp", "GREEN", "--abuse-type", "UNCC-13",
+                 "--related", "phone:+33612345678", "--source", "fr-cert") == 0
+    assert hanoi(partners, "signals", "campaign", "+33612345678", "--json") == 0
+    out = json.loads(_last_json(capsys))
+    assert {m["value"] for m in out["members"]} == {URL, "+33612345678"}
+    assert hanoi(partners, "signals", "sighting", URL, "--as-member", "de-bka") == 0
+    assert hanoi(partners, "signals", "add", URL, "--tlp", "PURPLE", "--abuse-type", "UNCC-13") == 1
+    assert "tlp" in capsys.readouterr().err
+
+
+def _last_json(capsys: pytest.CaptureFixture[str]) -> str:
+    text = capsys.readouterr().out
+    return text[text.index("{"):]
