@@ -12,7 +12,12 @@ signed descriptors, trust them by fingerprint and record safeguards assessments.
    the evidence (files in chunks, a manifest signed by FR); GB verifies the package offline
    against FR's key.
 3. QZ sends FR a request; FR's gate refuses it with its reasons (QZ is suspended).
-4. Every node's ledger verifies.
+4. GB shares a fraud campaign (scam page, phone number, IBAN) with FR and the platform, and a
+   TLP:RED lead that never leaves it; FR and the platform look values up.
+5. The helpline hashes images on its own machine and shares only the hashes; the platform
+   matches an edited copy (found) and an unrelated photo (not found) and confirms; the
+   helpline sees the feedback.
+6. Every node's ledger verifies.
 
 Everything goes through each node's public API, as a user's tools would.
 """
@@ -282,12 +287,74 @@ def _scenario(nodes: dict[str, DemoNode], tl: Timeline, workdir: Path) -> None:
     if _incoming(fr, qz_req["id"]) is not None:
         raise DemoFailed("FR applied QZ's request")
 
-    # 4. ledgers
+    _signals(nodes, tl)
+    _media(nodes, tl)
+
+    # ledgers
     for n in nodes.values():
         v = n.call("GET", "/ledger/verify")
         if not v["ok"]:
             raise DemoFailed(f"{n.key}: {v['message']}")
         tl.say(n.key.upper() if len(n.key) == 2 else n.key, v["message"])
+
+
+SCAM_URL = "hxxps://invest-fortune[.]example/login?ref=ad7"
+SCAM_PHONE = "+44 20 7946 0958"
+SCAM_IBAN = "GB33 BUKB 2020 1555 5555 55"
+
+
+def _signals(nodes: dict[str, DemoNode], tl: Timeline) -> None:
+    """GB shares a scam campaign (TLP:GREEN) and keeps a lead to itself (TLP:RED); FR and the
+    platform look values up; RED never leaves GB."""
+    gb, fr, platform = nodes["gb"], nodes["fr"], nodes["platform"]
+    stored = gb.call("POST", "/signals", json={"publish": True, "items": [
+        {"type": "url", "value": SCAM_URL, "abuse_type": "UNCC-13", "confidence": 85, "tlp": "GREEN",
+         "tags": ["investment-fraud"], "related": [{"type": "phone", "value": SCAM_PHONE},
+                                                    {"type": "iban", "value": SCAM_IBAN}]},
+        {"type": "email", "value": "contact@invest-fortune.example", "abuse_type": "UNCC-13",
+         "confidence": 90, "tlp": "RED", "tags": ["suspect-account"]},
+    ]})
+    tl.say("GB", f"reported {stored.get('stored', 2)} fraud signals: a scam page linked to a phone number and an "
+                 "IBAN (TLP:GREEN, published), and a suspect's account (TLP:RED, kept)")
+
+    def seen(node: DemoNode) -> Any:
+        got = node.call("POST", "/signals/lookup", json={"values": [SCAM_PHONE, SCAM_IBAN,
+                                                                    "contact@invest-fortune.example"]})
+        return got if got["results"][0]["match"] else None
+
+    fr_view = _wait("FR to receive GB's signals", lambda: seen(fr))
+    r0 = fr_view["results"][0]
+    tl.say("FR", f"lookup: {SCAM_PHONE} matches (campaign {r0['campaign']}, confidence {r0['confidence']}, "
+                 f"{r0['sources']} source(s)); the RED account: "
+                 f"{'MATCH (leak!)' if fr_view['results'][2]['match'] else 'no match'}")
+    if fr_view["results"][2]["match"]:
+        raise DemoFailed("a TLP:RED signal reached FR")
+    pf_view = _wait("the platform to receive GB's signals", lambda: seen(platform))
+    tl.say("platform", f"checked 3 values: {pf_view['matches']} matched "
+                       f"(IBAN: {pf_view['results'][1]['match']}, RED account: {pf_view['results'][2]['match']})")
+    if pf_view["results"][2]["match"]:
+        raise DemoFailed("a TLP:RED signal reached the platform")
+
+
+def _media(nodes: dict[str, DemoNode], tl: Timeline) -> None:
+    """The helpline hashes images on its own machine and shares only the hashes; the platform
+    matches an edited copy (found) and an unrelated image (not found) and confirms the match."""
+    from importlib.resources import files
+
+    from hanoi.services.media import play_media_scenario
+
+    helpline, platform = nodes["helpline"], nodes["platform"]
+    images = Path(str(files("hanoi") / "demo_data" / "pdq"))
+    with httpx.Client(base_url=helpline.url, headers={"Authorization": f"Bearer {helpline.token}"},
+                      timeout=60) as hc, \
+            httpx.Client(base_url=platform.url, headers={"Authorization": f"Bearer {platform.token}"},
+                         timeout=60) as pc:
+        try:
+            play_media_scenario(hc, pc, platform_member_id=platform.node_id, images=images, timeout=60,
+                                say=lambda line: tl.say(line.split(":", 1)[0], line.split(":", 1)[1].strip()
+                                                        if ":" in line else line))
+        except AssertionError as exc:
+            raise DemoFailed(f"media scenario: {exc}") from None
 
 
 def run(directory: Path, *, once: bool, port: int | None, console: Console) -> int:

@@ -18,3 +18,6 @@ def test_demo_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert out.count("ledger ok:") >= 5
     assert "admin token hx_" in out
     assert "preserved the data; 60-day term until" in out
+    assert "the RED account: no match" in out and "RED account: False" in out
+    assert "edited copy found" in out and "unrelated image: no match" in out
+    assert "feedback from" in out and "confirmed" in out

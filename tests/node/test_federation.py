@@ -600,7 +600,7 @@ def register() -> None:
 
 def test_delivery_loads_the_item_gates_before_its_first_round(
         peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b, _ca, cb = peered
+    a, _b, _ca, cb = peered
     monkeypatch.setattr(outbox, "PLUGINS", ("tests.node.test_federation", "hanoi.no_such_plugin"))
     monkeypatch.setattr(outbox, "_plugins_loaded", False)
     _REGISTERED.clear()

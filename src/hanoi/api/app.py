@@ -12,6 +12,7 @@ from hanoi.api.limits import BodyLimit
 from hanoi.api.routes import federation, ledger, media, members, policy, requests, tokens
 from hanoi.api.routes import node as node_routes
 from hanoi.api.routes import signals as signals_routes
+from hanoi.api.routes import taxii as taxii_routes
 from hanoi.services.node import Node
 
 API_PREFIX = "/api/v1"
@@ -37,8 +38,10 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(federation.router)  # /federation/v1: node to node, signed, no token
     app.include_router(signals_routes.router, prefix=API_PREFIX)
     app.include_router(media.router, prefix=API_PREFIX)
+    app.include_router(taxii_routes.router)  # /taxii2: TAXII 2.1, Basic (token as password) or bearer
     # Multipart framing adds a little to the file itself; the service enforces the exact limit.
-    app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes, upload_suffixes=("/evidence",),
+    app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes,
+                       upload_suffixes=("/evidence", "/signals/import"),
                        max_upload_bytes=node.config.max_evidence_bytes + 65_536)
     return app
 

@@ -45,6 +45,9 @@ def report(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node
     best_effort = data.pop("best_effort", False)
     if not isinstance(best_effort, bool):
         raise invalid("best_effort", "must be true or false")
+    publish = data.pop("publish", False)  # also push to the federated peers the gate allows
+    if not isinstance(publish, bool):
+        raise invalid("publish", "must be true or false")
     source = data.pop("source", None)
     if who.member_id is not None:
         if source not in (None, who.member_id):
@@ -57,7 +60,7 @@ def report(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node
         raise InvalidInput("unknown fields beside items",
                            [Problem(k, "is not a field of a report batch") for k in sorted(data)])
     return signals.report(node, who.actor, source, items, best_effort=best_effort,
-                          max_items=MAX_BATCH)
+                          max_items=MAX_BATCH, federate=publish)
 
 
 @router.post("/lookup", summary="Look up to 10,000 values; answered in order, through the gate")
@@ -110,6 +113,37 @@ def false_positive(body: dict[str, Any] = ANY_OBJECT, who: Principal = MATCH,
 def feedback(limit: int = Query(500, ge=1, le=5000), who: Principal = READ,
              node: Node = NODE) -> list[dict[str, Any]]:
     return signals.feedback_for_source(node, who.member_id, limit=limit)
+
+
+@router.post("/import", status_code=201, summary="Import a STIX / MISP / CSV document (the body; "
+             "format detected when not given); all or nothing unless best_effort")
+async def import_(request: Request, format: str | None = Query(None, max_length=8),
+                  best_effort: bool = False, tlp: str | None = Query(None, max_length=16),
+                  abuse_type: str | None = Query(None, max_length=16), who: Principal = WRITE,
+                  node: Node = NODE) -> Response:
+    from hanoi.services import signal_io
+
+    data = await request.body()
+    defaults = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type)) if v}
+    out = await run_in_threadpool(lambda: signal_io.import_document(
+        node, who.actor, who.member_id, data, fmt=format, best_effort=best_effort,
+        defaults=defaults))
+    return _json(out, 201)
+
+
+@router.get("/export", summary="Export what you may receive as STIX, MISP or CSV (staff: for=MEMBER "
+            "exports what that member may receive)")
+def export(format: str = Query(..., max_length=8), for_: str | None = Query(None, alias="for", max_length=64),
+           since: str | None = Query(None, max_length=40), who: Principal = READ,
+           node: Node = NODE) -> Response:
+    from hanoi.services import signal_io
+
+    member = who.member_id
+    if for_ is not None and member is not None and for_ != member:
+        raise Forbidden("a partner's token exports what its own organisation may receive only")
+    text, media = signal_io.export_document(node, format, member_id=member or for_,
+                                            since=signals.parse_since(since))
+    return Response(text.encode(), media_type=media)
 
 
 @router.get("", summary="The newest reports you may see")
