@@ -8,30 +8,12 @@ GB verifies the package offline against FR's key. Both ledgers verify.
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
-from typing import Any
 
 from hanoi.requests.evidence import verify_package
 from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
 from hanoi.services import evidence, ledger, requests
-from tests.node.test_federation_nodes import Served, nodes, two_urls  # noqa: F401  (fixtures)
-from tests.node.test_federation_nodes import _wait as _wait_for
-
-
-def _wait(what: str, check: Any, timeout: float = 60) -> None:
-    try:
-        _wait_for(what, check, timeout)
-    except AssertionError:  # say what the outboxes hold: the likeliest place of a stuck item
-        for served in _SERVED:
-            rows = served.api("GET", "/outbox", params={"limit": 200}).json()["items"]
-            for r in rows:
-                print(served.node.node_id, r["type"], r["state"], r["attempts"],
-                      (r["last_error"] or "")[:150])
-        raise
-
-
-_SERVED: list[Served] = []
+from tests.node.test_federation_nodes import Served, _wait, nodes, two_urls  # noqa: F401  (fixtures)
 
 
 def _incoming(fr: Served, ref: str) -> dict:
@@ -39,9 +21,9 @@ def _incoming(fr: Served, ref: str) -> dict:
     return rows[0] if rows else {}
 
 
-def test_preservation_then_stored_data_across_nodes(nodes: tuple[Served, Served], tmp_path: Path) -> None:
+def test_preservation_then_stored_data_across_nodes(nodes: tuple[Served, Served],  # noqa: F811
+                                                    tmp_path: Path) -> None:
     gb, fr = nodes
-    _SERVED[:] = [gb, fr]
     fr_id = fr.node.node_id
     gb_id = gb.node.node_id
 

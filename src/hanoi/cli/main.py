@@ -11,8 +11,8 @@ import typer
 
 from hanoi.cli import evidence as evidence_cli
 from hanoi.cli import ledger as ledger_cli
-from hanoi.cli import members as members_cli
 from hanoi.cli import media as media_cli
+from hanoi.cli import members as members_cli
 from hanoi.cli import outbox as outbox_cli
 from hanoi.cli import peers as peers_cli
 from hanoi.cli import policy as policy_cli

@@ -248,27 +248,103 @@ def list_(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="The file to import (- for stdin)")],
-    format_: Annotated[str, typer.Option("--format", help="csv (URLhaus dumps, value lists, our "
-                                                          "columns)")] = "csv",
-    tlp: Annotated[str | None, typer.Option(help="TLP for rows that carry none")] = None,
-    abuse_type: Annotated[str | None, typer.Option("--abuse-type", help="Offence code for rows that "
-                                                                        "carry none, e.g. UNCC-11")] = None,
-    type_: Annotated[str | None, typer.Option("--type", help="Type of a plain value list")] = None,
+    file: Annotated[Path, typer.Argument(help="The file to import (- for stdin), or a MISP feed "
+                                              "folder (manifest.json and event files)")],
+    format_: Annotated[str | None, typer.Option("--format", help="stix, misp or csv (URLhaus "
+                                                                 "dumps, value lists, our columns); "
+                                                                 "detected when omitted")] = None,
+    tlp: Annotated[str | None, typer.Option(help="TLP for entries that carry none")] = None,
+    abuse_type: Annotated[str | None, typer.Option("--abuse-type", help="Offence code for entries "
+                                                                        "that carry none, e.g. UNCC-11")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help="Type of a plain value list (csv)")] = None,
     confidence: Annotated[int | None, typer.Option(min=0, max=100)] = None,
     source: Annotated[str | None, typer.Option(help="The member the list comes from")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Tag every row (repeat)")] = None,
-    best_effort: Annotated[bool, typer.Option("--best-effort", help="Store the valid rows and list "
+    best_effort: Annotated[bool, typer.Option("--best-effort", help="Store the valid entries and list "
                                                                     "every reject")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Import a signal list: all rows or none (unless --best-effort); every reject names its line."""
-    if format_ != "csv":
-        raise InvalidInput(f"format {format_!r} is not supported here",
-                           [Problem("format", "csv (STIX and MISP come with `hanoi signals import` "
-                                              "once their converters are installed)")])
+    """Import signals: all entries or none (unless --best-effort); every reject names its line,
+    STIX object id or MISP attribute."""
+    from hanoi.services import signal_io
+
     defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type),
                                                   ("confidence", confidence)) if v is not None}
+    if format_ not in (None, "stix", "misp", "csv"):
+        raise InvalidInput(f"format {format_!r} is not supported",
+                           [Problem("format", "one of: stix, misp, csv")])
+    node = open_node()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err_console, transient=True,
+                  disable=as_json or not err_console.is_terminal) as progress:
+        task = progress.add_task("reading", total=None)
+
+        def step(n: int) -> None:
+            progress.update(task, description="validating", completed=n)
+
+        if str(file) != "-" and file.is_dir():
+            if format_ not in (None, "misp"):
+                raise InvalidInput(f"{file} is a folder", [Problem("file", "a folder is read as a MISP "
+                                                                   "feed (manifest.json + events)")])
+            out = signal_io.import_misp_feed(node, actor(), source, file, best_effort=best_effort,
+                                             defaults=defaults, progress=step)
+        elif type_ is not None or tag or (format_ in (None, "csv") and _plain_csv(file)):
+            out = _import_csv(node, file, type_, tag, defaults, source, best_effort, progress, task)
+        else:
+            data = _read_bytes(file)
+            out = signal_io.import_document(node, actor(), source, data, fmt=format_,
+                                            filename=file.name, best_effort=best_effort,
+                                            defaults=defaults, progress=step)
+    if as_json:
+        out.pop("reports", None)
+        print_json(out)
+        return
+    for note in out.get("notes", []):
+        err_console.print(f"note: {note}", highlight=False, markup=False)
+    for r in out["rejected"]:
+        err_console.print(f"rejected {r['field']}: {r['message']}", highlight=False, markup=False)
+    unit = "row(s)" if out.get("format") == "csv" else "entr(ies)"
+    console.print(f"imported {out['stored']:,} report(s) of {out['received']:,} {unit} "
+                  f"({out['new_signals']:,} new signal(s)); {len({r['ref'] for r in out['rejected']}):,} "
+                  f"{unit} rejected" + (f"; batch {out['batch']}" if out["batch"] else ""))
+
+
+def _read_bytes(file: Path) -> bytes:
+    if str(file) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.strerror}", [Problem("file", str(exc))]) from None
+
+
+def _plain_csv(file: Path) -> bool:
+    """A CSV for ``hanoi.signals.csvio`` (URLhaus dumps, value lists, our report columns); the
+    full export CSV (``formats.csv``: description, source, external_id columns) and JSON
+    documents go to the format converters."""
+    if str(file) == "-":
+        return False
+    try:
+        with open(file, "rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return False
+    from hanoi.signals.formats import detect_format
+    from hanoi.signals.formats.csv import COLUMNS
+
+    try:
+        if detect_format(head, file.name) != "csv":
+            return False
+    except InvalidInput:
+        return False
+    first = next((ln for ln in head.decode("utf-8", "replace").splitlines()
+                  if ln.strip() and not ln.lstrip().startswith("#")), "")
+    return first.strip().lower().replace(" ", "") != ",".join(COLUMNS)
+
+
+def _import_csv(node: Any, file: Path, type_: str | None, tag: list[str] | None,
+                defaults: dict[str, Any], source: str | None, best_effort: bool, progress: Progress,
+                task: Any) -> dict[str, Any]:
     stream = _open(str(file))
     items: list[dict[str, Any]] = []
     unreadable: list[CsvReject] = []
@@ -285,27 +361,79 @@ def import_(
             stream.close()
     if not items and not unreadable:
         raise InvalidInput(f"{file} holds no rows", [Problem("file", "is empty", "SIGNAL-LIMITS")])
-    node = open_node()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=True,
-                  disable=as_json or not err_console.is_terminal) as progress:
-        task = progress.add_task("validating", total=len(items))
-        drafts, rejects = signals.validate(node, items, defaults=defaults, where="line",
-                                           progress=lambda n: progress.update(task, completed=n))
-        rejects = [(r.ref, Problem(r.ref, r.message, "SIGNAL-LIMITS")) for r in unreadable] + rejects
-        rejects.sort(key=lambda rp: _line_of(rp[0]))
-        progress.update(task, description="storing")
-        out = signals.store(node, actor(), source, drafts, rejects=rejects,
-                            received=len(items) + len(unreadable), best_effort=best_effort)
-    if as_json:
-        out.pop("reports", None)
-        print_json(out)
+    progress.update(task, description="validating", total=len(items))
+    drafts, rejects = signals.validate(node, items, defaults=defaults, where="line",
+                                       progress=lambda n: progress.update(task, completed=n))
+    rejects = [(r.ref, Problem(r.ref, r.message, "SIGNAL-LIMITS")) for r in unreadable] + rejects
+    rejects.sort(key=lambda rp: _line_of(rp[0]))
+    progress.update(task, description="storing")
+    return {"format": "csv", **signals.store(node, actor(), source, drafts, rejects=rejects,
+                                             received=len(items) + len(unreadable),
+                                             best_effort=best_effort)}
+
+
+@app.command("export")
+def export(
+    format_: Annotated[str, typer.Option("--format", help="stix, misp or csv")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout)")] = None,
+    for_: Annotated[str | None, typer.Option("--for", help="Export what this member may receive "
+                                                           "(default: everything, as this node's staff)")] = None,
+    public: Annotated[bool, typer.Option("--public", help="Export what anyone may receive (CLEAR)")] = False,
+    since: Annotated[str | None, typer.Option(help="Reported since (ISO 8601)")] = None,
+) -> None:
+    """Export signals through the gate for a recipient, as STIX 2.1, a MISP event or CSV."""
+    from hanoi.services import signal_io
+
+    text, _ = signal_io.export_document(open_node(), format_, member_id=for_, public=public,
+                                        since=signals.parse_since(since))
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    for r in out["rejected"]:
-        err_console.print(f"rejected {r['field']}: {r['message']}", highlight=False, markup=False)
-    console.print(f"imported {out['stored']:,} report(s) of {out['received']:,} row(s) "
-                  f"({out['new_signals']:,} new signal(s)); {len({r['ref'] for r in out['rejected']}):,} "
-                  f"row(s) rejected" + (f"; batch {out['batch']}" if out["batch"] else ""))
+    output.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {output}", highlight=False)
+
+
+@app.command("publish")
+def publish(
+    to: Annotated[list[str] | None, typer.Option("--to", help="A peer (repeat); default: every "
+                                                              "federated peer")] = None,
+    since: Annotated[str | None, typer.Option(help="Only reports made since (ISO 8601)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Queue reports for federated peers through the outbox; each peer gets what the gate allows."""
+    from sqlalchemy import select
+
+    from hanoi.store.tables import signal_reports
+
+    node = open_node()
+    moment = signals.parse_since(since)
+    with node.write(actor()) as uow:
+        q = select(signal_reports.c.id).order_by(signal_reports.c.id)
+        if moment is not None:
+            q = q.where(signal_reports.c.reported_at >= moment)
+        ids = list(uow.conn.execute(q).scalars())
+        queued = signals.publish(uow, ids, peers=to or None)
+        uow.record("signal.publish", "signals:federation",
+                   {"peers": {p: len(v) for p, v in queued.items()}, "considered": len(ids)})
+    if as_json:
+        print_json({p: len(v) for p, v in queued.items()})
+        return
+    if not queued:
+        console.print("nothing to publish: no peer may receive any of these reports")
+    for peer, rids in queued.items():
+        console.print(f"queued {len(rids):,} report(s) for {peer}")
+
+
+@app.command("pull")
+def pull(
+    peer: Annotated[str, typer.Argument(help="The federated peer to ask")],
+    since: Annotated[int, typer.Option(min=0, help="The peer's report id cursor (0: everything)")] = 0,
+) -> None:
+    """Ask a peer for the signals it may send us after a cursor (answered through federation)."""
+    from hanoi.services import signal_io
+
+    out = signal_io.pull(open_node(), actor(), peer, since)
+    console.print(f"pull queued for {out['peer']} since {out['since']}; `hanoi outbox deliver` sends it")
 
 
 def _line_of(ref: str) -> int:

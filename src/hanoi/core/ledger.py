@@ -86,7 +86,7 @@ def entry_hash(
     return hashlib.sha256(fast_canonical_json(body)).hexdigest()
 
 
-_str = json.encoder.encode_basestring  # type: ignore[attr-defined]  # JSON string, no ASCII escaping
+_str = json.encoder.encode_basestring  # JSON string, no ASCII escaping
 
 
 def entry_bytes(seq: int, ts: str, actor: str, action: str, subject: str, decision: str | None,

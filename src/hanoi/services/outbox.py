@@ -86,7 +86,8 @@ _SEND_GATES: dict[str, SendGate] = {}
 # them before their first item, whatever started them (``hanoi serve``'s worker thread starts
 # before the API app, ``hanoi outbox deliver`` has no app): an item must never leave under the
 # default gate because its own gate was not registered yet.
-PLUGINS: tuple[str, ...] = ("hanoi.services.requests_remote", "hanoi.services.signals", "hanoi.services.media")
+PLUGINS: tuple[str, ...] = ("hanoi.services.requests_remote", "hanoi.services.signals", "hanoi.services.signal_io",
+                             "hanoi.services.media")
 _plugins_loaded = False
 _plugins_lock = threading.Lock()
 

@@ -41,7 +41,7 @@ def _format(fmt: str | None) -> Format | None:
         return None
     if fmt not in FORMATS:
         raise invalid("format", f"{fmt!r} is not a format; one of: {', '.join(FORMATS)}")
-    return fmt  # type: ignore[return-value]
+    return fmt
 
 
 def _default_tlp(defaults: Mapping[str, Any] | None) -> TLP:

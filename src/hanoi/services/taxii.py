@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from hanoi.core.clock import isoformat, parse_time
-from hanoi.core.errors import Forbidden, InvalidInput, NotFound, Problem, invalid
+from hanoi.core.errors import Forbidden, NotFound, Problem, invalid
 from hanoi.core.roles import Permission, Role, allows
 from hanoi.services import signals as signal_service
 from hanoi.services.node import Node
@@ -301,9 +301,9 @@ def page(node: Node, coll: Collection, f: Filters) -> Page:
                 q = q.where(or_(t > after[0], and_(t == after[0], c > after[1])))
             rows = conn.execute(q.order_by(t, c).limit(_SCAN)).mappings().all()
             for row in rows:
-                if viewer is not None and not sees(viewer, signal_service._view(row, node.node_id), now):
-                    continue
                 item = dict(row)
+                if viewer is not None and not sees(viewer, signal_service._view(item, node.node_id), now):
+                    continue
                 item["object"] = to_object(node, item)
                 if not _version_ok(item["object"], f.versions):
                     continue
@@ -429,6 +429,6 @@ def rejected_problems(rejects: Sequence[Any]) -> list[tuple[str, Problem]]:
                             "SIGNAL-LIMITS")) for r in rejects]
 
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MEDIA_TYPE", "Collection", "Filters", "InvalidInput",
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MEDIA_TYPE", "Collection", "Filters",
            "Page", "add_objects", "collection", "collections_for", "envelope", "filters",
            "manifest", "object_id", "page", "report_id_of", "report_item", "status", "versions"]

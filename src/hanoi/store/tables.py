@@ -384,6 +384,7 @@ signal_reports = Table(
     Column("reported_at", UTCDateTime, nullable=False),
     Index("ix_signal_reports_signal", "signal_id"),
     Index("ix_signal_reports_source", "source", "id"),
+    Index("ix_signal_reports_added", "reported_at", "id"),  # TAXII keyset pages (0004t)
     UniqueConstraint("via", "remote_id", name="uq_signal_reports_remote"),
 )
 
