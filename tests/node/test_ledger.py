@@ -201,3 +201,21 @@ def test_ledger_show_cli(node: Node, capsys: pytest.CaptureFixture[str]) -> None
     page = json.loads(capsys.readouterr().out)
     assert [e["action"] for e in page["items"]][-1] == "member.add"
     assert page["head"]["seq"] == 4
+
+
+def test_checkpoints_signed_before_a_key_rotation_still_verify(node: Node) -> None:
+    from hanoi.services import peers
+
+    _members(node, 2)
+    ledger.checkpoint(node, "test")
+    old_key = node.config.key_id
+    peers.rotate_key(node, "test")
+    rotated = Node.open(node.home)  # what a restarted node sees: the new key, the old one kept
+    try:
+        assert rotated.config.key_id != old_key
+        ledger.checkpoint(rotated, "test")
+        result = ledger.verify(rotated)
+        assert result.ok, result.message()
+        assert result.checkpoints == 2
+    finally:
+        rotated.close()

@@ -119,10 +119,14 @@ def _verify_parallel(url: str, head_seq: int, workers: int, check_payloads: bool
 
 def _check_checkpoints(node: Node, conn: Any, cps: list[tuple[int, str, str, str, str]],
                        head_seq: int) -> Break | None:
-    public = node.private_key.public_key()
+    from hanoi.services.peers import own_keys
+
+    # The current key and every earlier one: checkpoints signed before a rotation stay valid.
+    known = {r.key_id: r.public_key for r in own_keys(node.config, node.private_key)}
     stored = ledger_store.hashes_at(conn, [c[0] for c in cps if c[0] <= head_seq])
     for seq, head_hash, key_id, signature, _ts in cps:
-        if key_id != node.config.key_id:
+        public = known.get(key_id)
+        if public is None:
             return Break(seq, f"checkpoint signed with unknown key {key_id!r}")
         if not keys.verify(public, bytes.fromhex(signature), checkpoint_message(seq, head_hash, node.node_id)):
             return Break(seq, "checkpoint signature is not valid")

@@ -117,7 +117,7 @@ ledger_entries = Table(
     Column("actor", String(200), nullable=False),
     Column("action", String(100), nullable=False),
     Column("subject", String(300), nullable=False),
-    Column("decision", String(16)),
+    Column("decision", String(32)),
     # Canonical JSON text, kept verbatim so verification re-hashes exactly what was written.
     Column("reasons", Text, nullable=False),
     Column("payload", Text, nullable=False),
