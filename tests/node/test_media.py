@@ -35,10 +35,9 @@ from hanoi.store.tables import ledger_entries, media_hashes, media_lists
 from hanoi.store.tables import members as members_t
 from tests.conftest import BACKENDS, PG_URL
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
+from tests.paths import PDQ_FIXTURES
 
-FIX = Path("/work/shared/fixtures/pdq")
-if not FIX.is_dir():  # the repo may carry its own copy
-    FIX = Path(__file__).resolve().parents[1] / "fixtures" / "pdq"
+FIX = PDQ_FIXTURES
 pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason="PDQ fixtures not found")
 
 H_URL = "http://127.0.0.1:18101"

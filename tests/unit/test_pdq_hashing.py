@@ -35,10 +35,9 @@ from hanoi.media.pdq import (
     pdq_from_bytes,
     pdq_from_path,
 )
+from tests.paths import PDQ_FIXTURES
 
-FIX = Path("/work/shared/fixtures/pdq")
-if not FIX.is_dir():  # the repo may carry its own copy
-    FIX = Path(__file__).resolve().parents[1] / "fixtures" / "pdq"
+FIX = PDQ_FIXTURES
 pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason="PDQ fixtures not found")
 
 

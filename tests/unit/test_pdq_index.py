@@ -22,10 +22,9 @@ from hanoi.media.index import (
     hex_to_words,
     words_to_hex,
 )
+from tests.paths import PDQ_FIXTURES
 
-FIX = Path("/work/shared/fixtures/pdq")
-if not FIX.is_dir():
-    FIX = Path(__file__).resolve().parents[1] / "fixtures" / "pdq"
+FIX = PDQ_FIXTURES
 
 
 def _flip(word_row: np.ndarray, bits: list[int]) -> np.ndarray:
