@@ -37,6 +37,9 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             poolclass=None if pool else NullPool,
+            # A Connection already rolls back whatever it left open when it closes; a second
+            # rollback on return to the pool costs a driver call on every transaction.
+            pool_reset_on_return=None,
         )
         _configure_sqlite(engine)
         return engine
