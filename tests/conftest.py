@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,25 +18,35 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database for one test."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database for one test (on PostgreSQL, already migrated)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'node.db'}"
-        return
+        return f"sqlite:///{tmp_path / 'node.db'}"
+    return _pg_database()
+
+
+@pytest.fixture(params=BACKENDS)
+def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> list[str]:
+    """Two fresh databases, for two nodes in one test."""
+    if request.param == "sqlite":
+        return [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
+    return [_pg_database(), _pg_database()]
+
+
+def _pg_database() -> str:
     assert PG_URL
     admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
     name = f"hanoi_t_{uuid.uuid4().hex[:12]}"
-    template = _migrated_template(admin)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    url = make_url(normalise_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        template = _migrated_template(admin)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     finally:
         admin.dispose()
-        # Dropped at the end of the session: DROP DATABASE forces a checkpoint, and one per
-        # test would flush each test's writes to disk one by one.
-        _TO_DROP.append(name)
+    # Dropped at the end of the session: DROP DATABASE forces a checkpoint, and one per test
+    # would flush each test's writes to disk one by one.
+    _TO_DROP.append(name)
+    return make_url(normalise_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
 
 
 _TEMPLATE: list[str] = []

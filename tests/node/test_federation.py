@@ -14,8 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from hanoi.api.app import create_app
 from hanoi.cli.main import run
@@ -24,37 +23,14 @@ from hanoi.core.errors import InvalidInput, NotFound, Problem
 from hanoi.federation.envelope import Envelope, sign_envelope
 from hanoi.services import inbox, ledger, members, outbox, peers
 from hanoi.services.node import Node, init_node
-from hanoi.store.db import normalise_url
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.uow import UnitOfWork
-from tests.conftest import BACKENDS, PG_URL
 from tests.node.helpers import GOOD_ASSESSMENT, auth
 
 A_URL = "http://127.0.0.1:18001"
 B_URL = "http://127.0.0.1:18002"
 SUSPENDED = {**GOOD_ASSESSMENT, "standing": "suspended", "findings": "Requests used against dissidents."}
-
-
-@pytest.fixture(params=BACKENDS)
-def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
-    if request.param == "sqlite":
-        yield [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
-        return
-    assert PG_URL
-    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-    names = [f"hanoi_t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = make_url(normalise_url(PG_URL))
-    try:
-        yield [base.set(database=n).render_as_string(hide_password=False) for n in names]
-    finally:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

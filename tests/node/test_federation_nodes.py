@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,19 +19,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from hanoi.cli.main import run
 from hanoi.config import save_config
 from hanoi.core import keys
 from hanoi.services import ledger
 from hanoi.services.node import Node, init_node
-from hanoi.store.db import normalise_url
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.tables import outbox as outbox_t
-from tests.conftest import BACKENDS, PG_URL
 from tests.node.helpers import GOOD_ASSESSMENT, auth
 
 HANOI = str(Path(sys.executable).parent / "hanoi")
@@ -87,27 +83,6 @@ class Served:
 
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         return httpx.request(method, f"{self.url}/api/v1{path}", headers=auth(self.token), timeout=30, **kw)
-
-
-@pytest.fixture(params=BACKENDS)
-def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
-    if request.param == "sqlite":
-        yield [f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"]
-        return
-    assert PG_URL
-    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-    names = [f"hanoi_t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = make_url(normalise_url(PG_URL))
-    try:
-        yield [base.set(database=n).render_as_string(hide_password=False) for n in names]
-    finally:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _node(home: Path, url: str, **kw: str) -> Served:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,8 +16,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from hanoi.api.app import API_PREFIX, create_app
 from hanoi.api.routes import media as media_routes
@@ -30,10 +28,8 @@ from hanoi.media.index import brute_force
 from hanoi.media.pdq import hash_path
 from hanoi.services import ledger, media, members, outbox, peers, tokens
 from hanoi.services.node import Node, init_node
-from hanoi.store.db import normalise_url
 from hanoi.store.tables import ledger_entries, media_hashes, media_lists
 from hanoi.store.tables import members as members_t
-from tests.conftest import BACKENDS, PG_URL
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
 from tests.paths import PDQ_FIXTURES
 
@@ -326,27 +322,6 @@ def test_tlp_and_standing_gate_distribution(node: Node, monkeypatch: pytest.Monk
 
 
 # --- two nodes: federation, the API and the demo scenario --------------------------------------
-
-
-@pytest.fixture(params=BACKENDS)
-def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
-    if request.param == "sqlite":
-        yield [f"sqlite:///{tmp_path / 'h.db'}", f"sqlite:///{tmp_path / 'p.db'}"]
-        return
-    assert PG_URL
-    admin = create_engine(normalise_url(PG_URL), isolation_level="AUTOCOMMIT")
-    names = [f"hanoi_t_{uuid.uuid4().hex[:12]}" for _ in range(2)]
-    with admin.connect() as conn:
-        for name in names:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base = make_url(normalise_url(PG_URL))
-    try:
-        yield [base.set(database=n).render_as_string(hide_password=False) for n in names]
-    finally:
-        with admin.connect() as conn:
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 from hanoi.requests.evidence import verify_package
 from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
 from hanoi.services import evidence, ledger, requests
-from tests.node.test_federation_nodes import Served, _wait, nodes, two_urls  # noqa: F401  (fixtures)
+from tests.node.test_federation_nodes import Served, _wait, nodes  # noqa: F401  (fixture)
 
 
 def _incoming(fr: Served, ref: str) -> dict:
