@@ -40,13 +40,14 @@ import logging
 import random
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hanoi.config import POLICY_FILE
@@ -182,8 +183,18 @@ _RECIPIENT = select(members.c.id, members.c.endpoint).where(members.c.id == bind
 _INSERT = outbox.insert()
 
 
+_ID_LOCK = threading.Lock()
+_last_id_time = 0
+
+
 def new_envelope_id() -> str:
-    return f"env-{secrets.token_hex(12)}"
+    """``env-<16 hex digits of time, strictly increasing in this process><8 random hex>``: ids
+    sort in the order items were queued, which is the order items about one subject are sent."""
+    global _last_id_time
+    with _ID_LOCK:
+        t = max(time.time_ns() // 1000, _last_id_time + 1)
+        _last_id_time = t
+    return f"env-{t:016x}{secrets.token_hex(4)}"
 
 
 def federated(conn: Connection, member_id: str) -> bool:
@@ -358,7 +369,14 @@ def _claim(node: Node, limit: int, now: datetime) -> list[dict[str, Any]]:
         if conn.execute(select(outbox.c.id).where(_due_clause(now)).limit(1)).first() is None:
             return []
     with writer(node.engine).begin() as conn:
-        q = (select(outbox).where(_due_clause(now))
+        # Items about one subject (one request) go in the order they were queued: a row waits
+        # while an earlier one for the same peer and subject is still open (pending, held or
+        # out on a lease), so a response never overtakes the steps before it.
+        earlier = outbox.alias("earlier")
+        waiting = exists().where(and_(earlier.c.subject == outbox.c.subject,
+                                      earlier.c.recipient == outbox.c.recipient,
+                                      earlier.c.state.in_(OPEN_STATES), earlier.c.id < outbox.c.id))
+        q = (select(outbox).where(_due_clause(now), ~waiting)
              .order_by(outbox.c.created_at, outbox.c.id).limit(limit))
         if conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)

@@ -203,6 +203,7 @@ outbox = Table(
     Column("delivered_at", UTCDateTime),
     Index("ix_outbox_due", "state", "next_attempt_at"),
     Index("ix_outbox_recipient", "recipient", "state"),
+    Index("ix_outbox_subject", "subject", "id"),  # in-order delivery per subject (0005)
 )
 
 inbox = Table(
