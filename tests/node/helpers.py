@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
 from hanoi.core import keys
 
 
@@ -28,3 +39,31 @@ GOOD_ASSESSMENT = {
     "standing": "good", "assessor": "A. Analyst", "findings": "Independent review; remedies exist.",
     "articles": ["6", "UNCC Art. 24"], "sources": ["UPR report 2025"],
 }
+
+
+@contextmanager
+def serving(home: Path, *args: str) -> Iterator[str]:
+    """Run `hanoi --home HOME serve` (plus ``args``) as a real process on a free loopback port;
+    yield its base URL once /api/v1/health answers; stop it afterwards."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    hanoi = Path(sys.executable).parent / "hanoi"
+    proc = subprocess.Popen([str(hanoi), "--home", str(home), "serve", "--port", str(port), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''!r}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

@@ -2,51 +2,22 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
 from hanoi.services import ledger
 from hanoi.services.node import Node
-from tests.node.helpers import auth, member_body
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.node.helpers import auth, member_body, serving
 
 
 @pytest.fixture
-def served(node_and_admin: tuple[Node, str]) -> tuple[Node, str, str]:
+def served(node_and_admin: tuple[Node, str]) -> Iterator[tuple[Node, str, str]]:
     node, admin = node_and_admin
-    port = _free_port()
-    hanoi = Path(sys.executable).parent / "hanoi"
-    proc = subprocess.Popen([str(hanoi), "--home", str(node.home), "serve", "--port", str(port), "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''!r}")
-            time.sleep(0.2)
+    with serving(node.home, "--workers", "2") as base:
         yield node, admin, base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def test_two_workers_write_one_chain(served: tuple[Node, str, str]) -> None:

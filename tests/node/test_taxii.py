@@ -8,11 +8,6 @@ password. Collections hold what the gate lets their audience receive; pages walk
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,15 +21,9 @@ from hanoi.cli.main import run
 from hanoi.services import members, signal_io, signals, taxii, tokens
 from hanoi.services.node import Node
 from hanoi.signals.formats import misp
-from tests.node.helpers import GOOD_ASSESSMENT, member_body
+from tests.node.helpers import GOOD_ASSESSMENT, member_body, serving
 
 BULK = 2500
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _item(value: str, **over: Any) -> dict[str, Any]:
@@ -62,26 +51,8 @@ def stocked(node_and_admin: tuple[Node, str]) -> tuple[Node, str]:
 @pytest.fixture
 def served(stocked: tuple[Node, str]) -> Iterator[tuple[Node, str, str]]:
     node, admin = stocked
-    port = _free_port()
-    hanoi = Path(sys.executable).parent / "hanoi"
-    proc = subprocess.Popen([str(hanoi), "--home", str(node.home), "serve", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''!r}")
-            time.sleep(0.2)
+    with serving(node.home) as base:
         yield node, admin, base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 def _all(collection: Collection, per_request: int, **filters: Any) -> list[dict[str, Any]]:
