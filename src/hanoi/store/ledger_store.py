@@ -171,10 +171,6 @@ def hashes_at(conn: Connection, seqs: list[int]) -> dict[int, str]:
     return out
 
 
-def hash_at(conn: Connection, seq: int) -> str | None:
-    return conn.execute(select(ledger_entries.c.hash).where(ledger_entries.c.seq == seq)).scalar()
-
-
 def page(conn: Connection, *, after: int = 0, limit: int = 100, subject: str | None = None,
          action: str | None = None) -> list[Entry]:
     q = select(*_ROW_COLUMNS).where(ledger_entries.c.seq > after)
