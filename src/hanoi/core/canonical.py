@@ -23,21 +23,28 @@ def canonical_json(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
-def _qualifies(value: Any) -> bool:
+def plain_json(value: Any) -> bool:
+    """Whether ``value`` takes the fast path: made only of strings, safe integers, booleans,
+    null, lists and objects with ASCII keys."""
     if value is None or isinstance(value, (str, bool)):
         return True
     if isinstance(value, int):
         return -_SAFE_INT <= value <= _SAFE_INT
     if isinstance(value, list):
-        return all(_qualifies(v) for v in value)
+        return all(plain_json(v) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _qualifies(v) for k, v in value.items())
+        return all(isinstance(k, str) and k.isascii() and plain_json(v) for k, v in value.items())
     return False
 
 
+def canonical_text_of_plain(value: Any) -> str:
+    """RFC 8785 text of a value for which ``plain_json`` holds (the caller checked)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def fast_canonical_json(value: Any) -> bytes:
-    if _qualifies(value):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    if plain_json(value):
+        return canonical_text_of_plain(value).encode()
     return rfc8785.dumps(value)
 
 

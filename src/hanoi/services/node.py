@@ -33,7 +33,7 @@ from hanoi.core.members import MemberKind, check_country, slugify
 from hanoi.core.roles import Role
 from hanoi.store.db import make_engine
 from hanoi.store.migrate import upgrade
-from hanoi.store.uow import LedgerSigner, UnitOfWork
+from hanoi.store.uow import LedgerSigner, UnitOfWork, WriteConnections
 
 
 @dataclass
@@ -43,6 +43,10 @@ class Node:
     engine: Engine
     private_key: Ed25519PrivateKey
     clock: Callable[[], datetime] = field(default=utcnow)
+    writes: WriteConnections = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.writes = WriteConnections(self.engine)
 
     @classmethod
     def open(cls, home: Path, *, migrate: bool = True, pool: bool = True) -> Node:
@@ -73,7 +77,7 @@ class Node:
                             self.config.checkpoint_interval)
 
     def write(self, actor: str) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.ledger_signer, actor=actor, now=self.now(), node=self)
+        return UnitOfWork(self.writes, self.ledger_signer, actor=actor, now=self.now(), node=self)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -81,6 +85,7 @@ class Node:
             yield conn
 
     def close(self) -> None:
+        self.writes.close()
         self.engine.dispose()
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from hanoi.core.canonical import fast_canonical_json
+from hanoi.core.canonical import canonical_text_of_plain, fast_canonical_json, plain_json
 from hanoi.core.clock import isoformat
 from hanoi.core.ledger import GENESIS, Entry, Row, checkpoint_message, entry_bytes
 from hanoi.store.tables import ledger_checkpoints, ledger_entries
@@ -70,27 +70,30 @@ def append(
     key_id: str,
     sign: Signer,
     checkpoint_interval: int,
+    after: Entry | None = None,
 ) -> Entry:
     """Append one entry inside the caller's transaction (and a checkpoint when one is due).
 
-    Statements are built once (module level) and each value is serialised once: this is on
-    the path of every state change in the node.
+    ``after`` is the entry this same transaction appended last, if any: the append lock is
+    then already held (until commit), so no one else can have appended since and the head
+    need not be read again. Statements are built once (module level) and each value is
+    serialised once: this is on the path of every state change in the node.
     """
     # Driver-level SQL inside the caller's transaction: SQLAlchemy's per-statement overhead
     # is larger than the statements themselves on this path (see bench/ledger.py).
     raw = conn.connection.driver_connection
     assert raw is not None
     sqlite = conn.dialect.name == "sqlite"
-    if not sqlite:
-        raw.execute(f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY})")
-    last = raw.execute(_HEAD_SQL).fetchone()
-    seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
+    if after is not None:
+        seq, prev = after.seq + 1, after.hash
+    else:
+        if not sqlite:
+            raw.execute(f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY})")
+        last = raw.execute(_HEAD_SQL).fetchone()
+        seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
     ts = isoformat(now)
-    # Store JSON-safe copies: what is hashed must be exactly what a verifier reads back.
-    payload_safe = json.loads(json.dumps(payload, default=_json_default))
-    reasons_safe = json.loads(json.dumps(list(reasons), default=_json_default))
-    payload_text = fast_canonical_json(payload_safe).decode()
-    reasons_text = fast_canonical_json(reasons_safe).decode()
+    payload_safe, payload_text = _stored(payload)
+    reasons_safe, reasons_text = _stored(list(reasons)) if reasons else ([], "[]")
     payload_digest = "sha256:" + hashlib.sha256(payload_text.encode()).hexdigest()
     h = hashlib.sha256(entry_bytes(seq, ts, actor, action, subject, decision, reasons_text,
                                    payload_digest, prev)).hexdigest()
@@ -99,6 +102,15 @@ def append(
     if seq % checkpoint_interval == 0:
         write_checkpoint(conn, seq, h, ts, node_id=node_id, key_id=key_id, sign=sign)
     return Entry(seq, ts, actor, action, subject, decision, reasons_safe, payload_safe, payload_digest, prev, h)
+
+
+def _stored(value: Any) -> tuple[Any, str]:
+    """A JSON-safe copy of ``value`` and its canonical text: what is hashed must be exactly
+    what a verifier reads back. Plain JSON values (the usual case) skip the round trip."""
+    if plain_json(value):
+        return value, canonical_text_of_plain(value)
+    safe = json.loads(json.dumps(value, default=_json_default))
+    return safe, fast_canonical_json(safe).decode()
 
 
 def _json_default(value: Any) -> Any:
