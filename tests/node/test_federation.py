@@ -583,3 +583,86 @@ def test_delivery_loads_the_item_gates_before_its_first_round(
     outbox.deliver_due(a, client=cb)
     outbox.deliver_due(a, client=cb)
     assert _REGISTERED == ["registered"]  # once, before the first round; a missing plugin is skipped
+
+
+# --- items about one subject: in order, and together -------------------------------------------
+
+
+def _queue(a: Node, b: Node, subject: str, n: int) -> list[str]:
+    with a.write("test") as uow:
+        ids = [outbox.enqueue(uow, recipient=b.node_id, type="ping", payload={"n": i}, subject=subject)
+               for i in range(n)]
+        uow.record("test.queue", subject, {"n": n})
+    return ids
+
+
+def test_a_run_of_items_about_one_subject_goes_in_one_round_in_order(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    shared = _queue(a, b, "signals:federation", 30)
+    other = _queue(a, b, "item:other", 3)
+    # One round claims the whole run (it used to send one item of a subject per round).
+    assert outbox.deliver_due(a, client=cb) == 33
+    assert all(outbox_row(a, i)["state"] == "delivered" for i in shared + other)
+    accepted = [e["payload"]["envelope_id"] for e in entries(b, "inbox.accepted")]
+    assert [i for i in accepted if i in shared] == shared  # applied in the order queued
+
+
+def test_a_held_item_holds_the_later_items_about_its_subject_only(
+        peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hanoi.core.gate import Decision, Reason
+
+    a, b, _ca, cb = peered
+    hold_first = {"on": True}
+
+    def gate(uow: UnitOfWork, row: dict[str, Any], member: dict[str, Any]) -> Decision:
+        if hold_first["on"] and row["subject"] == "request:1" and row["payload"]["n"] == 0:
+            return Decision.of([Reason("GATE-CONCERNS", "review", "a person must look first")])
+        return Decision.of(())
+
+    monkeypatch.setitem(outbox._SEND_GATES, "ping", gate)
+    run = _queue(a, b, "request:1", 3)
+    free = _queue(a, b, "request:2", 2)
+    outbox.deliver_due(a, client=cb)
+    assert outbox_row(a, run[0])["state"] == "held"
+    # The items after the held one wait (not sent, no attempt counted); another subject goes.
+    assert [outbox_row(a, i)["state"] for i in run[1:]] == ["pending", "pending"]
+    assert [outbox_row(a, i)["attempts"] for i in run[1:]] == [0, 0]
+    assert [outbox_row(a, i)["state"] for i in free] == ["delivered", "delivered"]
+    assert outbox.deliver_due(a, client=cb) == 0  # still waiting behind the held item
+
+    hold_first["on"] = False
+    outbox.retry(a, "test", run[0])
+    outbox.deliver_due(a, client=cb)
+    assert all(outbox_row(a, i)["state"] == "delivered" for i in run)
+    received = [r["envelope_id"] for r in sorted(inbox_rows(b), key=lambda r: r["ledger_seq"])]
+    assert [i for i in received if i in run] == run
+
+
+def test_a_failed_send_defers_the_rest_of_its_subject(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    run = _queue(a, b, "request:9", 4)
+    outbox_batch = outbox.BATCH_MAX_ITEMS
+    calls: list[int] = []
+
+    def first_batch_fails(request: httpx.Request) -> httpx.Response:
+        calls.append(len(json.loads(request.content)))
+        if len(calls) == 1:
+            raise httpx.ReadTimeout("peer too slow", request=request)
+        return cb.post(request.url.path, content=request.content, headers=dict(request.headers))
+
+    try:
+        outbox.BATCH_MAX_ITEMS = 2  # two batches of two: the first fails
+        with httpx.Client(transport=httpx.MockTransport(first_batch_fails)) as flaky:
+            outbox.deliver_due(a, client=flaky)
+    finally:
+        outbox.BATCH_MAX_ITEMS = outbox_batch
+    assert calls == [2]  # the second batch was not sent: it would have overtaken the first
+    assert [outbox_row(a, i)["attempts"] for i in run] == [1, 1, 0, 0]
+    assert inbox_rows(b) == []
+    outbox.retry(a, "test", run[0])
+    outbox.retry(a, "test", run[1])
+    outbox.deliver_due(a, client=cb)
+    received = [r["envelope_id"] for r in sorted(inbox_rows(b), key=lambda r: r["ledger_seq"])]
+    assert received == run

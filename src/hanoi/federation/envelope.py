@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -296,7 +297,7 @@ def sign_object(
     payload = canonical_json(dict(obj))
     header = {"alg": SIGNING_ALG, "kid": key_id, "typ": typ}
     out = jose_jws.serialize_json(
-        {"protected": header}, payload, OKPKey.import_key(private_key), algorithms=[SIGNING_ALG]
+        {"protected": header}, payload, _jose_key(private_key), algorithms=[SIGNING_ALG]
     )
     return {k: str(v) for k, v in out.items()}
 
@@ -382,6 +383,14 @@ def verify_signed(
             ref,
         )
     return record
+
+
+@functools.lru_cache(maxsize=64)
+def _jose_key(key: Ed25519PrivateKey) -> OKPKey:
+    """joserfc's key object for a signing key, made once per key: importing a private key
+    costs about a third of a signature, and every item is signed twice (envelope, receipt).
+    (Public keys are not hashable, and importing one costs little next to a verification.)"""
+    return OKPKey.import_key(key)
 
 
 def _window(record: PublicKeyRecord) -> str:

@@ -115,7 +115,11 @@ class _NothingToRecord(Exception):
 
 # Built once: constructing a statement per envelope costs more than running it.
 _SEEN = select(inbox.c.sender, inbox.c.envelope_id, inbox.c.content_digest, inbox.c.receipt,
-               inbox.c.ledger_seq).where(inbox.c.envelope_id.in_(bindparam("ids", expanding=True)))
+               inbox.c.ledger_seq).where(
+    # Both key columns, so the primary key (sender, envelope_id) is used: by id alone the
+    # query scanned the whole inbox for every batch.
+    inbox.c.sender.in_(bindparam("senders", expanding=True))
+    & inbox.c.envelope_id.in_(bindparam("ids", expanding=True)))
 _MEMBER = select(members).where(members.c.id == bindparam("member_id"))
 _INSERT = inbox.insert()
 
@@ -180,7 +184,8 @@ class _Batch:
         """One query for every envelope of the batch already in the inbox."""
         ids = sorted({e.id for e in envelopes})
         if ids:
-            for row in self.uow.conn.execute(_SEEN, {"ids": ids}).mappings():
+            senders = sorted({e.sender for e in envelopes})
+            for row in self.uow.conn.execute(_SEEN, {"senders": senders, "ids": ids}).mappings():
                 self.stored[(row["sender"], row["envelope_id"])] = dict(row)
 
     def seen(self, env: Envelope) -> dict[str, Any] | None:

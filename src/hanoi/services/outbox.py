@@ -79,6 +79,8 @@ HOLD_RECHECK = timedelta(seconds=30)
 BATCH_MAX_ITEMS = 100
 BATCH_MAX_BYTES = 512 * 1024
 WORKER_ACTOR = "system:outbox"
+# An arbitrary constant naming "the outbox claim lock" among PostgreSQL advisory locks.
+_CLAIM_LOCK_KEY = 0x4F5554424F58  # "OUTBOX"
 
 SendGate = Callable[[UnitOfWork, dict[str, Any], dict[str, Any]], Decision]
 _SEND_GATES: dict[str, SendGate] = {}
@@ -347,6 +349,7 @@ class _Item:
     receipt: Receipt | None = None
     receipt_text: str | None = None
     error: str | None = None  # a transient failure: retry later
+    deferred: bool = False  # not sent: an earlier item about its subject did not go through
     final_error: str | None = None  # the peer refused the body itself: failed, no receipt
 
     @property
@@ -370,15 +373,22 @@ def _claim(node: Node, limit: int, now: datetime) -> list[dict[str, Any]]:
             return []
     with writer(node.engine).begin() as conn:
         # Items about one subject (one request) go in the order they were queued: a row waits
-        # while an earlier one for the same peer and subject is still open (pending, held or
-        # out on a lease), so a response never overtakes the steps before it.
+        # while an earlier one for the same peer and subject is open and cannot go now (out
+        # on another worker's lease, held, or waiting for its retry), so a response never
+        # overtakes the steps before it. A run of due rows of one subject is claimed together
+        # and sent in order by this worker (see ``_send``).
         earlier = outbox.alias("earlier")
-        waiting = exists().where(and_(earlier.c.subject == outbox.c.subject,
-                                      earlier.c.recipient == outbox.c.recipient,
-                                      earlier.c.state.in_(OPEN_STATES), earlier.c.id < outbox.c.id))
+        waiting = exists().where(and_(
+            earlier.c.subject == outbox.c.subject, earlier.c.recipient == outbox.c.recipient,
+            earlier.c.state.in_(OPEN_STATES), earlier.c.id < outbox.c.id,
+            or_(earlier.c.next_attempt_at > now, earlier.c.lease_until >= now)))
         q = (select(outbox).where(_due_clause(now), ~waiting)
              .order_by(outbox.c.created_at, outbox.c.id).limit(limit))
         if conn.dialect.name == "postgresql":
+            # Claims take turns (they are short): a claim must see the leases of the one
+            # before it, or two workers could split one subject's run. SQLite claims already
+            # take turns on its write lock.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CLAIM_LOCK_KEY})")
             q = q.with_for_update(skip_locked=True)
         rows = [dict(r) for r in conn.execute(q).mappings().all()]
         if rows:
@@ -568,8 +578,14 @@ def _send_batch(client: httpx.Client, peer: _Peer, batch: list[_Item]) -> None:
         return
     if r.status_code in (404, 405, 413) and len(batch) > 1:
         # A peer without the batch endpoint, or a smaller body limit: one at a time.
+        failed: set[tuple[str, str]] = set()
         for item in batch:
+            if _subject(item) in failed:
+                item.deferred = True
+                continue
             _send_single(client, peer, item)
+            if item.error is not None:
+                failed.add(_subject(item))
         return
     if r.status_code == 413:
         batch[0].final_error = "the peer refused the envelope's size: " + _short(r)
@@ -616,7 +632,27 @@ def _send_rotation(client: httpx.Client, peer: _Peer, item: _Item) -> None:
     item.receipt_text = _dumps(answer).decode("utf-8")
 
 
-def _send(node: Node, client: httpx.Client, items: list[_Item]) -> None:
+def _subject(item: _Item) -> tuple[str, str]:
+    return item.row["recipient"], item.row["subject"]
+
+
+def _defer_after(failed: set[tuple[str, str]], batch: list[_Item]) -> list[_Item]:
+    """The items of ``batch`` that may go: one whose subject already has an item that did not
+    go through in this round waits (deferred), so items about one subject stay in order."""
+    out = []
+    for item in batch:
+        if _subject(item) in failed:
+            item.deferred = True
+        else:
+            out.append(item)
+    return out
+
+
+def _send(node: Node, client: httpx.Client, items: list[_Item],
+          blocked: Iterable[tuple[str, str]] = ()) -> None:
+    """Send ``items`` (in queue order) to their peers. ``blocked`` are (peer, subject) pairs of
+    this round's items that could not go (held by the gate): later items about them wait."""
+    failed = set(blocked)
     by_peer: dict[str, list[_Item]] = {}
     for item in items:
         by_peer.setdefault(item.row["recipient"], []).append(item)
@@ -624,20 +660,23 @@ def _send(node: Node, client: httpx.Client, items: list[_Item]) -> None:
         peer = _Peer(node, member_id, group[0].member["endpoint"])
         # A key rotation goes first: what follows is signed with the new key.
         rotations = [i for i in group if i.row["type"] == ROTATION_TYPE]
-        blocked = False
+        rotation_failed = False
         for item in rotations:
             _send_rotation(client, peer, item)
             if item.error:
-                blocked = True
+                rotation_failed = True
         rest = [i for i in group if i.row["type"] != ROTATION_TYPE]
-        if blocked:
+        if rotation_failed:
             for item in rest:
                 item.error = "waiting for the key rotation to reach the peer"
             continue
         for item in rest:
             _sign(node, item)
         for batch in _batches(rest):
-            _send_batch(client, peer, batch)
+            batch = _defer_after(failed, batch)
+            if batch:
+                _send_batch(client, peer, batch)
+            failed.update(_subject(i) for i in batch if i.error is not None)
 
 
 _OPEN_OF = select(outbox.c.id).where(outbox.c.id.in_(bindparam("ids", expanding=True))
@@ -722,7 +761,13 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
     bookkeeping: dict[str, dict[str, Any]] = {}
     try:
         sendable = _gate(node, items, now, bookkeeping)
-        _send(node, client, sendable)
+        going = {i.id for i in sendable}
+        # Held by the gate (or its gate could not decide): still open, so later items about
+        # the same subject must not overtake it. Refused and failed rows are final.
+        stuck = [_subject(i) for i in items if i.id not in going and (
+            i.id in bookkeeping or (i.decision is not None and not i.decision.allowed
+                                    and not i.decision.denied))]
+        _send(node, client, sendable, blocked=stuck)
         with contextlib.suppress(_NothingToRecord):
             _record_outcomes(node, sendable)
         cfg = node.config

@@ -203,7 +203,8 @@ outbox = Table(
     Column("delivered_at", UTCDateTime),
     Index("ix_outbox_due", "state", "next_attempt_at"),
     Index("ix_outbox_recipient", "recipient", "state"),
-    Index("ix_outbox_subject", "subject", "id"),  # in-order delivery per subject (0005)
+    # In-order delivery per subject: an earlier open row of the same subject and peer (0006).
+    Index("ix_outbox_subject_open", "subject", "recipient", "state", "id"),
 )
 
 inbox = Table(
