@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hanoi.cli.main import run
-from hanoi.core.errors import Forbidden, InvalidInput
+from hanoi.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from hanoi.services import ledger, members, signals, tokens
 from hanoi.services.node import Node
 from hanoi.services.signals import Caller
-from hanoi.store.tables import outbox, signal_reports
+from hanoi.store.tables import ledger_entries, outbox, signal_reports
 from hanoi.store.tables import signals as signals_t
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
 
@@ -307,3 +307,200 @@ def test_cli_add_campaign_sighting(partners: Node, capsys: pytest.CaptureFixture
 def _last_json(capsys: pytest.CaptureFixture[str]) -> str:
     text = capsys.readouterr().out
     return text[text.index("{"):]
+
+
+# --- naming members for an AMBER report -----------------------------------------------------
+
+
+def _count(node: Node, table: Any) -> int:
+    with node.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+
+
+def _named(node: Node, report_id: int) -> list[str]:
+    with node.read() as conn:
+        return list(conn.execute(select(signal_reports.c.named).where(signal_reports.c.id == report_id)).scalar_one())
+
+
+def _ids(out: dict[str, Any]) -> list[int]:
+    return [r["report_id"] for r in out["reports"]]
+
+
+AMBER = "amber.example.com"
+
+
+def test_a_named_member_receives_the_amber_report_everywhere(partners: Node) -> None:
+    node = partners
+    (amber,) = _ids(signals.report(node, "t", None, [item(AMBER, type="domain", tlp="AMBER")]))
+    other = Node.open(node.home, migrate=False)  # a second API process with its own index
+    try:
+        assert seen(node, DE, AMBER) == seen(other, DE, AMBER) == [False]  # both indexes built
+        got = signals.name_members(node, STAFF, amber, ["de-bka"], mode="add")
+        assert got["named"] == ["de-bka"] and got["report_id"] == amber and got["tlp"] == "AMBER"
+        assert _named(node, amber) == ["de-bka"]
+        for process in (node, other):
+            assert seen(process, DE, AMBER) == [True] and seen(process, NL, AMBER) == [False]
+        assert AMBER in {r["value"] for r in signals.list_signals(node, DE)}
+        assert AMBER not in {r["value"] for r in signals.list_signals(node, NL)}
+        assert AMBER in {r["value"] for r in signals.reports_for_export(node, "de-bka")}
+        assert AMBER not in {r["value"] for r in signals.reports_for_export(node, "nl-police")}
+        signals.name_members(node, STAFF, amber, ["nl-police"], mode="add")
+        assert _named(node, amber) == ["de-bka", "nl-police"]
+        got = signals.name_members(node, STAFF, amber, ["de-bka"], mode="remove")
+        assert got["named"] == ["nl-police"]
+        for process in (node, other):
+            assert seen(process, DE, AMBER) == [False] and seen(process, NL, AMBER) == [True]
+        assert AMBER not in {r["value"] for r in signals.reports_for_export(node, "de-bka")}
+        signals.forget_index(other)  # a rebuilt index reads the names from the store
+        assert seen(other, NL, AMBER) == [True] and seen(other, DE, AMBER) == [False]
+    finally:
+        other.close()
+    entries = [e for e in ledger.page(node, limit=1000)["items"] if e["action"] == "signal.named"]
+    assert [(e["payload"]["added"], e["payload"]["removed"]) for e in entries] == [
+        (["de-bka"], []), (["nl-police"], []), ([], ["de-bka"])]
+    assert entries[0]["subject"] == signals.subject("domain", AMBER)
+    assert AMBER not in json.dumps(entries)  # the ledger names the signal by digest
+
+
+def test_naming_refuses_what_the_rules_forbid_and_writes_nothing(partners: Node) -> None:
+    node = partners
+    amber, strict, red, green = _ids(signals.report(node, "t", None, [
+        item(AMBER, type="domain", tlp="AMBER"), item("strict.example.com", type="domain", tlp="AMBER+STRICT"),
+        item("red.example.com", type="domain", tlp="RED"), item("green.example.com", type="domain")]))
+    (private,) = _ids(signals.report(node, "t", "fr-cert", [item("fr.example.com", type="domain", tlp="AMBER",
+                                                                  consent=False)]))
+    signals.name_members(node, STAFF, amber, ["nl-police"])
+    entries, reports = _count(node, ledger_entries), _count(node, signal_reports)
+
+    def refused(kind: type[Exception], report_id: Any, names: Any, mode: str = "set",
+                who: Caller = STAFF) -> Any:
+        with pytest.raises(kind) as err:
+            signals.name_members(node, who, report_id, names, mode=mode)
+        return err.value
+
+    assert isinstance(refused(Forbidden, amber, ["de-bka"], who=DE), Forbidden)
+    assert refused(Conflict, red, ["de-bka"]).rule == "TLP-RED"
+    assert refused(Conflict, strict, ["de-bka"]).rule == "TLP-AMBER-STRICT"
+    assert refused(Conflict, green, ["de-bka"]).rule == "SIGNAL-NAMED"
+    assert refused(Conflict, private, ["de-bka"]).rule == "ONWARD-CONSENT"
+    err = refused(InvalidInput, amber, ["de-bka", "xx-nobody"])
+    assert [(p.field, p.rule) for p in err.problems] == [("members[1]", None)]
+    err = refused(InvalidInput, amber, ["qz-ministry"], mode="add")
+    assert [(p.field, p.rule) for p in err.problems] == [("members[0]", "GATE-SUSPENDED")]
+    assert refused(InvalidInput, amber, ["Not An Id!"]).problems[0].field == "members[0]"
+    assert refused(InvalidInput, amber, "de-bka").problems[0].field == "members"
+    assert refused(InvalidInput, amber, ["de-bka"], mode="remove").problems[0].field == "members[0]"
+    assert refused(InvalidInput, amber, [], mode="add").problems[0].field == "members"
+    assert refused(NotFound, 999, ["de-bka"]).problems[0].field == "report_id"
+    assert signals.name_members(node, STAFF, amber, ["nl-police"], mode="add")["named"] == ["nl-police"]
+    assert (_count(node, ledger_entries), _count(node, signal_reports)) == (entries, reports)
+    assert _named(node, amber) == ["nl-police"] and _named(node, red) == []
+    assert seen(node, DE, AMBER) == [False]
+
+
+def test_api_and_cli_name_members(client: TestClient, partners: Node, role_tokens: dict[Any, str],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from hanoi.core.roles import Role
+
+    node = partners
+    amber, red = _ids(signals.report(node, "t", None, [item(AMBER, type="domain", tlp="AMBER"),
+                                                       item("red.example.com", type="domain", tlp="RED")]))
+    de = _token(node, "analyst", "de-bka")
+    url = f"/api/v1/signals/reports/{amber}/named"
+    r = client.put(url, json={"members": ["de-bka"]}, headers=auth(role_tokens[Role.ANALYST]))
+    assert r.status_code == 200 and r.json()["named"] == ["de-bka"] and r.json()["value"] == AMBER
+    r = client.post("/api/v1/signals/lookup", json={"values": [AMBER]}, headers=de)
+    assert r.json()["results"][0]["match"] is True
+    r = client.get("/api/v1/signals/export", params={"format": "csv"}, headers=de)
+    assert AMBER in r.text
+    entries = _count(node, ledger_entries)
+    for headers, status in ((de, 403), (auth(role_tokens[Role.AUDITOR]), 403),
+                            (auth(role_tokens[Role.PLATFORM]), 403)):
+        assert client.put(url, json={"members": []}, headers=headers).status_code == status
+    admin = auth(role_tokens[Role.ADMIN])
+    r = client.put(f"/api/v1/signals/reports/{red}/named", json={"members": ["de-bka"]}, headers=admin)
+    assert r.status_code == 409 and r.headers["content-type"] == PROBLEM and r.json()["rule"] == "TLP-RED"
+    r = client.put(url, json={"members": ["de-bka", "nobody-here"]}, headers=admin)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "members[1]"
+    r = client.put(url, json={"names": ["de-bka"]}, headers=admin)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "names"
+    assert client.put("/api/v1/signals/reports/424242/named", json={"members": []}, headers=admin).status_code == 404
+    assert _count(node, ledger_entries) == entries and _named(node, amber) == ["de-bka"]
+    # The CLI: add, remove, refuse.
+    assert hanoi(node, "signals", "name", str(amber), "nl-police", "--json") == 0
+    assert json.loads(_last_json(capsys))["named"] == ["de-bka", "nl-police"]
+    assert hanoi(node, "signals", "name", str(amber), "de-bka", "--remove") == 0
+    assert "named nl-police" in capsys.readouterr().out
+    assert seen(node, DE, AMBER) == [False] and seen(node, NL, AMBER) == [True]
+    assert hanoi(node, "signals", "name", str(red), "de-bka") == 1
+    assert "TLP-RED" in capsys.readouterr().err
+    assert hanoi(node, "signals", "name", str(amber), "qz-ministry") == 1
+    assert "GATE-SUSPENDED" in capsys.readouterr().err
+
+
+# --- publishing to federated peers ------------------------------------------------------------
+
+
+def _queued(node: Node) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    with node.read() as conn:
+        for row in conn.execute(select(outbox.c.recipient, outbox.c.type, outbox.c.payload).order_by(outbox.c.id)):
+            assert row.type == "signal.report"
+            out.setdefault(row.recipient, []).extend(r["value"] for r in row.payload["reports"])
+    return out
+
+
+def test_publish_queues_for_each_peer_what_the_gate_allows(partners: Node) -> None:
+    node = partners
+    signals.report(node, "t", None, [item(), item("red.example.com", type="domain", tlp="RED"),
+                                     item(AMBER, type="domain", tlp="AMBER", recipients=["nl-police"])])
+    out = signals.publish_reports(node, STAFF)
+    assert out["peers"] == {"de-bka": 1, "fr-cert": 1, "nl-police": 2, "qz-ministry": 0}
+    assert out["considered"] == 3 and out["queued"] == 4
+    assert _queued(node) == {"de-bka": [URL], "fr-cert": [URL], "nl-police": [URL, AMBER]}  # no RED; QZ nothing
+    last = ledger.page(node, limit=1000)["items"][-1]
+    assert last["action"] == "signal.publish" and last["payload"]["peers"]["qz-ministry"] == 0
+    # Only what was reported since a time; only the peers named.
+    later = signals.parse_since("2999-01-01T00:00:00Z")
+    assert signals.publish_reports(node, STAFF, to=["de-bka"], since=later)["peers"] == {"de-bka": 0}
+    out = signals.publish_reports(node, STAFF, to=["qz-ministry", "de-bka", "de-bka"])
+    assert out["peers"] == {"qz-ministry": 0, "de-bka": 1}
+    assert "qz-ministry" not in _queued(node)
+    rows, entries = _count(node, outbox), _count(node, ledger_entries)
+    with pytest.raises(InvalidInput) as err:
+        signals.publish_reports(node, STAFF, to=["de-bka", "xx-nobody"])
+    assert [p.field for p in err.value.problems] == ["to[1]"]
+    with pytest.raises(InvalidInput):
+        signals.publish_reports(node, STAFF, to=[])
+    with pytest.raises(Forbidden):
+        signals.publish_reports(node, DE)
+    assert (_count(node, outbox), _count(node, ledger_entries)) == (rows, entries)
+
+
+def test_api_and_cli_publish(client: TestClient, partners: Node, role_tokens: dict[Any, str],
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    from hanoi.core.roles import Role
+
+    node = partners
+    signals.report(node, "t", None, [item(), item("red.example.com", type="domain", tlp="RED")])
+    for role in (Role.CASEWORKER, Role.AUDITOR, Role.PLATFORM):
+        r = client.post("/api/v1/signals/publish", json={}, headers=auth(role_tokens[role]))
+        assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
+    r = client.post("/api/v1/signals/publish", json={}, headers=_token(node, "analyst", "de-bka"))
+    assert r.status_code == 403  # a partner's token
+    r = client.post("/api/v1/signals/publish", json={"to": ["de-bka"], "since": "yesterday"},
+                    headers=auth(role_tokens[Role.ANALYST]))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "since"
+    assert _count(node, outbox) == 0
+    r = client.post("/api/v1/signals/publish", json={"to": ["de-bka", "qz-ministry"],
+                                                     "since": "2000-01-01T00:00:00Z"},
+                    headers=auth(role_tokens[Role.ANALYST]))
+    assert r.status_code == 202 and r.json()["peers"] == {"de-bka": 1, "qz-ministry": 0}
+    assert _queued(node) == {"de-bka": [URL]}
+    assert hanoi(node, "signals", "publish", "--to", "nl-police", "--json") == 0
+    assert json.loads(_last_json(capsys))["peers"] == {"nl-police": 1}
+    assert hanoi(node, "signals", "publish", "--to", "qz-ministry") == 0
+    assert "nothing for qz-ministry" in capsys.readouterr().out
+    assert hanoi(node, "signals", "publish", "--to", "nobody-here") == 1
+    assert "to[0]" in capsys.readouterr().err
+    assert _queued(node) == {"de-bka": [URL], "nl-police": [URL]}

@@ -1,4 +1,4 @@
-"""CSV import (URLhaus dumps, generic signal CSV) and export; rejects carry line numbers."""
+"""CSV import (URLhaus dumps, our columns, value lists) and export; every reject names its line."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hanoi.core.errors import InvalidInput
 from hanoi.signals.formats import detect_format, parse_document
-from hanoi.signals.formats.csv import COLUMNS, parse_csv, to_csv
+from hanoi.signals.formats.csv import COLUMNS, MAX_FIELD, MAX_RECORD_LINES, parse_csv, to_csv
 from hanoi.signals.tlp import TLP
 
 # The layout of https://urlhaus.abuse.ch/downloads/csv_recent/ (rows made up).
@@ -102,11 +102,98 @@ def test_multi_line_cells_keep_line_numbers_right() -> None:
     assert [r.ref for r in rejects] == ["line 4"]
 
 
-def test_header_is_required() -> None:
+def test_a_first_line_with_columns_must_be_a_header() -> None:
     with pytest.raises(InvalidInput, match="header"):
         parse_csv("url,http://a.example/\n", best_effort=True)
-    with pytest.raises(InvalidInput, match="UTF-8"):
-        parse_csv(b"type,value\nurl,\xff\n", best_effort=True)
+    with pytest.raises(InvalidInput, match="header") as caught:
+        parse_csv("# notes\nindicator,kind\nhttp://a.example/,url\n", best_effort=True)
+    assert "line 2" in caught.value.problems[0].message
+    with pytest.raises(InvalidInput, match="no header and no rows"):
+        parse_csv("# only a comment\n\n", best_effort=True)
+
+
+def test_a_line_that_is_not_utf8_is_rejected_by_its_number() -> None:
+    data = b"type,value\ndomain,a.example\nurl,\xff\ndomain,b.example\n"
+    reports, rejects = parse_csv(data, best_effort=True)
+    assert [r["value"] for r in reports] == ["a.example", "b.example"]
+    assert [(r.ref, r.reason) for r in rejects] == [("line 3", "not UTF-8 text: save the file as UTF-8")]
+    with pytest.raises(InvalidInput) as caught:
+        parse_csv(data, best_effort=False)
+    assert [p.field for p in caught.value.problems] == ["line 3"]
+    # Inside a quoted cell spanning lines: the record is rejected by its first line.
+    data = b'value,description\na.example,"one\n\xff two"\nb.example,x\n'
+    reports, rejects = parse_csv(data, best_effort=True)
+    assert [r["value"] for r in reports] == ["b.example"]
+    assert [(r.ref, r.reason) for r in rejects] == [("line 2", "not UTF-8 text (its line 3): save the file as UTF-8")]
+    # A byte-order mark is not part of the first cell.
+    reports, _ = parse_csv(b"\xef\xbb\xbfvalue\nc.example\n", best_effort=False)
+    assert reports[0]["value"] == "c.example"
+
+
+def test_a_value_list_has_its_type_detected_or_given() -> None:
+    data = "# scam numbers from the helpline\n+33 6 12 34 56 78\n\nhxxp://pay[.]example/x\nnot a value at all\n"
+    reports, rejects = parse_csv(data, best_effort=True, default_tlp=TLP.GREEN)
+    assert [(r["ref"], r["type"], r["value"], r["tlp"]) for r in reports] == [
+        ("line 2", "phone", "+33612345678", "GREEN"), ("line 4", "url", "http://pay.example/x", "GREEN")]
+    assert [r.ref for r in rejects] == ["line 5"] and "not recognisably" in rejects[0].reason
+    reports, rejects = parse_csv("example.com\nexample.org\n", best_effort=True, type_name="domain")
+    assert [(r["type"], r["value"]) for r in reports] == [("domain", "example.com"), ("domain", "example.org")]
+    reports, rejects = parse_csv("+33612345678\nnot-an-iban\n", best_effort=True, type_name="iban")
+    assert reports == [] and [r.ref for r in rejects] == ["line 1", "line 2"]
+    assert rejects[0].type == "iban"
+    with pytest.raises(InvalidInput, match="not a signal type"):
+        parse_csv("example.com\n", best_effort=True, type_name="colour")
+
+
+def test_a_value_list_line_with_columns_is_rejected() -> None:
+    reports, rejects = parse_csv("a.example\nb.example,c.example\nd.example\n", best_effort=True)
+    assert [r["value"] for r in reports] == ["a.example", "d.example"]
+    assert [r.ref for r in rejects] == ["line 2"] and "no header" in rejects[0].reason
+
+
+def test_an_unclosed_quote_rejects_its_line_only() -> None:
+    data = 'value,tags\na.example,x\n"b.example,y\nc.example,z\nd.example,w\n'
+    reports, rejects = parse_csv(data, best_effort=True)
+    assert [r["value"] for r in reports] == ["a.example", "c.example", "d.example"]
+    assert [r.ref for r in rejects] == ["line 3"] and "never closed" in rejects[0].reason
+    # A quoted cell may span lines (up to a bound), comments and blank lines inside it included.
+    spanning = 'value,description\na.example,"one\n# not a comment\n\nfour"\nb.example,x\n'
+    reports, rejects = parse_csv(spanning, best_effort=False)
+    assert [(r["ref"], r["description"]) for r in reports] == [
+        ("line 2", "one\n# not a comment\n\nfour"), ("line 6", "x")]
+    too_long = "value,description\na.example,\"" + "x\n" * MAX_RECORD_LINES + "\"\nb.example,y\n"
+    reports, rejects = parse_csv(too_long, best_effort=True)
+    assert [r.ref for r in rejects][:1] == ["line 2"] and reports[-1]["value"] == "b.example"
+
+
+def test_an_oversized_field_is_rejected_naming_its_line() -> None:
+    data = "value,description\na.example," + "d" * (MAX_FIELD + 1) + "\nb.example,ok\n"
+    reports, rejects = parse_csv(data, best_effort=True)
+    assert [r["value"] for r in reports] == ["b.example"]
+    assert [r.ref for r in rejects] == ["line 2"] and "longer than" in rejects[0].reason
+
+
+def test_our_other_columns_are_read_too() -> None:
+    # The columns the earlier report CSV wrote: expires_at, conditions, ';'-separated tags.
+    data = ("type,value,tlp,abuse_type,confidence,first_seen,last_seen,tags,expires_at,conditions,recipients,colour\n"
+            "domain,a.example,AMBER,UNCC-13,70,,,bank;sms,2030-01-01T00:00:00Z,Do not act on it,de-bka;nl-police,red\n"
+            "domain,b.example,AMBER,UNCC-13,70,,,,,,,\n")
+    notes: list[str] = []
+    reports, rejects = parse_csv(data, best_effort=False, notes=notes)
+    assert rejects == [] and notes == ["line 1: columns ignored: colour"]
+    first, second = reports
+    assert first["tags"] == ["bank", "sms"] and first["expires"] == "2030-01-01T00:00:00Z"
+    assert first.get("conditions") == "Do not act on it" and first.get("recipients") == ["de-bka", "nl-police"]
+    assert "conditions" not in second and "recipients" not in second
+
+
+def test_an_uncommented_urlhaus_header_is_read() -> None:
+    data = ('id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n'
+            '"9","2024-06-01 12:01:03","http://a.example/x","online","","malware_download","exe",'
+            '"https://urlhaus.abuse.ch/url/9/","x"\n')
+    (only,), rejects = parse_csv(data, best_effort=False)
+    assert rejects == []
+    assert (only["ref"], only["source"], only["tags"]) == ("line 2", "URLhaus", ["malware_download", "exe"])
 
 
 def report(type_name: str, value: str, tlp: str, **extra: Any) -> dict[str, Any]:

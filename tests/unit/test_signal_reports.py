@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import io
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from hanoi.core.errors import InvalidInput
-from hanoi.signals.csvio import CsvReject, read_reports, write_reports
+from hanoi.signals.formats.csv import parse_csv, to_csv
 from hanoi.signals.reports import validate_report
 from hanoi.signals.tlp import TLP
 
@@ -38,28 +39,38 @@ def test_defaults_fill_gaps_and_a_report_round_trips() -> None:
 
 URLHAUS = '''# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter
 "1","2026-11-01 10:00:01","http://1.2.3.4:8080/x","online","","malware_download","elf,mirai","u","r"
-"2","2026-11-01 10:00:02","http://a.example/
-b","offline","","malware_download","","u","r"
+"2","2026-11-01 10:00:02","http://a.example/b","offline","","malware_download","exe,
+zip","u","r"
 "3","2026-11-01 10:00:03","http://c.example/","offline","","phishing"
 '''
 
 
 def test_urlhaus_rows_keep_their_line_numbers() -> None:
-    rows = list(read_reports(io.StringIO(URLHAUS)))
-    assert isinstance(rows[0], dict) and rows[0]["ref"] == "line 2"
+    rows, rejects = parse_csv(URLHAUS, best_effort=True)
+    assert rows[0]["ref"] == "line 2"
     assert rows[0]["tags"] == ["malware_download", "elf", "mirai"]
     assert rows[0]["first_seen"] == "2026-11-01T10:00:01Z"
-    assert isinstance(rows[1], dict) and rows[1]["ref"] == "line 3"  # a quoted field on 2 lines
-    assert isinstance(rows[2], CsvReject) and rows[2].ref == "line 5" and "columns" in rows[2].message
+    assert rows[1]["ref"] == "line 3" and rows[1]["tags"] == ["malware_download", "exe", "zip"]  # 2 lines
+    assert [r.ref for r in rejects] == ["line 5"] and "6 fields, the header has 9" in rejects[0].reason
+
+
+def _item(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A read row as a report item, as the import service builds it (absent fields left out)."""
+    item: dict[str, Any] = {k: row[k] for k in ("type", "value", "tlp", "tags")}
+    for src, dst in (("confidence", "confidence"), ("abuse_type", "abuse_type"), ("first_seen", "first_seen"),
+                     ("last_seen", "last_seen"), ("expires", "expires_at")):
+        if row[src] not in (None, ""):
+            item[dst] = row[src]
+    return item
 
 
 def test_our_csv_reads_back_what_it_wrote() -> None:
     d = validate_report({"type": "url", "value": "hxxp://scam.example[.]com/x", "tlp": "GREEN",
-                         "abuse_type": "UNCC-13", "tags": ["bank", "sms"], "confidence": 90},
+                         "abuse_type": "UNCC-13", "tags": ["bank", "sms"], "confidence": 90,
+                         "expires_at": "2027-01-01T00:00:00Z"},
                         now=NOW)
-    out = io.StringIO()
-    write_reports([d.as_dict()], out)
-    (row,) = list(read_reports(io.StringIO(out.getvalue())))
-    assert isinstance(row, dict)
-    again = validate_report({k: v for k, v in row.items() if k != "ref"}, now=NOW)
+    written = to_csv([{**d.as_dict(), "expires": d.as_dict()["expires_at"]}])
+    (row,), rejects = parse_csv(written, best_effort=False)
+    assert rejects == [] and row["ref"] == "line 2"
+    again = validate_report(_item(row), now=NOW)
     assert again.as_dict() == d.as_dict()

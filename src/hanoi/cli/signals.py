@@ -1,7 +1,8 @@
-"""``hanoi signals``: report, import, look up, link and feed back indicators of fraud or attack.
+"""``hanoi signals``: report, import, look up, link and feed back indicators of fraud or attack;
+name who may receive an AMBER report; publish to federated peers.
 
 The CLI is this node's staff: it sees every report (RED included) unless ``--as-member`` asks
-what a partner would see.
+what a partner would see. Each command calls one service function, the same as its API route.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from rich.table import Table
 from hanoi.cli.common import actor, console, err_console, open_node, print_json
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.services import signals
-from hanoi.signals.csvio import CsvReject, read_reports
 from hanoi.signals.reports import MAX_BATCH
 from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES
 
@@ -259,20 +259,17 @@ def import_(
     type_: Annotated[str | None, typer.Option("--type", help="Type of a plain value list (csv)")] = None,
     confidence: Annotated[int | None, typer.Option(min=0, max=100)] = None,
     source: Annotated[str | None, typer.Option(help="The member the list comes from")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="Tag every row (repeat)")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag every entry (repeat)")] = None,
     best_effort: Annotated[bool, typer.Option("--best-effort", help="Store the valid entries and list "
                                                                     "every reject")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Import signals: all entries or none (unless --best-effort); every reject names its line,
-    STIX object id or MISP attribute."""
+    STIX object id or MISP attribute. The same reader and rules as POST /api/v1/signals/import."""
     from hanoi.services import signal_io
 
     defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type),
                                                   ("confidence", confidence)) if v is not None}
-    if format_ not in (None, "stix", "misp", "csv"):
-        raise InvalidInput(f"format {format_!r} is not supported",
-                           [Problem("format", "one of: stix, misp, csv")])
     node = open_node()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=True,
@@ -283,18 +280,17 @@ def import_(
             progress.update(task, description="validating", completed=n)
 
         if str(file) != "-" and file.is_dir():
-            if format_ not in (None, "misp"):
+            if format_ not in (None, "misp") or type_ is not None:
                 raise InvalidInput(f"{file} is a folder", [Problem("file", "a folder is read as a MISP "
                                                                    "feed (manifest.json + events)")])
             out = signal_io.import_misp_feed(node, actor(), source, file, best_effort=best_effort,
-                                             defaults=defaults, progress=step)
-        elif type_ is not None or tag or (format_ in (None, "csv") and _plain_csv(file)):
-            out = _import_csv(node, file, type_, tag, defaults, source, best_effort, progress, task)
+                                             defaults=defaults, tags=tag, progress=step)
         else:
             data = _read_bytes(file)
             out = signal_io.import_document(node, actor(), source, data, fmt=format_,
-                                            filename=file.name, best_effort=best_effort,
-                                            defaults=defaults, progress=step)
+                                            filename=None if str(file) == "-" else file.name,
+                                            best_effort=best_effort, defaults=defaults, type_name=type_,
+                                            tags=tag, progress=step)
     if as_json:
         out.pop("reports", None)
         print_json(out)
@@ -316,60 +312,6 @@ def _read_bytes(file: Path) -> bytes:
         return file.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {file}: {exc.strerror}", [Problem("file", str(exc))]) from None
-
-
-def _plain_csv(file: Path) -> bool:
-    """A CSV for ``hanoi.signals.csvio`` (URLhaus dumps, value lists, our report columns); the
-    full export CSV (``formats.csv``: description, source, external_id columns) and JSON
-    documents go to the format converters."""
-    if str(file) == "-":
-        return False
-    try:
-        with open(file, "rb") as fh:
-            head = fh.read(65536)
-    except OSError:
-        return False
-    from hanoi.signals.formats import detect_format
-    from hanoi.signals.formats.csv import COLUMNS
-
-    try:
-        if detect_format(head, file.name) != "csv":
-            return False
-    except InvalidInput:
-        return False
-    first = next((ln for ln in head.decode("utf-8", "replace").splitlines()
-                  if ln.strip() and not ln.lstrip().startswith("#")), "")
-    return first.strip().lower().replace(" ", "") != ",".join(COLUMNS)
-
-
-def _import_csv(node: Any, file: Path, type_: str | None, tag: list[str] | None,
-                defaults: dict[str, Any], source: str | None, best_effort: bool, progress: Progress,
-                task: Any) -> dict[str, Any]:
-    stream = _open(str(file))
-    items: list[dict[str, Any]] = []
-    unreadable: list[CsvReject] = []
-    try:
-        for row in read_reports(stream, type_=type_):
-            if isinstance(row, CsvReject):
-                unreadable.append(row)
-            else:
-                if tag:
-                    row["tags"] = [*row.get("tags", []), *tag]
-                items.append(row)
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
-    if not items and not unreadable:
-        raise InvalidInput(f"{file} holds no rows", [Problem("file", "is empty", "SIGNAL-LIMITS")])
-    progress.update(task, description="validating", total=len(items))
-    drafts, rejects = signals.validate(node, items, defaults=defaults, where="line",
-                                       progress=lambda n: progress.update(task, completed=n))
-    rejects = [(r.ref, Problem(r.ref, r.message, "SIGNAL-LIMITS")) for r in unreadable] + rejects
-    rejects.sort(key=lambda rp: _line_of(rp[0]))
-    progress.update(task, description="storing")
-    return {"format": "csv", **signals.store(node, actor(), source, drafts, rejects=rejects,
-                                             received=len(items) + len(unreadable),
-                                             best_effort=best_effort)}
 
 
 @app.command("export")
@@ -401,27 +343,35 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Queue reports for federated peers through the outbox; each peer gets what the gate allows."""
-    from sqlalchemy import select
-
-    from hanoi.store.tables import signal_reports
-
-    node = open_node()
-    moment = signals.parse_since(since)
-    with node.write(actor()) as uow:
-        q = select(signal_reports.c.id).order_by(signal_reports.c.id)
-        if moment is not None:
-            q = q.where(signal_reports.c.reported_at >= moment)
-        ids = list(uow.conn.execute(q).scalars())
-        queued = signals.publish(uow, ids, peers=to or None)
-        uow.record("signal.publish", "signals:federation",
-                   {"peers": {p: len(v) for p, v in queued.items()}, "considered": len(ids)})
+    out = signals.publish_reports(open_node(), _caller(None), to=to or None,
+                                  since=signals.parse_since(since))
     if as_json:
-        print_json({p: len(v) for p, v in queued.items()})
+        print_json(out)
         return
-    if not queued:
-        console.print("nothing to publish: no peer may receive any of these reports")
-    for peer, rids in queued.items():
-        console.print(f"queued {len(rids):,} report(s) for {peer}")
+    if not out["peers"]:
+        console.print("nothing to publish: no federated peer")
+    for peer, n in out["peers"].items():
+        console.print(f"queued {n:,} of {out['considered']:,} report(s) for {peer}" if n else
+                      f"nothing for {peer}: the gate lets it receive none of {out['considered']:,} report(s)",
+                      highlight=False)
+
+
+@app.command("name")
+def name(
+    report_id: Annotated[int, typer.Argument(help="The AMBER report")],
+    member: Annotated[list[str], typer.Argument(help="The member(s) to name (or un-name with --remove)")],
+    remove: Annotated[bool, typer.Option("--remove", help="Un-name these members")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Name members this node lets receive an AMBER report on a need-to-know basis."""
+    out = signals.name_members(open_node(), _caller(None), report_id, member,
+                               mode="remove" if remove else "add")
+    if as_json:
+        print_json(out)
+        return
+    named = ", ".join(out["named"]) or "nobody"
+    console.print(f"report {out['report_id']} ({out['type']} {out['value']}, TLP:{out['tlp']}): "
+                  f"named {named}", highlight=False)
 
 
 @app.command("pull")
@@ -434,11 +384,6 @@ def pull(
 
     out = signal_io.pull(open_node(), actor(), peer, since)
     console.print(f"pull queued for {out['peer']} since {out['since']}; `hanoi outbox deliver` sends it")
-
-
-def _line_of(ref: str) -> int:
-    tail = ref.rsplit(" ", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
 
 
 @app.command("feedback")

@@ -1,10 +1,13 @@
 """Signal files in and out (STIX 2.1, MISP, CSV), and a peer pulling signals since a cursor.
 
 - ``import_document`` parses one document (format detected when not given) with the pure
-  converters of ``hanoi.signals.formats``, validates every report and stores them through
+  converters of ``hanoi.signals.formats`` (CSV: URLhaus dumps, our columns and value lists,
+  all read by ``formats.csv``), validates every report and stores them through
   ``services.signals.store``: all or nothing unless ``best_effort``; every reject names its
-  object id, MISP attribute or CSV line. ``import_misp_feed`` does the same for a MISP feed
-  folder (``manifest.json`` and ``<uuid>.json`` event files).
+  object id, MISP attribute or CSV line. The CLI (``hanoi signals import``) and the API
+  (``POST /api/v1/signals/import``) both call it, so a file is read the same either way.
+  ``import_misp_feed`` does the same for a MISP feed folder (``manifest.json`` and
+  ``<uuid>.json`` event files).
 - ``export_document`` writes what one recipient may receive (``reports_for_export``: the same
   gate as lookups, TAXII and federation) as a STIX bundle, a MISP event or CSV.
 - Federation pull: a peer sends a ``signal.pull`` item (payload ``{"since": <report id
@@ -17,7 +20,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,7 @@ from hanoi.services import taxii
 from hanoi.services.node import Node
 from hanoi.signals.formats import FORMATS, Format, detect_format, parse_document
 from hanoi.signals.tlp import TLP, parse_tlp
+from hanoi.signals.types import SIGNAL_TYPES
 from hanoi.store.tables import signal_reports
 from hanoi.store.uow import UnitOfWork
 
@@ -49,42 +53,77 @@ def _default_tlp(defaults: Mapping[str, Any] | None) -> TLP:
     return parse_tlp(str(raw)).level if raw else TLP.AMBER
 
 
+def _item(report: Mapping[str, Any], tags: Sequence[str]) -> dict[str, Any]:
+    """A formats ``Report`` as a report item of ``services.signals`` (absent fields left out,
+    so an import's defaults fill them), with the importer's extra tags."""
+    item = taxii.report_item(report)
+    for key in ("conditions", "recipients"):  # only our CSV layout carries them
+        if report.get(key):
+            item[key] = report[key]
+    if tags:
+        item["tags"] = [*item.get("tags", []), *tags]
+    return item
+
+
+def _line(ref: str) -> int:
+    tail = ref.rsplit(" ", 1)[-1]
+    return int(tail) if ref.startswith("line ") and tail.isdigit() else 0
+
+
 def _store(node: Node, actor: str, source: str | None, reports: list[Any], rejects: list[Any], *,
-           best_effort: bool, defaults: Mapping[str, Any] | None,
-           progress: Callable[[int], None] | None) -> dict[str, Any]:
-    items = [taxii.report_item(r) for r in reports]
+           best_effort: bool, defaults: Mapping[str, Any] | None, tags: Sequence[str] = (),
+           by_line: bool = False, progress: Callable[[int], None] | None) -> dict[str, Any]:
+    items = [_item(r, tags) for r in reports]
     if not items and not rejects:
         raise invalid("file", "holds no signal to import", "SIGNAL-LIMITS")
     drafts, invalid_items = (signal_service.validate(node, items, defaults=defaults, progress=progress)
                              if items else ([], []))
     problems = taxii.rejected_problems(rejects) + list(invalid_items)
+    if by_line:  # a CSV's rejects in file order, whichever step found them
+        problems.sort(key=lambda rp: _line(rp[0]))
     return signal_service.store(node, actor, source, drafts, rejects=problems,
                                 received=len(items) + len(rejects), best_effort=best_effort)
 
 
+def _tags(tags: Sequence[str] | None) -> list[str]:
+    if tags is None:
+        return []
+    if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
+        raise invalid("tag", "must be a list of texts")
+    return [t.strip() for t in tags if t.strip()]
+
+
 def import_document(node: Node, actor: str, source: str | None, data: bytes, *,
                     fmt: str | None = None, filename: str | None = None, best_effort: bool = False,
-                    defaults: Mapping[str, Any] | None = None,
+                    defaults: Mapping[str, Any] | None = None, type_name: str | None = None,
+                    tags: Sequence[str] | None = None,
                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Import one STIX / MISP / CSV document; ``defaults`` (tlp, abuse_type, confidence) fill
-    what its entries lack. The answer of ``services.signals.store`` plus ``format``/``notes``."""
+    what its entries lack, ``tags`` are added to every entry, ``type_name`` is the type of a
+    CSV value list. The answer of ``services.signals.store`` plus ``format``/``notes``."""
     if not data.strip():
         raise invalid("file", "is empty", "SIGNAL-LIMITS")
+    if type_name is not None and type_name not in SIGNAL_TYPES:
+        raise invalid("type", f"{type_name!r} is not a signal type; one of: {', '.join(SIGNAL_TYPES)}")
+    extra = _tags(tags)
     chosen = _format(fmt) or detect_format(data[:65536], filename)
     notes: list[str] = []
     reports, rejects = parse_document(data, fmt=chosen, filename=filename, best_effort=True,
                                       default_tlp=_default_tlp(defaults),
-                                      ctx=signal_service._ctx(node), notes=notes)
+                                      ctx=signal_service._ctx(node), notes=notes, type_name=type_name)
     out = _store(node, actor, source, list(reports), list(rejects), best_effort=best_effort,
-                 defaults=defaults, progress=progress)
+                 defaults=defaults, tags=extra, by_line=chosen == "csv", progress=progress)
     return {"format": chosen, "notes": notes[:200], **out}
 
 
 def import_misp_feed(node: Node, actor: str, source: str | None, folder: Path, *,
                      best_effort: bool = False, defaults: Mapping[str, Any] | None = None,
+                     tags: Sequence[str] | None = None,
                      progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Import a MISP feed folder: ``manifest.json`` and its ``<uuid>.json`` event files."""
     from hanoi.signals.formats import misp
+
+    extra = _tags(tags)
 
     def load(path: Path) -> Any:
         try:
@@ -107,7 +146,7 @@ def import_misp_feed(node: Node, actor: str, source: str | None, folder: Path, *
                                        default_tlp=_default_tlp(defaults),
                                        ctx=signal_service._ctx(node), notes=notes)
     out = _store(node, actor, source, list(reports), list(rejects), best_effort=best_effort,
-                 defaults=defaults, progress=progress)
+                 defaults=defaults, tags=extra, progress=progress)
     return {"format": "misp", "notes": notes[:200], **out}
 
 

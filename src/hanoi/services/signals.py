@@ -19,19 +19,27 @@ an append-only chain.
 - ``feedback`` (sightings, false positives) is stored against the signal and flows back to its
   sources: local members read it with ``feedback_for_source``; a report received through
   federation sends it to the peer it came from (``signal.feedback`` through the outbox).
-- ``publish`` queues reports for federated peers through the same gate; ``on_signal_report`` /
+- ``name_members`` names the members this node lets receive an AMBER report on a
+  need-to-know basis (the gate's ``ReportView.named``); staff only, AMBER only, never a
+  suspended member; ledgered as ``signal.named``.
+- ``publish`` queues reports for federated peers through the same gate; ``publish_reports`` is
+  the use case behind ``hanoi signals publish`` and ``POST /api/v1/signals/publish`` (staff
+  choose the peers and a start time; ledgered as ``signal.publish``); ``on_signal_report`` /
   ``on_signal_feedback`` apply what peers send (``register()`` wires them into the inbox).
 
 The index (``hanoi.signals.index``) lives on the ``Node`` object: built from the store on first
 use, then refreshed before each read from the rows added since (reports, links: append-only,
 so ``id > last`` is the whole delta; on PostgreSQL writers hold the ledger lock from before
-their first insert to commit, so ids commit in order and no row is skipped). Several API
-processes each keep their own index and catch up the same way.
+their first insert to commit, so ids commit in order and no row is skipped). The one report
+field that changes after it is stored, ``named``, is caught up from the ledger: each refresh
+reads the ``signal.named`` entries after the last ledger position it saw and re-reads those
+reports' names. Several API processes each keep their own index and catch up the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,19 +47,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from hanoi.config import POLICY_FILE
 from hanoi.core.clock import isoformat, parse_time
-from hanoi.core.errors import Forbidden, InvalidInput, NotFound, Problem, invalid
+from hanoi.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, invalid
 from hanoi.core.gate import Decision, NodePolicy, PartnerView
+from hanoi.core.members import MEMBER_ID
 from hanoi.core.roles import Role
 from hanoi.services import policy as policy_service
 from hanoi.services.node import Node
 from hanoi.signals.gate import PUBLIC, ReportView, Viewer, decide_signal, sees
 from hanoi.signals.index import IndexedReport, Match, SignalIndex, detect_normal, looks_normal
-from hanoi.signals.reports import MAX_BATCH, ReportDraft, validate_report
+from hanoi.signals.reports import MAX_BATCH, MAX_RECIPIENTS, ReportDraft, validate_report
 from hanoi.signals.tlp import TLP, parse_tlp
 from hanoi.signals.types import (
     MAX_VALUE_LENGTH,
@@ -62,7 +71,7 @@ from hanoi.signals.types import (
     signal_type,
 )
 from hanoi.store.ledger_store import _LEDGER_LOCK_KEY
-from hanoi.store.tables import members, signal_feedback, signal_links, signal_reports, signals
+from hanoi.store.tables import ledger_entries, members, signal_feedback, signal_links, signal_reports, signals
 from hanoi.store.uow import UnitOfWork
 
 LEDGER_CHUNK = 1000
@@ -71,6 +80,9 @@ MAX_PROBLEMS_SHOWN = 200
 FEEDBACK_KINDS = ("sighting", "false-positive")
 ITEM_REPORT = "signal.report"
 ITEM_FEEDBACK = "signal.feedback"
+NAMED = "signal.named"
+"""The ledger action of a change to the members named for a report (the index catches up on it)."""
+NAME_MODES = ("set", "add", "remove")
 PUBLISH_CHUNK = 200
 """Reports per federation envelope (well under the default 512 KiB envelope limit)."""
 _SQL_CHUNK = 500
@@ -163,17 +175,24 @@ def _viewer(conn: Connection, caller: Caller, policy: NodePolicy) -> Viewer | No
 
 _INDEX_LOCK = threading.Lock()
 _ATTR = "_hanoi_signal_index"
+_NAMED_SEQ = "_hanoi_signal_named_seq"  # the ledger position up to which namings are applied
 
 
 def index(node: Node) -> SignalIndex:
     """This process's index for ``node``, caught up with the store."""
     with _INDEX_LOCK:
         idx: SignalIndex | None = getattr(node, _ATTR, None)
-        if idx is None:
-            idx = SignalIndex()
-            setattr(node, _ATTR, idx)
         with node.read() as conn:
-            _refresh(conn, idx, node.node_id)
+            if idx is None:
+                idx = SignalIndex()
+                # The ledger head before the reports are read: a naming after it is applied by
+                # a later refresh, one before it is already in the rows read.
+                setattr(node, _NAMED_SEQ, _ledger_head(conn))
+                setattr(node, _ATTR, idx)
+                _refresh(conn, idx, node.node_id)
+            else:
+                _refresh(conn, idx, node.node_id)
+                _renamed(conn, node, idx)
         return idx
 
 
@@ -196,11 +215,38 @@ def _refresh(conn: Connection, idx: SignalIndex, node_id: str) -> None:
         idx.link(link.a, link.b, link.report_id, link.id)
 
 
+def _ledger_head(conn: Connection) -> int:
+    return int(conn.execute(select(func.max(ledger_entries.c.seq))).scalar() or 0)
+
+
+def _renamed(conn: Connection, node: Node, idx: SignalIndex) -> None:
+    """Apply the namings ledgered since the last refresh (by this process or any other): the
+    ledger is the change feed of ``named``, the reports' rows its current value."""
+    last = getattr(node, _NAMED_SEQ, 0)
+    head = _ledger_head(conn)
+    if head <= last:
+        return
+    changed: set[int] = set()
+    for payload in conn.execute(select(ledger_entries.c.payload)
+                                .where(ledger_entries.c.seq > last, ledger_entries.c.seq <= head,
+                                       ledger_entries.c.action == NAMED)).scalars():
+        rid = json.loads(payload).get("report_id")
+        if isinstance(rid, int):
+            changed.add(rid)
+    ids = sorted(changed)
+    for i in range(0, len(ids), _SQL_CHUNK):
+        for r in conn.execute(select(signal_reports.c.id, signal_reports.c.named)
+                              .where(signal_reports.c.id.in_(ids[i:i + _SQL_CHUNK]))):
+            idx.set_named(r.id, frozenset(r.named or ()))
+    setattr(node, _NAMED_SEQ, head)
+
+
 def forget_index(node: Node) -> None:
     """Drop the in-memory index (the next read rebuilds it from the store)."""
     with _INDEX_LOCK:
-        if hasattr(node, _ATTR):
-            delattr(node, _ATTR)
+        for attr in (_ATTR, _NAMED_SEQ):
+            if hasattr(node, attr):
+                delattr(node, attr)
 
 
 # --- reporting ----------------------------------------------------------------------------------
@@ -806,6 +852,145 @@ def reports_for_export(node: Node, recipient_member_id: str | None, since: datet
     return _gated_rows(node, caller, since=since, type_=None, limit=None, newest_first=False)
 
 
+# --- naming members for an AMBER report (need-to-know) ------------------------------------------
+
+
+class _Unchanged(Exception):
+    """The naming asked for is already the case: nothing to write or ledger."""
+
+
+def _name_list(member_ids: Any, mode: str) -> list[tuple[int, str]]:
+    """``(position, member id)`` of a naming request, checked for shape (every problem at once)."""
+    if mode not in NAME_MODES:
+        raise invalid("mode", f"{mode!r}: one of {', '.join(NAME_MODES)}")
+    if isinstance(member_ids, str) or not isinstance(member_ids, Sequence):
+        raise invalid("members", "must be a list of member ids")
+    if mode != "set" and not member_ids:
+        raise invalid("members", "give at least one member")
+    problems: list[Problem] = []
+    out: list[tuple[int, str]] = []
+    for i, m in enumerate(member_ids):
+        if not isinstance(m, str) or not MEMBER_ID.fullmatch(m):
+            problems.append(Problem(f"members[{i}]", f"{m!r} is not a member id"))
+        elif m not in (x for _, x in out):
+            out.append((i, m))
+    if len(out) > MAX_RECIPIENTS:
+        problems.append(Problem("members", f"{len(out)} members: at most {MAX_RECIPIENTS} may be named"))
+    if problems:
+        raise InvalidInput("the members to name are not valid: " + "; ".join(str(p) for p in problems[:3]),
+                           problems[:MAX_PROBLEMS_SHOWN])
+    return out
+
+
+def _check_nameable(row: Mapping[str, Any], node_id: str, adding: bool) -> None:
+    """Only an AMBER report takes names from this node (rules TLP-AMBER-STRICT, TLP-RED:
+    nobody beyond the originator's own names; SIGNAL-NAMED: GREEN and CLEAR need none), and a
+    received one only with its originator's consent to onward transfer."""
+    tlp = TLP(row["tlp"])
+    rid = row["id"]
+    if tlp is TLP.AMBER_STRICT:
+        raise Conflict(f"report {rid} is TLP:AMBER+STRICT: only the organisations its originator named may "
+                       "receive it, so this node names no one",
+                       [Problem("tlp", "AMBER+STRICT: only the originator names recipients", "TLP-AMBER-STRICT")],
+                       "TLP-AMBER-STRICT")
+    if tlp is TLP.RED:
+        raise Conflict(f"report {rid} is TLP:RED: it never leaves this node, so no one can be named",
+                       [Problem("tlp", "RED never leaves this node", "TLP-RED")], "TLP-RED")
+    if tlp is not TLP.AMBER:
+        raise Conflict(f"report {rid} is TLP:{tlp.value}: the community may receive it already; names are "
+                       "for TLP:AMBER only", [Problem("tlp", f"{tlp.value} needs no names", "SIGNAL-NAMED")],
+                       "SIGNAL-NAMED")
+    if adding and not (row["origin"] == "local" and row["source"] == node_id) and not row["consent"]:
+        raise Conflict(f"report {rid} came from {row['source']}, who did not consent to onward transfer: "
+                       "naming a member would not let it through",
+                       [Problem("report_id", f"{row['source']} did not consent to onward transfer",
+                                "ONWARD-CONSENT")], "ONWARD-CONSENT")
+
+
+def name_members(node: Node, who: Any, report_id: int, member_ids: Sequence[str], *,
+                 mode: str = "set") -> dict[str, Any]:
+    """Name the members that may receive AMBER report ``report_id`` on a need-to-know basis.
+
+    ``mode`` ``set`` makes ``member_ids`` the whole list (empty: nobody), ``add`` adds them,
+    ``remove`` un-names them. Only this node's staff name members; only for an AMBER report;
+    each member must be registered and not suspended. One ledger entry (``signal.named``) in the
+    transaction that changes the list; a request that changes nothing writes nothing. Returns
+    the report (``list_signals``' shape) with its ``named`` list.
+    """
+    caller = Caller.of(who)
+    if not caller.internal:
+        raise Forbidden("only this node's staff name who may receive a report; a partner's token may not")
+    if isinstance(report_id, bool) or not isinstance(report_id, int) or report_id < 1:
+        raise invalid("report_id", "must be a report id (a whole number from 1)")
+    wanted = _name_list(member_ids, mode)
+    try:
+        with node.write(caller.actor) as uow:
+            _lock(uow.conn)  # read-modify-write of the list: one writer at a time
+            found = uow.conn.execute(select(signal_reports, signals.c.type, signals.c.value)
+                                     .join(signals, signals.c.id == signal_reports.c.signal_id)
+                                     .where(signal_reports.c.id == report_id)).mappings().first()
+            if found is None:
+                raise NotFound(f"no report {report_id}", "report_id")
+            row = dict(found)
+            before = list(row["named"] or ())
+            names = [m for _, m in wanted]
+            if mode == "set":
+                after = names
+            elif mode == "add":
+                after = before + [m for m in names if m not in before]
+            else:
+                after = [m for m in before if m not in names]
+            added = [m for m in after if m not in before]
+            _check_nameable(row, node.node_id, adding=bool(added))
+            problems = _naming_problems(uow.conn, wanted, mode, before, report_id)
+            if problems:
+                raise InvalidInput(f"cannot name these members for report {report_id}: "
+                                   + "; ".join(str(p) for p in problems[:3]), problems[:MAX_PROBLEMS_SHOWN],
+                                   next((p.rule for p in problems if p.rule), None))
+            removed = [m for m in before if m not in after]
+            if not added and not removed:
+                raise _Unchanged
+            uow.conn.execute(update(signal_reports).where(signal_reports.c.id == report_id)
+                             .values(named=after))
+            uow.record(NAMED, subject(row["type"], row["value"]), {
+                "report_id": report_id, "signal_id": row["signal_id"], "type": row["type"],
+                "digest": digest_of(row["type"], row["value"]), "tlp": row["tlp"],
+                "named": after, "added": added, "removed": removed})
+    except _Unchanged:
+        pass
+    return report_detail(node, report_id)
+
+
+def _naming_problems(conn: Connection, wanted: list[tuple[int, str]], mode: str, before: list[str],
+                     report_id: int) -> list[Problem]:
+    problems: list[Problem] = []
+    if mode == "remove":
+        return [Problem(f"members[{i}]", f"{m!r} is not named for report {report_id}")
+                for i, m in wanted if m not in before]
+    rows = {r.id: r.standing for r in conn.execute(
+        select(members.c.id, members.c.standing).where(members.c.id.in_([m for _, m in wanted])))}
+    for i, m in wanted:
+        if m not in rows:
+            problems.append(Problem(f"members[{i}]", f"no member {m!r}: register it first"))
+        elif rows[m] == "suspended":
+            problems.append(Problem(f"members[{i}]", f"{m} is suspended after a safeguards assessment: "
+                                    "nothing is shared with it", "GATE-SUSPENDED"))
+    return problems
+
+
+def report_detail(node: Node, report_id: int) -> dict[str, Any]:
+    """One report as this node's staff see it, with the members this node named for it."""
+    with node.read() as conn:
+        found = conn.execute(select(signal_reports, signals.c.type, signals.c.value)
+                             .join(signals, signals.c.id == signal_reports.c.signal_id)
+                             .where(signal_reports.c.id == report_id)).mappings().first()
+        if found is None:
+            raise NotFound(f"no report {report_id}", "report_id")
+        row = dict(found)
+        related = _related(conn, [report_id]).get(report_id, [])
+    return {**_export_row(row, related), "named": list(row["named"] or ())}
+
+
 # --- federation ---------------------------------------------------------------------------------
 
 
@@ -834,8 +1019,7 @@ def publish(uow: UnitOfWork, report_ids: Sequence[int], *,
     policy = outbox.gate_policy(uow).gate
     conn = uow.conn
     if peers is None:
-        peers = [m for m in conn.execute(select(members.c.id).where(members.c.endpoint.is_not(None))
-                                         ).scalars() if outbox.federated(conn, m)]
+        peers = _federated_peers(conn)
     rows = _report_rows(conn, report_ids)
     related = _related(conn, [r["id"] for r in rows])
     queued: dict[str, list[int]] = {}
@@ -855,6 +1039,68 @@ def publish(uow: UnitOfWork, report_ids: Sequence[int], *,
         if allowed:
             queued[peer] = [r["id"] for r in allowed]
     return queued
+
+
+def _federated_peers(conn: Connection) -> list[str]:
+    from hanoi.services import outbox
+
+    return [m for m in conn.execute(select(members.c.id).where(members.c.endpoint.is_not(None))
+                                    .order_by(members.c.id)).scalars() if outbox.federated(conn, m)]
+
+
+def publish_reports(node: Node, who: Any, *, to: Sequence[str] | None = None,
+                    since: datetime | None = None) -> dict[str, Any]:
+    """Queue the reports made since ``since`` (all when None) for the peers ``to`` (every
+    federated peer when None), each peer getting only what the gate lets it receive.
+
+    This node's staff only. One ``signal.publish`` ledger entry in the transaction that writes
+    the outbox rows. Returns ``{considered, since, peers: {peer: reports queued}, queued}``.
+    """
+    caller = Caller.of(who)
+    if not caller.internal:
+        raise Forbidden("only this node's staff publish its signals to peers; a partner's token may not")
+    wanted: list[tuple[int, str]] | None = None
+    if to is not None:
+        if isinstance(to, str) or not isinstance(to, Sequence):
+            raise invalid("to", "must be a list of peers (member ids)")
+        if not to:
+            raise invalid("to", "is empty: name at least one peer, or leave it out for every federated peer")
+        problems = [Problem(f"to[{i}]", f"{p!r} is not a member id") for i, p in enumerate(to)
+                    if not isinstance(p, str) or not MEMBER_ID.fullmatch(p)]
+        if problems:
+            raise InvalidInput("the peers are not valid", problems)
+        wanted = []
+        for i, p in enumerate(to):
+            if p not in (x for _, x in wanted):
+                wanted.append((i, p))
+    from hanoi.services import outbox
+
+    with node.write(caller.actor) as uow:
+        conn = uow.conn
+        if wanted is None:
+            peers = _federated_peers(conn)
+        else:
+            problems = []
+            for i, p in wanted:
+                if _member(conn, p) is None:
+                    problems.append(Problem(f"to[{i}]", f"no member {p!r}"))
+                elif not outbox.federated(conn, p):
+                    problems.append(Problem(f"to[{i}]", f"{p!r} is not a federated peer (it has no endpoint "
+                                            "or key: add it with `hanoi peers add`)"))
+            if problems:
+                raise InvalidInput("cannot publish to these peers: " + "; ".join(str(p) for p in problems[:3]),
+                                   problems)
+            peers = [p for _, p in wanted]
+        q = select(signal_reports.c.id).order_by(signal_reports.c.id)
+        if since is not None:
+            q = q.where(signal_reports.c.reported_at >= since)
+        ids = list(conn.execute(q).scalars())
+        queued = publish(uow, ids, peers=peers) if ids and peers else {}
+        counts = {p: len(queued.get(p, [])) for p in peers}
+        uow.record("signal.publish", "signals:federation", {
+            "peers": counts, "considered": len(ids), "since": isoformat(since) if since else None})
+    return {"considered": len(ids), "since": isoformat(since) if since else None, "peers": counts,
+            "queued": sum(counts.values())}
 
 
 def _wire(row: Mapping[str, Any], related: list[dict[str, Any]]) -> dict[str, Any]:
@@ -982,6 +1228,7 @@ def tlp_of(text: str) -> TLP:
 
 __all__ = [
     "FEEDBACK_KINDS", "Caller", "campaign", "digest_of", "feedback", "feedback_for_source",
-    "forget_index", "index", "list_signals", "lookup", "on_signal_feedback", "on_signal_report",
-    "publish", "register", "report", "reports_for_export", "store", "validate",
+    "forget_index", "index", "list_signals", "lookup", "name_members", "on_signal_feedback",
+    "on_signal_report", "publish", "publish_reports", "register", "report", "report_detail",
+    "reports_for_export", "store", "validate",
 ]

@@ -179,6 +179,18 @@ class SignalIndex:
         self.reports += 1
         self.last_report_id = max(self.last_report_id, rid)
 
+    def set_named(self, rid: int, named: frozenset[str]) -> None:
+        """Replace the members this node named for report ``rid`` (AMBER need-to-know: the one
+        report field that changes after it is stored); a report not held yet is left alone."""
+        if rid >= len(self._flags) or not self._flags[rid] & PRESENT:
+            return
+        share = (self._shares[self._share[rid]][0], named)
+        sid = self._share_ids.get(share)
+        if sid is None:
+            sid = self._share_ids[share] = len(self._shares)
+            self._shares.append(share)
+        self._share[rid] = sid
+
     def link(self, a: int, b: int, report_id: int, link_id: int = 0) -> None:
         """Signals ``a`` and ``b`` are named together by report ``report_id``."""
         self.campaigns.add(a, b, report_id)

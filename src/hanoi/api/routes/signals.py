@@ -1,4 +1,5 @@
-"""Signals: report, look up (bulk), campaigns, sightings and false positives, listing.
+"""Signals: report, look up (bulk), campaigns, sightings and false positives, listing, import
+and export, naming who may receive an AMBER report, publishing to federated peers.
 
 Who asks decides what is seen: a partner's token (``member_id``) gets what the signals gate
 allows that member; a token without a member is this node's staff; a platform token without a
@@ -28,6 +29,7 @@ WRITE = Depends(require(Permission.SIGNALS_WRITE))
 MATCH = Depends(require(Permission.MATCH))
 NODE = Depends(get_node)
 ANY_OBJECT = Body(..., examples=[{}])
+OPTIONAL_OBJECT = Body(None, examples=[{}])
 
 signals.register()
 
@@ -119,15 +121,25 @@ def feedback(limit: int = Query(500, ge=1, le=5000), who: Principal = READ,
              "format detected when not given); all or nothing unless best_effort")
 async def import_(request: Request, format: str | None = Query(None, max_length=8),
                   best_effort: bool = False, tlp: str | None = Query(None, max_length=16),
-                  abuse_type: str | None = Query(None, max_length=16), who: Principal = WRITE,
-                  node: Node = NODE) -> Response:
+                  abuse_type: str | None = Query(None, max_length=16),
+                  confidence: int | None = Query(None, ge=0, le=100),
+                  type: str | None = Query(None, max_length=16, description="Type of a CSV value list"),
+                  tag: list[str] | None = Query(None, max_length=64, description="Tag every entry (repeat)"),
+                  source: str | None = Query(None, max_length=64, description="Staff: the member the "
+                                             "document comes from"),
+                  who: Principal = WRITE, node: Node = NODE) -> Response:
     from hanoi.services import signal_io
 
+    if who.member_id is not None:
+        if source not in (None, who.member_id):
+            raise Forbidden("a partner's token imports as its own organisation only")
+        source = who.member_id
     data = await request.body()
-    defaults = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type)) if v}
+    defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type),
+                                                  ("confidence", confidence)) if v is not None}
     out = await run_in_threadpool(lambda: signal_io.import_document(
-        node, who.actor, who.member_id, data, fmt=format, best_effort=best_effort,
-        defaults=defaults))
+        node, who.actor, source, data, fmt=format, best_effort=best_effort, defaults=defaults,
+        type_name=type, tags=tag))
     return _json(out, 201)
 
 
@@ -144,6 +156,32 @@ def export(format: str = Query(..., max_length=8), for_: str | None = Query(None
     text, media = signal_io.export_document(node, format, member_id=member or for_,
                                             since=signals.parse_since(since))
     return Response(text.encode(), media_type=media)
+
+
+@router.put("/reports/{report_id}/named", summary="Name the members this node lets receive an AMBER "
+            "report (need-to-know); body {members: [...]} replaces the list; staff only")
+def name_members(report_id: int, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
+                 node: Node = NODE) -> dict[str, Any]:
+    unknown = sorted(set(body) - {"members"})
+    if unknown:
+        raise InvalidInput("unknown fields", [Problem(k, "is not a field; send {members: [...]}") for k in unknown])
+    if "members" not in body:
+        raise invalid("members", "is required: the member ids to name (an empty list names nobody)")
+    return signals.name_members(node, who, report_id, body["members"], mode="set")
+
+
+@router.post("/publish", status_code=202, summary="Queue reports for federated peers through the outbox "
+             "(body {to?: [...], since?}); each peer gets what the gate allows; staff only")
+def publish(body: dict[str, Any] | None = OPTIONAL_OBJECT, who: Principal = WRITE,
+            node: Node = NODE) -> dict[str, Any]:
+    body = body or {}
+    unknown = sorted(set(body) - {"to", "since"})
+    if unknown:
+        raise InvalidInput("unknown fields", [Problem(k, "is not a field of a publish request") for k in unknown])
+    since = body.get("since")
+    if since is not None and not isinstance(since, str):
+        raise invalid("since", "must be an ISO 8601 time")
+    return signals.publish_reports(node, who, to=body.get("to"), since=signals.parse_since(since))
 
 
 @router.get("", summary="The newest reports you may see")

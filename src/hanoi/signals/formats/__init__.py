@@ -13,7 +13,8 @@ A **report** is the one shape every format converts to and from (``Report``)::
      "confidence": 80 | None, "abuse_type": "UNCC-13" | None,
      "first_seen": RFC 3339 | None, "last_seen": ... | None, "expires": ... | None,
      "tags": ["phishing"], "description": "", "source": "CERT-X" | None,
-     "external_id": "indicator--..." | None}
+     "external_id": "indicator--..." | None,
+     "conditions": "...", "recipients": ["de-bka"]}   # optional: only CSV carries them
 
 Every parser takes ``best_effort``: when true, a bad object or line is skipped and returned
 as a ``Rejected`` (its ref, type, raw value shortened for display, and the reason) while the
@@ -47,8 +48,8 @@ MAX_TAGS = 64
 _SHOWN = 200  # characters of a rejected raw value echoed back in an import report
 
 
-class Report(TypedDict):
-    """One signal as the formats exchange it (see the module docstring)."""
+class _Keys(TypedDict):
+    """The keys every report has."""
 
     ref: str
     type: str
@@ -65,7 +66,16 @@ class Report(TypedDict):
     external_id: str | None
 
 
-REPORT_KEYS: tuple[str, ...] = tuple(Report.__annotations__)
+class Report(_Keys, total=False):
+    """One signal as the formats exchange it (see the module docstring); ``conditions`` and
+    ``recipients`` only when the document carries them (our CSV layout's columns)."""
+
+    conditions: str
+    recipients: list[str]
+
+
+REPORT_KEYS: tuple[str, ...] = tuple(_Keys.__annotations__)
+"""The keys every report has, in order."""
 
 
 class BadField(Exception):
@@ -274,14 +284,20 @@ def parse_document(
     default_tlp: TLP = TLP.AMBER,
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
+    type_name: str | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Parse one file of any supported format (detected from its content when ``fmt`` is None).
+
+    ``type_name`` is the signal type of a CSV value list (one value per line); STIX and MISP
+    name the type of every object, so it is refused for them.
 
     MISP: a single event file (``{"Event": ...}``, a list of them, or a ``{"response": [...]}``
     search result). A MISP *feed* is a folder: read its ``manifest.json`` and event files and
     call ``misp.parse_feed``.
     """
     fmt = fmt or detect_format(data[:65536], filename)
+    if type_name is not None and fmt != "csv":
+        raise invalid("type", f"names the type of a CSV value list; a {fmt.upper()} document names its own types")
     if fmt == "stix":
         from hanoi.signals.formats import stix
 
@@ -293,7 +309,8 @@ def parse_document(
     if fmt == "csv":
         from hanoi.signals.formats import csv
 
-        return csv.parse_csv(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes)
+        return csv.parse_csv(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
+                             type_name=type_name)
     raise invalid("format", f"unknown format {fmt!r}; one of: {', '.join(FORMATS)}")
 
 
