@@ -45,6 +45,7 @@ _ROW_COLUMNS = (
 
 _HEAD = select(ledger_entries.c.seq, ledger_entries.c.hash).order_by(ledger_entries.c.seq.desc()).limit(1)
 _HEAD_SQL = "SELECT seq, hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"
+_LOCK_THEN_HEAD_PG = f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY}); {_HEAD_SQL}"
 _COLUMNS = "seq, ts, actor, action, subject, decision, reasons, payload, payload_digest, prev_hash, hash"
 _INSERT_SQLITE = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({', '.join(['?'] * 11)})"
 _INSERT_PG = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
@@ -86,10 +87,15 @@ def append(
     sqlite = conn.dialect.name == "sqlite"
     if after is not None:
         seq, prev = after.seq + 1, after.hash
-    else:
-        if not sqlite:
-            raw.execute(f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY})")
+    elif sqlite:
         last = raw.execute(_HEAD_SQL).fetchone()
+        seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
+    else:
+        # The lock, then the head, in one round trip: two statements of one simple query, and
+        # under READ COMMITTED the second takes its snapshot after the first got the lock.
+        cur = raw.execute(_LOCK_THEN_HEAD_PG)
+        cur.nextset()
+        last = cur.fetchone()
         seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
     ts = isoformat(now)
     payload_safe, payload_text = _stored(payload)
