@@ -666,3 +666,29 @@ def test_a_failed_send_defers_the_rest_of_its_subject(
     outbox.deliver_due(a, client=cb)
     received = [r["envelope_id"] for r in sorted(inbox_rows(b), key=lambda r: r["ledger_seq"])]
     assert received == run
+
+
+def test_a_refused_item_in_a_batch_rolls_back_its_own_writes_only(
+        peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b, _ca, _cb = peered
+    kid = a.config.key_id
+
+    def apply(uow: UnitOfWork, env: Envelope, sender: dict[str, Any]) -> dict[str, Any]:
+        uow.record("test.applied", f"item:{env.payload['n']}", {"n": env.payload["n"]})
+        if env.payload["n"] < 0:
+            raise InvalidInput("n must not be negative", [Problem("n", "negative")])
+        return {"subject": f"item:{env.payload['n']}"}
+
+    monkeypatch.setitem(inbox._HANDLERS, "test.item", apply)
+    ns = [1, -1, -2, 2, -3, 3]
+    envs = [_envelope(a, b, type="test.item", payload={"n": n}) for n in ns]
+    outcomes = inbox.receive_batch(b, [sign_envelope(e, a.private_key, kid) for e in envs])
+    statuses = [inbox.receipt_payload(o)["status"] for o in outcomes if isinstance(o, str)]
+    assert statuses == ["accepted" if n > 0 else "rejected" for n in ns]
+    # Each accepted item keeps its handler's entry and its acceptance, even when the next
+    # item was refused; each refused item's own writes are gone.
+    assert sorted(e["payload"]["n"] for e in entries(b, "test.applied")) == [1, 2, 3]
+    assert len(entries(b, "inbox.accepted")) == 3 and len(entries(b, "inbox.rejected")) == 3
+    assert {r["envelope_id"]: r["status"] for r in inbox_rows(b)} == \
+        {e.id: ("accepted" if n > 0 else "rejected") for e, n in zip(envs, ns, strict=True)}
+    assert ledger.verify(b).ok

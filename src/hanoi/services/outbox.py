@@ -79,6 +79,10 @@ HOLD_RECHECK = timedelta(seconds=30)
 BATCH_MAX_ITEMS = 100
 BATCH_MAX_BYTES = 512 * 1024
 WORKER_ACTOR = "system:outbox"
+IDLE_MAX = 0.5
+"""Longest wait of an idle delivery worker before it looks at the outbox again (seconds)."""
+# Set when a unit of work that queued an item commits in this process: wakes idle workers.
+_queued = threading.Event()
 # An arbitrary constant naming "the outbox claim lock" among PostgreSQL advisory locks.
 _CLAIM_LOCK_KEY = 0x4F5554424F58  # "OUTBOX"
 
@@ -245,6 +249,7 @@ def enqueue(
         "id": env_id, "recipient": recipient, "type": type, "subject": subj, "answers": answers,
         "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": uow.now,
         "created_at": uow.now, "updated_at": uow.now})
+    uow.after_commit(_queued.set)
     uow.record("outbox.queued", subj, {
         "envelope_id": env_id, "recipient": recipient, "type": type, "answers": answers,
         "payload_digest": "sha256:" + hashlib.sha256(body).hexdigest()})
@@ -794,15 +799,19 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
 
 
 def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: float = 0.05,
-               client: httpx.Client | None = None) -> None:
+               max_idle: float = IDLE_MAX, client: httpx.Client | None = None) -> None:
     """Deliver until ``stop`` is set. A round that filled ``limit`` is followed at once by the
-    next (a backlog drains at full speed); otherwise the worker waits ``idle`` seconds, so
-    items arriving meanwhile travel together: a batch of thirty costs the two nodes little
-    more than a batch of one, and under load this is what keeps up (at the price of up to
-    ``idle`` seconds of latency when the queue is short). An unexpected error is logged and
-    retried after a pause; it never stops the loop."""
+    next (a backlog drains at full speed); after a partly filled round the worker waits
+    ``idle`` seconds, so items arriving meanwhile travel together: a batch of thirty costs the
+    two nodes little more than a batch of one, and under load this is what keeps up (at the
+    price of up to ``idle`` seconds of latency when the queue is short). After an empty round
+    the wait doubles up to ``max_idle``: an idle node does not query its outbox twenty times a
+    second; an item queued in this process wakes the worker at once, one queued by another
+    process (``hanoi requests submit`` beside ``hanoi serve``) waits at most ``max_idle``.
+    An unexpected error is logged and retried after a pause; it never stops the loop."""
     own = client is None
     http = client or make_client()
+    empty_wait = idle
     try:
         while not stop.is_set():
             try:
@@ -811,8 +820,15 @@ def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: flo
                 log.exception("outbox delivery round failed; retrying in 1 s")
                 stop.wait(1.0)
                 continue
-            if claimed < limit:
+            if claimed >= limit:
+                empty_wait = idle
+            elif claimed:
+                empty_wait = idle
                 stop.wait(idle)
+            else:
+                _queued.wait(empty_wait)
+                _queued.clear()
+                empty_wait = min(empty_wait * 2, max(max_idle, idle))
     finally:
         if own:
             http.close()

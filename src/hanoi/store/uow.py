@@ -78,6 +78,7 @@ class UnitOfWork:
         self.actor = actor
         self.now = now
         self.entries: list[Entry] = []
+        self._after_commit: list[Callable[[], None]] = []
         self._conn: Connection | None = None
 
     @property
@@ -112,6 +113,11 @@ class UnitOfWork:
         self.entries.append(entry)
         return entry
 
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once this unit of work has committed (never if it rolls back): e.g. wake
+        the outbox's delivery worker when an item is queued."""
+        self._after_commit.append(fn)
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -137,6 +143,8 @@ class UnitOfWork:
                 conn.rollback()
                 clean = True
                 raise Conflict("the change conflicts with data already stored; nothing was written") from err
+            for fn in self._after_commit:
+                fn()
         finally:
             if clean and not conn.in_transaction() and not conn.invalidated:
                 self._connections.give_back(conn)

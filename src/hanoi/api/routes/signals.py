@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
