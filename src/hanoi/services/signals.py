@@ -47,6 +47,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
@@ -124,7 +125,12 @@ def subject(type_name: str, value: str) -> str:
 
 
 def _ctx(node: Node) -> NormaliseContext:
-    return NormaliseContext(node.config.default_region)
+    region = node.config.default_region
+    # A node of a State with no numbering plan of its own (a user-assigned code, e.g. QZ) reads
+    # phone numbers with their country code only, instead of refusing every value it is given.
+    if region and region.strip().upper() not in phonenumbers.SUPPORTED_REGIONS:
+        region = None
+    return NormaliseContext(region)
 
 
 _POLICY_CACHE: dict[str, tuple[tuple[int, int], NodePolicy]] = {}
@@ -427,9 +433,13 @@ def _signal_ids(uow: UnitOfWork, keys: Iterable[tuple[SignalKey, datetime, datet
 
 
 def _store(uow: UnitOfWork, drafts: Sequence[ReportDraft], *, source: str, origin: str,
-           via: str | None, batch: str | None, remote_ids: Sequence[str | None] | None = None
-           ) -> list[_Stored]:
-    """Insert signals, reports, links and the ledger entries, inside ``uow``."""
+           via: str | None, batch: str | None, remote_ids: Sequence[str | None] | None = None,
+           related_reports: bool = True) -> list[_Stored]:
+    """Insert signals, reports, links and the ledger entries, inside ``uow``.
+
+    A draft's ``related`` identifiers get reports of their own (same terms) unless
+    ``related_reports`` is False: then they are only linked to it (a peer sends those reports
+    itself, each under its own id, so making them here too would hold each one twice)."""
     _lock(uow.conn)
     keys = [(d.key, d.first_seen, d.last_seen) for d in drafts]
     keys += [(k, d.first_seen, d.last_seen) for d in drafts for k in d.related]
@@ -438,7 +448,7 @@ def _store(uow: UnitOfWork, drafts: Sequence[ReportDraft], *, source: str, origi
     plan: list[tuple[int, ReportDraft, SignalKey]] = []  # (index of main report, draft, key)
     for i, d in enumerate(drafts):
         remote = remote_ids[i] if remote_ids else None
-        for n, key in enumerate((d.key, *d.related)):
+        for n, key in enumerate((d.key, *d.related) if related_reports else (d.key,)):
             plan.append((i, d, key))
             rows.append({
                 "signal_id": ids[key][0], "source": source, "origin": origin, "via": via,
@@ -453,13 +463,11 @@ def _store(uow: UnitOfWork, drafts: Sequence[ReportDraft], *, source: str, origi
     report_ids = [r.id for r in result]
     stored = [_Stored(rid, ids[key][0], d, key, ids[key][1])
               for rid, (_, d, key) in zip(report_ids, plan, strict=True)]
-    main: dict[int, _Stored] = {}
+    main = {i: s for s, (i, d, key) in zip(stored, plan, strict=True) if key == d.key}
     links: list[dict[str, Any]] = []
-    for s, (i, d, key) in zip(stored, plan, strict=True):
-        if key == d.key:
-            main[i] = s
-        else:
-            a, b = sorted((main[i].signal_id, s.signal_id))
+    for i, d in enumerate(drafts):
+        for key in d.related:
+            a, b = sorted((main[i].signal_id, ids[key][0]))
             if a != b:
                 links.append({"a": a, "b": b, "report_id": main[i].report_id})
     if links:
@@ -1168,11 +1176,17 @@ def on_signal_report(uow: UnitOfWork, envelope: Any, sender: Mapping[str, Any]) 
                                     .where(signal_reports.c.via == sender_id)
                                     .where(signal_reports.c.remote_id.in_([r for _, r in pairs])))
                    .scalars())
-        fresh = [(d, r) for d, r in pairs if r not in have]
+        fresh = []
+        for d, r in pairs:  # a report id given twice in one envelope is stored once
+            if r not in have:
+                have.add(r)
+                fresh.append((d, r))
         if fresh:
+            # The reports of the identifiers a report names come as reports of their own (the
+            # sender's report ids, which feedback names): link to them, do not copy them.
             stored += len(_store(uow, [d for d, _ in fresh], source=source, origin="received",
                                  via=sender_id, batch=f"in-{str(getattr(envelope, 'id', ''))[:36]}",
-                                 remote_ids=[r for _, r in fresh]))
+                                 remote_ids=[r for _, r in fresh], related_reports=False))
     return {"subject": "signals:federation", "stored": stored, "received": len(items)}
 
 
