@@ -26,7 +26,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -43,6 +43,7 @@ from hanoi.core.keys import (
     PublicKeyRecord,
     check_key_id,
     format_rfc3339,
+    parse_public_key,
     parse_rfc3339,
     select_key,
 )
@@ -65,6 +66,7 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SAFE_INT = 2**53
 _HEADER_MEMBERS = frozenset({"alg", "kid", "typ"})
 _JWS_MEMBERS = frozenset({"payload", "protected", "signature"})
+_JWS_JSON_OVERHEAD = len(json.dumps(dict.fromkeys(_JWS_MEMBERS, ""), separators=(",", ":")))
 
 _STATUS = {
     "FED-TOO-LARGE": 413,
@@ -135,6 +137,8 @@ class Envelope:
     created: datetime
     payload: dict[str, Any]
     answers: str | None = None
+    # content_digest(), computed once: the inbox and the receipt on each side all ask for it.
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_token(self.id, "id")
@@ -183,9 +187,12 @@ class Envelope:
         """``sha256:<hex>`` over the canonical JSON of everything but ``created``: what the
         inbox stores with a seen id, so a re-signed retry matches and a changed payload does
         not."""
-        body = self.as_dict()
-        del body["created"]
-        return digest(body)
+        if self._digest is None:
+            body = self.as_dict()
+            del body["created"]
+            object.__setattr__(self, "_digest", digest(body))
+        assert self._digest is not None
+        return self._digest
 
 
 def exact_members(data: object, required: Collection[str], optional: Collection[str] = ()) -> None:
@@ -316,10 +323,15 @@ def read_signed(jws: Mapping[str, Any] | bytes | str, *, typ: str, max_bytes: in
         except ValueError as exc:
             raise Rejection("FED-MALFORMED", f"not JSON ({exc})") from None
     else:
-        try:
-            size = len(json.dumps(jws, separators=(",", ":")).encode("utf-8"))
-        except (TypeError, ValueError) as exc:
-            raise Rejection("FED-MALFORMED", f"not JSON ({exc})") from None
+        if set(jws) == _JWS_MEMBERS and all(isinstance(v, str) and v.isascii() and _B64URL.fullmatch(v)
+                                             for v in jws.values()):
+            # Its compact JSON, without writing it: base64url needs no escaping.
+            size = _JWS_JSON_OVERHEAD + sum(len(v) for v in jws.values())
+        else:
+            try:
+                size = len(json.dumps(jws, separators=(",", ":")).encode("utf-8"))
+            except (TypeError, ValueError) as exc:
+                raise Rejection("FED-MALFORMED", f"not JSON ({exc})") from None
         if size > max_bytes:
             raise Rejection("FED-TOO-LARGE", f"{size} bytes, at most {max_bytes} accepted")
         obj = jws
@@ -371,7 +383,7 @@ def verify_signed(
     try:
         jose_jws.deserialize_json(
             cast(jose_jws.FlattenedJSONSerialization, signed.jws),
-            OKPKey.import_key(record.public_key),
+            _jose_public_key(record.public_key_b64),
             algorithms=[signed.alg],
         )
     except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -391,6 +403,13 @@ def _jose_key(key: Ed25519PrivateKey) -> OKPKey:
     costs about a third of a signature, and every item is signed twice (envelope, receipt).
     (Public keys are not hashable, and importing one costs little next to a verification.)"""
     return OKPKey.import_key(key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _jose_public_key(public_key_b64: str) -> OKPKey:
+    """joserfc's key object for a registered public key, parsed and imported once per key
+    (by its canonical text): every receipt and envelope is verified against one."""
+    return OKPKey.import_key(parse_public_key(public_key_b64))
 
 
 def _window(record: PublicKeyRecord) -> str:
