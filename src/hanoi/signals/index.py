@@ -29,6 +29,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -342,7 +343,7 @@ class SignalIndex:
         with several reports or named recipients go through ``answer``."""
         n = len(values)
         get = self._values[TYPE_CODE[type_name]].get
-        sids = np.fromiter((get(v, 0) for v in values), dtype=np.int64, count=n)
+        sids = np.fromiter(map(get, values, repeat(0)), dtype=np.int64, count=n)
         match = np.zeros(n, dtype=bool)
         conf = np.zeros(n, dtype=np.uint8)
         tlp = np.zeros(n, dtype=np.uint8)
@@ -393,8 +394,10 @@ class SignalIndex:
             self.community if asker.viewer is not None and asker.viewer.trusted else None)
         if campaigns is not None and len(campaigns.linked):
             linked = campaigns.linked
-            for i in np.flatnonzero(match):
-                s = int(sids[i])
+            hits = np.flatnonzero(match)
+            # Plain ints from tolist(): indexing a numpy array one element at a time costs
+            # several times more than the membership test itself.
+            for i, s in zip(hits.tolist(), sids[hits].tolist(), strict=True):
                 if s in linked:
                     campaign[i] = campaigns.campaign_id(s) or 0
         return Columns(match, np.where(match, sids, 0), conf, tlp, sources, campaign)
