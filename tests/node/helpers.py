@@ -41,15 +41,23 @@ GOOD_ASSESSMENT = {
 }
 
 
+HANOI = str(Path(sys.executable).parent / "hanoi")
+"""The `hanoi` console script of the interpreter running the tests."""
+
+
+def free_port() -> int:
+    """A loopback TCP port free at the time of asking."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @contextmanager
 def serving(home: Path, *args: str) -> Iterator[str]:
     """Run `hanoi --home HOME serve` (plus ``args``) as a real process on a free loopback port;
     yield its base URL once /api/v1/health answers; stop it afterwards."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    hanoi = Path(sys.executable).parent / "hanoi"
-    proc = subprocess.Popen([str(hanoi), "--home", str(home), "serve", "--port", str(port), *args],
+    port = free_port()
+    proc = subprocess.Popen([HANOI, "--home", str(home), "serve", "--port", str(port), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
     base = f"http://127.0.0.1:{port}"
     try:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,15 +27,7 @@ from hanoi.services.node import Node, init_node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.tables import outbox as outbox_t
-from tests.node.helpers import GOOD_ASSESSMENT, auth
-
-HANOI = str(Path(sys.executable).parent / "hanoi")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.node.helpers import GOOD_ASSESSMENT, HANOI, auth, free_port
 
 
 @dataclass
@@ -86,7 +76,7 @@ class Served:
 
 
 def _node(home: Path, url: str, **kw: str) -> Served:
-    port = _free_port()
+    port = free_port()
     node, token = init_node(home, database_url_=url, public_url=f"http://127.0.0.1:{port}", **kw)
     # Quick retries, so a test waits seconds, not minutes, for a restarted peer.
     node.config = node.config.model_copy(update={"outbox_backoff_base": 0.1, "outbox_backoff_cap": 1.0})

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,16 +27,9 @@ from hanoi.core import keys
 from hanoi.services.node import Node, init_node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries, signal_reports, signals
-from tests.node.helpers import GOOD_ASSESSMENT, auth
+from tests.node.helpers import GOOD_ASSESSMENT, HANOI, auth, free_port
 
-HANOI = str(Path(sys.executable).parent / "hanoi")
 FRAUD = "UNCC-13"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -47,7 +38,7 @@ class Running:
 
     node: Node
     token: str
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     serve_args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
 

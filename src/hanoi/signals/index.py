@@ -397,9 +397,9 @@ class SignalIndex:
             hits = np.flatnonzero(match)
             # Plain ints from tolist(): indexing a numpy array one element at a time costs
             # several times more than the membership test itself.
-            for i, s in zip(hits.tolist(), sids[hits].tolist(), strict=True):
-                if s in linked:
-                    campaign[i] = campaigns.campaign_id(s) or 0
+            for row, sid in zip(hits.tolist(), sids[hits].tolist(), strict=True):
+                if sid in linked:
+                    campaign[row] = campaigns.campaign_id(sid) or 0
         return Columns(match, np.where(match, sids, 0), conf, tlp, sources, campaign)
 
     def report_fields(self, rid: int) -> tuple[str, TLP, int, bool, bool, frozenset[str], frozenset[str], float]:
