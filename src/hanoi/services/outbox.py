@@ -814,6 +814,7 @@ def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: flo
     empty_wait = idle
     try:
         while not stop.is_set():
+            _queued.clear()  # before the claim: an item queued from here on wakes the next wait
             try:
                 claimed = deliver_due(node, limit=limit, client=http)
             except Exception:
@@ -827,7 +828,6 @@ def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: flo
                 stop.wait(idle)
             else:
                 _queued.wait(empty_wait)
-                _queued.clear()
                 empty_wait = min(empty_wait * 2, max(max_idle, idle))
     finally:
         if own:

@@ -65,8 +65,12 @@ class WriteConnections:
             conn.close()
 
     def close(self) -> None:
-        while self._idle:
-            self._idle.pop()[1].close()
+        while True:
+            try:
+                _, conn = self._idle.pop()
+            except IndexError:  # empty (another thread may have taken the last one)
+                return
+            conn.close()
 
 
 class UnitOfWork:
