@@ -50,7 +50,6 @@ import httpx
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.engine import Connection
 
-from hanoi.config import POLICY_FILE
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import HanoiError, InvalidInput, NotFound, Problem, invalid
 from hanoi.core.gate import Decision, PartnerView, Reason, standing_reasons
@@ -147,21 +146,15 @@ def gate_policy(uow: UnitOfWork) -> Any:
     loaded = getattr(uow, "_hanoi_policy", None)
     if loaded is not None:
         return loaded
-    node = policy_service.uow_node(uow)
-    path = node.home / POLICY_FILE
-    try:
-        st = path.stat()
-        stamp = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = (0, 0)
-    cached = _policy_cache.get(str(path))
+    path, stamp = policy_service.file_stamp(policy_service.uow_node(uow))
+    cached = _policy_cache.get(path)
     if cached is not None and cached[0] == stamp:
         loaded = cached[1]
     else:
         before = len(uow.entries)
         loaded = policy_service.current(uow)
         if len(uow.entries) == before:
-            _policy_cache[str(path)] = (stamp, loaded)
+            _policy_cache[path] = (stamp, loaded)
     uow._hanoi_policy = loaded  # type: ignore[attr-defined]
     return loaded
 

@@ -85,6 +85,17 @@ def current(uow: UnitOfWork) -> LoadedPolicy:
     return loaded
 
 
+def file_stamp(node: Node) -> tuple[str, tuple[int, int]]:
+    """The policy file's path and (mtime, size): what a cache of the parsed policy is keyed
+    on, so a hand edit (which changes both, or at least the time) is parsed again."""
+    path = node.home / POLICY_FILE
+    try:
+        st = path.stat()
+        return str(path), (st.st_mtime_ns, st.st_size)
+    except OSError:
+        return str(path), (0, 0)
+
+
 def uow_node(uow: UnitOfWork) -> Node:
     node = getattr(uow, "node", None)
     if node is None:

@@ -51,7 +51,6 @@ import phonenumbers
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from hanoi.config import POLICY_FILE
 from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, invalid
 from hanoi.core.gate import Decision, NodePolicy, PartnerView
@@ -139,17 +138,12 @@ _POLICY_CACHE: dict[str, tuple[tuple[int, int], NodePolicy]] = {}
 def _gate_policy(node: Node) -> NodePolicy:
     """The gate's policy for a read path, re-parsed only when ``policy.yaml`` changed (a
     lookup must not parse YAML per call; a hand edit changes the file's mtime and size)."""
-    path = node.home / POLICY_FILE
-    try:
-        st = path.stat()
-        stamp = (st.st_mtime_ns, st.st_size)
-    except OSError:
-        stamp = (0, 0)
-    cached = _POLICY_CACHE.get(str(path))
+    path, stamp = policy_service.file_stamp(node)
+    cached = _POLICY_CACHE.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     gate: NodePolicy = policy_service.load(node).gate
-    _POLICY_CACHE[str(path)] = (stamp, gate)
+    _POLICY_CACHE[path] = (stamp, gate)
     return gate
 
 
