@@ -59,7 +59,6 @@ from hanoi.federation.receipts import Receipt, open_receipt
 from hanoi.services import members as members_service
 from hanoi.services import policy as policy_service
 from hanoi.services.node import Node
-from hanoi.store.db import writer
 from hanoi.store.tables import members, outbox
 from hanoi.store.uow import UnitOfWork
 
@@ -347,7 +346,6 @@ class _Item:
     receipt: Receipt | None = None
     receipt_text: str | None = None
     error: str | None = None  # a transient failure: retry later
-    deferred: bool = False  # not sent: an earlier item about its subject did not go through
     final_error: str | None = None  # the peer refused the body itself: failed, no receipt
 
     @property
@@ -369,7 +367,7 @@ def _claim(node: Node, limit: int, now: datetime) -> list[dict[str, Any]]:
     with node.read() as conn:  # cheap idle check, without taking the write lock
         if conn.execute(select(outbox.c.id).where(_due_clause(now)).limit(1)).first() is None:
             return []
-    with writer(node.engine).begin() as conn:
+    with node.writes.engine.begin() as conn:  # the write-marked engine, built once
         # Items about one subject (one request) go in the order they were queued: a row waits
         # while an earlier one for the same peer and subject is open and cannot go now (out
         # on another worker's lease, held, or waiting for its retry), so a response never
@@ -579,8 +577,7 @@ def _send_batch(client: httpx.Client, peer: _Peer, batch: list[_Item]) -> None:
         failed: set[tuple[str, str]] = set()
         for item in batch:
             if _subject(item) in failed:
-                item.deferred = True
-                continue
+                continue  # not sent, no attempt counted: it goes back to the queue
             _send_single(client, peer, item)
             if item.error is not None:
                 failed.add(_subject(item))
@@ -636,14 +633,9 @@ def _subject(item: _Item) -> tuple[str, str]:
 
 def _defer_after(failed: set[tuple[str, str]], batch: list[_Item]) -> list[_Item]:
     """The items of ``batch`` that may go: one whose subject already has an item that did not
-    go through in this round waits (deferred), so items about one subject stay in order."""
-    out = []
-    for item in batch:
-        if _subject(item) in failed:
-            item.deferred = True
-        else:
-            out.append(item)
-    return out
+    go through in this round waits (not sent, no attempt counted: back to the queue), so
+    items about one subject stay in order."""
+    return [item for item in batch if _subject(item) not in failed]
 
 
 def _send(node: Node, client: httpx.Client, items: list[_Item],
@@ -738,7 +730,7 @@ def _bookkeep(node: Node, updates: dict[str, dict[str, Any]], now: datetime) -> 
     """Retry schedules and leases: bookkeeping without a ledger entry (see the module note)."""
     if not updates:
         return
-    with writer(node.engine).begin() as conn:
+    with node.writes.engine.begin() as conn:  # the write-marked engine, built once
         for env_id, values in updates.items():
             conn.execute(update(outbox).where(
                 (outbox.c.id == env_id) & outbox.c.state.in_(OPEN_STATES)).values(
