@@ -14,7 +14,7 @@ home and measured side by side in the same run:
 * **verify**: the chain is extended to ``--entries`` entries (1M by default) without 1M
   transactions: correctly chained entries are computed with ``hanoi.core.ledger.make_entry``
   and bulk-inserted (``executemany`` on SQLite, ``COPY`` on PostgreSQL), with a signed
-  checkpoint at the node's checkpoint interval exactly as ``ledger_store.append`` would write
+  checkpoint at the node's checkpoint interval exactly as ``ledger_store.prepare`` would write
   it. Then ``hanoi.services.ledger.verify`` is timed on all cores and on one.
 
 Targets (2-core machine): at least 2,000 ledgered changes/s on SQLite; ``verify`` of 1M entries

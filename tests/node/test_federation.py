@@ -26,7 +26,7 @@ from hanoi.services.node import Node, init_node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.uow import UnitOfWork
-from tests.node.helpers import GOOD_ASSESSMENT, auth
+from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
 
 A_URL = "http://127.0.0.1:18001"
 B_URL = "http://127.0.0.1:18002"
@@ -137,6 +137,13 @@ def test_item_and_outbox_row_commit_together(peered: tuple[Node, Node, TestClien
         outbox.enqueue(uow, recipient="xx-nobody", type="ping", payload={})
     with pytest.raises(InvalidInput), a.write("test") as uow:
         outbox.enqueue(uow, recipient=b.node_id, type="Not A Type", payload={})
+    # A member registered by hand, without a federation endpoint, cannot be sent to.
+    members.add(a, "test", member_body(id="fr-offline", endpoint=None))
+    with pytest.raises(InvalidInput) as err, a.write("test") as uow:
+        outbox.enqueue(uow, recipient="fr-offline", type="ping", payload={})
+    assert err.value.problems[0].field == "recipient"
+    assert err.value.problems[0].rule == "FED-UNDELIVERABLE"
+    assert outbox.counts(a)["pending"] == 0
 
 
 def test_delivery_stores_the_receipt_and_both_ledgers_agree(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from hanoi.cli.main import run
-from hanoi.core.errors import InvalidInput
+from hanoi.core.errors import Conflict, InvalidInput
 from hanoi.services import ledger, members
 from hanoi.services.node import Node
+from hanoi.store.tables import ledger_entries
 from tests.node.helpers import GOOD_ASSESSMENT, member_body
 
 
@@ -129,8 +135,6 @@ def test_rewritten_chain_is_caught_by_the_signed_checkpoint(node: Node) -> None:
     cp = ledger.checkpoint(node, "test")
     with node.read() as conn:
         rows = list(ledger_store.iter_rows(conn))
-    import json
-
     prev = GENESIS
     statements = []
     for row in rows:
@@ -196,8 +200,6 @@ def test_parallel_verification_agrees_with_a_single_pass(node: Node, monkeypatch
 def test_ledger_show_cli(node: Node, capsys: pytest.CaptureFixture[str]) -> None:
     _members(node, 1)
     assert run(["--home", str(node.home), "ledger", "show", "--json"]) == 0
-    import json
-
     page = json.loads(capsys.readouterr().out)
     assert [e["action"] for e in page["items"]][-1] == "member.add"
     assert page["head"]["seq"] == 4
@@ -219,3 +221,80 @@ def test_checkpoints_signed_before_a_key_rotation_still_verify(node: Node) -> No
         assert result.checkpoints == 2
     finally:
         rotated.close()
+
+
+# --- entries are chained at once and written together before the commit ----------------------
+
+
+def _subject_rows(conn: Any, subject: str) -> list[tuple[int, dict[str, Any]]]:
+    rows = conn.execute(select(ledger_entries.c.seq, ledger_entries.c.payload)
+                        .where(ledger_entries.c.subject == subject).order_by(ledger_entries.c.seq))
+    return [(int(seq), json.loads(payload)) for seq, payload in rows]
+
+
+def test_a_unit_of_work_reads_its_own_entries_before_they_are_written(node: Node) -> None:
+    with node.write("test") as uow:
+        first = uow.record("test.one", "own", {"n": 1})
+        second = uow.record("test.two", "own", {"n": 2})
+        assert (first.seq + 1, first.hash) == (second.seq, second.prev_hash)
+        # A statement of the same transaction that reads the ledger sees both entries.
+        assert _subject_rows(uow.conn, "own") == [(first.seq, {"n": 1}), (second.seq, {"n": 2})]
+        third = uow.record("test.three", "own", {"n": 3})
+    with node.read() as conn:
+        assert [seq for seq, _ in _subject_rows(conn, "own")] == [first.seq, second.seq, third.seq]
+    assert ledger.verify(node).ok
+
+
+def test_a_conflicting_entry_fails_the_commit_and_writes_nothing(node: Node) -> None:
+    before = ledger.verify(node).count
+    with pytest.raises(Conflict), node.write("test") as uow:
+        entry = uow.record("test.one", "fork", {})
+        # Someone writes the next sequence number inside the transaction (the chain is
+        # forked): the entry chained after it cannot be written, so nothing commits.
+        uow.conn.execute(ledger_entries.insert().values(
+            seq=entry.seq + 1, ts=entry.ts, actor="x", action="x", subject="fork", decision=None,
+            reasons="[]", payload="{}", payload_digest="sha256:" + "0" * 64, prev_hash=entry.hash,
+            hash="0" * 64))
+        uow.record("test.two", "fork", {})
+    result = ledger.verify(node)
+    assert result.ok and result.count == before
+
+
+OPERATIONS = st.lists(st.sampled_from(["record", "savepoint", "read", "rollback", "release"]),
+                      max_size=25)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=OPERATIONS)
+def test_entries_survive_savepoints_exactly_as_the_database_does(node: Node,
+                                                                  operations: list[str]) -> None:
+    """Whatever mix of entries, reads (which write the entries chained so far), savepoints and
+    rollbacks to them: what commits is exactly the entries not rolled back, in order, and the
+    chain verifies. This is the inbox's pattern (one savepoint per item, a handler that reads
+    the ledger or refuses) in every order."""
+    subject = f"prop:{uuid.uuid4().hex}"
+    kept: list[int] = []  # the model: payloads of the entries that should commit
+    marks: list[tuple[str, tuple[int, int], int]] = []  # savepoint name, uow mark, len(kept)
+    with node.write("test") as uow:
+        for i, op in enumerate(operations):
+            if op == "record":
+                uow.record("test.prop", subject, {"n": i})
+                kept.append(i)
+            elif op == "savepoint":
+                name = f"sp{i}"
+                marks.append((name, uow.mark(), len(kept)))
+                uow.conn.exec_driver_sql(f"SAVEPOINT {name}")
+            elif op == "read":
+                assert [p["n"] for _, p in _subject_rows(uow.conn, subject)] == kept
+            elif op == "rollback" and marks:
+                name, mark, length = marks[-1]
+                uow.conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+                uow.rolled_back_to(mark)
+                del kept[length:]
+            elif op == "release" and marks:
+                name, _, _ = marks.pop()
+                uow.conn.exec_driver_sql(f"RELEASE SAVEPOINT {name}")
+        uow.record("test.prop", subject, {"n": "end"})
+    with node.read() as conn:
+        assert [p["n"] for _, p in _subject_rows(conn, subject)] == [*kept, "end"]
+    assert ledger.verify(node).ok

@@ -320,7 +320,7 @@ def _receive_one(b: _Batch, item: Any, env: Envelope | Rejection) -> Outcome:
     if handler is None:
         return _reject_verified(b, env, item, "FED-UNKNOWN-TYPE",
                                 f"this node does not handle {env.type!r} items")
-    mark = len(b.uow.entries)
+    mark = b.uow.mark()
     # A savepoint in driver-level SQL (SQLAlchemy's begin_nested costs ten times more per
     # item): the handler's writes are undone alone if it refuses.
     b.savepoint()
@@ -347,10 +347,10 @@ def _receive_one(b: _Batch, item: Any, env: Envelope | Rejection) -> Outcome:
     return receipt
 
 
-def _rollback_item(b: _Batch, mark: int) -> None:
+def _rollback_item(b: _Batch, mark: tuple[int, int]) -> None:
     # The savepoint stays open (ROLLBACK TO keeps it); the next item's replaces it.
     _driver_sql(b.uow.conn, "ROLLBACK TO SAVEPOINT hanoi_inbox_item")
-    del b.uow.entries[mark:]  # their rows were rolled back with the item
+    b.uow.rolled_back_to(mark)
 
 
 def _driver_sql(conn: Connection, sql: str) -> None:

@@ -49,6 +49,9 @@ _LOCK_THEN_HEAD_PG = f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY}); {_HEAD_
 _COLUMNS = "seq, ts, actor, action, subject, decision, reasons, payload, payload_digest, prev_hash, hash"
 _INSERT_SQLITE = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({', '.join(['?'] * 11)})"
 _INSERT_PG = f"INSERT INTO ledger_entries ({_COLUMNS}) VALUES ({', '.join(['%s'] * 11)})"
+_COLUMN_TYPES_PG = ("bigint", "text", "text", "text", "text", "text", "text", "text", "text", "text", "text")
+_INSERT_PG_UNNEST = (f"INSERT INTO ledger_entries ({_COLUMNS}) SELECT * FROM unnest("
+                     + ", ".join(f"%s::{t}[]" for t in _COLUMN_TYPES_PG) + ")")
 
 
 def head(conn: Connection) -> tuple[int, str]:
@@ -57,7 +60,11 @@ def head(conn: Connection) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
-def append(
+LedgerRow = tuple[Any, ...]
+"""The values of one ``ledger_entries`` row, in ``_COLUMNS`` order."""
+
+
+def prepare(
     conn: Connection,
     *,
     now: datetime,
@@ -72,22 +79,24 @@ def append(
     sign: Signer,
     checkpoint_interval: int,
     after: Entry | None = None,
-) -> Entry:
-    """Append one entry inside the caller's transaction (and a checkpoint when one is due).
+) -> tuple[Entry, LedgerRow]:
+    """Chain one entry on the head inside the caller's transaction and return it with the row
+    to store (``insert_rows`` writes it; the unit of work writes a transaction's rows together
+    before it commits). A checkpoint due at this entry is written at once.
 
-    ``after`` is the entry this same transaction appended last, if any: the append lock is
-    then already held (until commit), so no one else can have appended since and the head
-    need not be read again. Statements are built once (module level) and each value is
-    serialised once: this is on the path of every state change in the node.
+    The first entry of a transaction takes the append lock (held until commit) and reads the
+    head; ``after`` is the entry this same transaction chained last, if any: the lock is then
+    already held, no one else can have appended since, and the head need not be read again.
+    Statements are built once (module level) and each value is serialised once: this is on
+    the path of every state change in the node.
     """
     # Driver-level SQL inside the caller's transaction: SQLAlchemy's per-statement overhead
     # is larger than the statements themselves on this path (see bench/ledger.py).
     raw = conn.connection.driver_connection
     assert raw is not None
-    sqlite = conn.dialect.name == "sqlite"
     if after is not None:
         seq, prev = after.seq + 1, after.hash
-    elif sqlite:
+    elif conn.dialect.name == "sqlite":
         last = raw.execute(_HEAD_SQL).fetchone()
         seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
     else:
@@ -103,11 +112,27 @@ def append(
     payload_digest = "sha256:" + hashlib.sha256(payload_text.encode()).hexdigest()
     h = hashlib.sha256(entry_bytes(seq, ts, actor, action, subject, decision, reasons_text,
                                    payload_digest, prev)).hexdigest()
-    raw.execute(_INSERT_SQLITE if sqlite else _INSERT_PG,
-                (seq, ts, actor, action, subject, decision, reasons_text, payload_text, payload_digest, prev, h))
     if seq % checkpoint_interval == 0:
         write_checkpoint(conn, seq, h, ts, node_id=node_id, key_id=key_id, sign=sign)
-    return Entry(seq, ts, actor, action, subject, decision, reasons_safe, payload_safe, payload_digest, prev, h)
+    row = (seq, ts, actor, action, subject, decision, reasons_text, payload_text, payload_digest, prev, h)
+    return Entry(seq, ts, actor, action, subject, decision, reasons_safe, payload_safe,
+                 payload_digest, prev, h), row
+
+
+def insert_rows(conn: Connection, rows: Sequence[LedgerRow]) -> None:
+    """Write prepared rows inside the caller's transaction: one statement on PostgreSQL
+    (the columns as arrays through ``unnest``: one prepared statement whatever the number of
+    rows, one round trip), ``executemany`` on SQLite (no round trips to save)."""
+    if not rows:
+        return
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "sqlite":
+        raw.executemany(_INSERT_SQLITE, rows)
+    elif len(rows) == 1:
+        raw.execute(_INSERT_PG, rows[0])
+    else:
+        raw.execute(_INSERT_PG_UNNEST, [list(column) for column in zip(*rows, strict=True)])
 
 
 def _stored(value: Any) -> tuple[Any, str]:
