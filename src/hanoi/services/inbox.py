@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.engine import Connection
 
 from hanoi.core.errors import HanoiError
@@ -120,6 +120,15 @@ _SEEN = select(inbox.c.sender, inbox.c.envelope_id, inbox.c.content_digest, inbo
     # query scanned the whole inbox for every batch.
     inbox.c.sender.in_(bindparam("senders", expanding=True))
     & inbox.c.envelope_id.in_(bindparam("ids", expanding=True)))
+# PostgreSQL: the (sender, id) pairs as arrays, joined to the primary key. With ``IN`` lists
+# the planner, until the table's statistics caught up with its growth, matched the sender
+# alone by the index and filtered every envelope of that peer (all of them, as one peer sends
+# most of a node's inbox): 13 ms a batch at 9,000 rows and growing. Each pair is one index
+# lookup here, whatever the statistics say.
+_SEEN_PG = text(
+    "SELECT i.sender, i.envelope_id, i.content_digest, i.receipt, i.ledger_seq "
+    "FROM unnest(CAST(:senders AS text[]), CAST(:ids AS text[])) AS k(sender, envelope_id) "
+    "JOIN inbox AS i ON i.sender = k.sender AND i.envelope_id = k.envelope_id")
 _MEMBER = select(members).where(members.c.id == bindparam("member_id"))
 _INSERT = inbox.insert()
 
@@ -183,11 +192,18 @@ class _Batch:
 
     def preload(self, envelopes: Sequence[Envelope]) -> None:
         """One query for every envelope of the batch already in the inbox."""
-        ids = sorted({e.id for e in envelopes})
-        if ids:
-            senders = sorted({e.sender for e in envelopes})
-            for row in self.uow.conn.execute(_SEEN, {"senders": senders, "ids": ids}).mappings():
-                self.stored[(row["sender"], row["envelope_id"])] = dict(row)
+        pairs = sorted({(e.sender, e.id) for e in envelopes})
+        if not pairs:
+            return
+        conn = self.uow.conn
+        if conn.dialect.name == "postgresql":
+            found = conn.execute(_SEEN_PG, {"senders": [s for s, _ in pairs],
+                                            "ids": [i for _, i in pairs]})
+        else:
+            found = conn.execute(_SEEN, {"senders": sorted({s for s, _ in pairs}),
+                                         "ids": sorted({i for _, i in pairs})})
+        for row in found.mappings():
+            self.stored[(row["sender"], row["envelope_id"])] = dict(row)
 
     def seen(self, env: Envelope) -> dict[str, Any] | None:
         return self.stored.get((env.sender, env.id))
