@@ -615,6 +615,22 @@ def test_a_run_of_items_about_one_subject_goes_in_one_round_in_order(
     assert [i for i in accepted if i in shared] == shared  # applied in the order queued
 
 
+def test_items_behind_another_workers_lease_wait_and_do_not_starve_other_subjects(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, _cb = peered
+    waiting = _queue(a, b, "request:long", 40)
+    others = _queue(a, b, "request:short", 2)
+    now = a.now()
+    # Another worker has the first item out on its lease: the 39 after it must wait for it,
+    # and the claim looks past all of them (more than one page) to the other subject's items.
+    assert [r["id"] for r in outbox._claim(a, 1, now)] == waiting[:1]
+    assert [r["id"] for r in outbox._claim(a, 2, now)] == others
+    assert outbox._claim(a, 10, now) == []
+    # Once the first item is back in the queue (its worker gave up), the whole run goes.
+    outbox._bookkeep(a, {waiting[0]: {}}, now)
+    assert [r["id"] for r in outbox._claim(a, 100, now)] == waiting
+
+
 def test_a_held_item_holds_the_later_items_about_its_subject_only(
         peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
     from hanoi.core.gate import Decision, Reason

@@ -31,9 +31,9 @@ from hanoi.core.clock import isoformat, utcnow
 from hanoi.core.errors import Conflict, InvalidInput, Problem
 from hanoi.core.members import MemberKind, check_country, slugify
 from hanoi.core.roles import Role
-from hanoi.store.db import make_engine
+from hanoi.store.db import make_engine, reader
 from hanoi.store.migrate import upgrade
-from hanoi.store.uow import LedgerSigner, UnitOfWork, WriteConnections
+from hanoi.store.uow import KeptConnections, LedgerSigner, UnitOfWork, WriteConnections
 
 
 @dataclass
@@ -44,9 +44,11 @@ class Node:
     private_key: Ed25519PrivateKey
     clock: Callable[[], datetime] = field(default=utcnow)
     writes: WriteConnections = field(init=False, repr=False)
+    reads: KeptConnections = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.writes = WriteConnections(self.engine)
+        self.reads = KeptConnections(reader(self.engine))
 
     @classmethod
     def open(cls, home: Path, *, migrate: bool = True, pool: bool = True) -> Node:
@@ -81,11 +83,17 @@ class Node:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        """A connection for reading (kept between uses; autocommit on PostgreSQL, a snapshot
+        for the whole block on SQLite: see ``store.db.reader``)."""
+        conn = self.reads.take()
+        try:
             yield conn
+        finally:
+            self.reads.end_and_give_back(conn)
 
     def close(self) -> None:
         self.writes.close()
+        self.reads.close()
         self.engine.dispose()
 
 

@@ -39,20 +39,18 @@ class LedgerSigner:
     checkpoint_interval: int
 
 
-class WriteConnections:
-    """Write connections kept open between units of work, for one engine.
+class KeptConnections:
+    """Connections kept open between uses, for one engine.
 
     Checking a connection out of SQLAlchemy's pool and back in costs about a fifth of a small
-    ledgered change (see bench/ledger.py), so a unit of work that ended cleanly leaves its
-    connection here for the next one. A connection that saw an error is closed instead, and
-    one idle longer than ``max_idle_s`` goes back to the pool (which pings PostgreSQL
-    connections before reuse).
+    ledgered change (see bench/ledger.py), and on PostgreSQL the pool's liveness ping is one
+    more round trip, so a connection whose user ended cleanly is kept here for the next one.
+    A connection that saw an error is closed instead, and one idle longer than ``max_idle_s``
+    goes back to the pool (which pings PostgreSQL connections before reuse).
     """
 
     def __init__(self, engine: Engine, *, keep: int = 4, max_idle_s: float = 30.0):
-        self.engine = writer(engine)
-        if not event.contains(engine, "before_cursor_execute", _read_barrier):
-            event.listen(engine, "before_cursor_execute", _read_barrier)
+        self.engine = engine
         self._idle: list[tuple[float, Connection]] = []
         self._keep = keep
         self._max_idle_s = max_idle_s
@@ -73,6 +71,20 @@ class WriteConnections:
         else:
             conn.close()
 
+    def end_and_give_back(self, conn: Connection) -> None:
+        """End what a reader left open (SQLite's read snapshot; on PostgreSQL in autocommit
+        nothing is sent) and keep the connection, or close it if it failed."""
+        if conn.invalidated:
+            conn.close()
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        except Exception:
+            conn.close()
+            return
+        self.give_back(conn)
+
     def close(self) -> None:
         while True:
             try:
@@ -80,6 +92,16 @@ class WriteConnections:
             except IndexError:  # empty (another thread may have taken the last one)
                 return
             conn.close()
+
+
+class WriteConnections(KeptConnections):
+    """Kept connections of the write-marked engine, whose units of work write their ledger
+    rows before the commit (and before a statement that reads the ledger: ``_read_barrier``)."""
+
+    def __init__(self, engine: Engine, *, keep: int = 4, max_idle_s: float = 30.0):
+        super().__init__(writer(engine), keep=keep, max_idle_s=max_idle_s)
+        if not event.contains(engine, "before_cursor_execute", _read_barrier):
+            event.listen(engine, "before_cursor_execute", _read_barrier)
 
 
 _OPEN_UOW = "hanoi_unit_of_work"  # Connection.info key: the unit of work using the connection
