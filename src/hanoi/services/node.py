@@ -31,7 +31,7 @@ from hanoi.core.clock import isoformat, utcnow
 from hanoi.core.errors import Conflict, InvalidInput, Problem
 from hanoi.core.members import MemberKind, check_country, slugify
 from hanoi.core.roles import Role
-from hanoi.store.db import make_engine, reader
+from hanoi.store.db import make_engine
 from hanoi.store.migrate import upgrade
 from hanoi.store.uow import KeptConnections, LedgerSigner, UnitOfWork, WriteConnections
 
@@ -48,7 +48,7 @@ class Node:
 
     def __post_init__(self) -> None:
         self.writes = WriteConnections(self.engine)
-        self.reads = KeptConnections(reader(self.engine))
+        self.reads = KeptConnections(self.engine)
 
     @classmethod
     def open(cls, home: Path, *, migrate: bool = True, pool: bool = True) -> Node:
@@ -83,8 +83,8 @@ class Node:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reading (kept between uses; autocommit on PostgreSQL, a snapshot
-        for the whole block on SQLite: see ``store.db.reader``)."""
+        """A connection for reading, kept between uses like the write connections (no pool
+        checkout, no liveness ping); its transaction ends with the block."""
         conn = self.reads.take()
         try:
             yield conn

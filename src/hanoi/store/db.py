@@ -75,12 +75,3 @@ def writer(engine: Engine) -> Engine:
     """The same engine, marked so that its transactions take the write lock at BEGIN."""
     return engine.execution_options(**{WRITE_OPTION: True})
 
-
-def reader(engine: Engine) -> Engine:
-    """The same engine for read-only work. On PostgreSQL its connections run in autocommit:
-    under READ COMMITTED each statement takes its own snapshot anyway, so a read transaction
-    only added a BEGIN and a ROLLBACK round trip. SQLite keeps its read transaction: there it
-    is what lets several statements see one snapshot."""
-    if is_sqlite(engine):
-        return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")

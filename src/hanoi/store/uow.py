@@ -72,8 +72,8 @@ class KeptConnections:
             conn.close()
 
     def end_and_give_back(self, conn: Connection) -> None:
-        """End what a reader left open (SQLite's read snapshot; on PostgreSQL in autocommit
-        nothing is sent) and keep the connection, or close it if it failed."""
+        """End the transaction a reader left open (its snapshot) and keep the connection,
+        or close it if it failed."""
         if conn.invalidated:
             conn.close()
             return
