@@ -380,13 +380,18 @@ def main() -> int:
     console.print(render(runs))
     for r in runs:
         if r.mode == "paced":
-            # Sustained: the steady window keeps up with the offered rate, and so does the
-            # whole run within 5% (the difference is the last item's latency).
-            keeps_up = r.sustained >= 0.98 * (r.offered or TARGET) and r.throughput >= 0.95 * (r.offered or TARGET)
-            verdict = "meets" if keeps_up else "misses"
-            console.print(f"{r.backend}: {verdict} the {TARGET:.0f} items/s target "
-                          f"({r.sustained:,.0f}/s sustained, {r.throughput:,.0f}/s end to end, "
-                          f"at {r.offered:,.0f}/s offered)")
+            # Sustained: the steady window delivers the target rate, and so does the whole run
+            # within 5% (the difference is the last item's latency). At an offered rate below
+            # the target the run cannot show it; above it, it may also show the headroom.
+            offered = r.offered or TARGET
+            meets = (offered >= TARGET and r.sustained >= 0.98 * TARGET
+                     and r.throughput >= 0.95 * TARGET)
+            keeps_up = r.sustained >= 0.98 * offered and r.throughput >= 0.95 * offered
+            console.print(f"{r.backend}: {'meets' if meets else 'misses'} the {TARGET:.0f} items/s "
+                          f"target ({r.sustained:,.0f}/s sustained, {r.throughput:,.0f}/s end to end, "
+                          f"at {offered:,.0f}/s offered; "
+                          f"{'keeps up with' if keeps_up else 'falls behind'} the offered rate, "
+                          f"{r.submit_rate:,.0f}/s submitted)")
     if args.markdown:
         args.markdown.write_text(markdown(runs, args, load), encoding="utf-8")
         console.print(f"wrote {args.markdown}")
