@@ -74,4 +74,3 @@ def _configure_sqlite(engine: Engine) -> None:
 def writer(engine: Engine) -> Engine:
     """The same engine, marked so that its transactions take the write lock at BEGIN."""
     return engine.execution_options(**{WRITE_OPTION: True})
-
