@@ -263,6 +263,14 @@ def test_api_bad_lookups_are_clear_4xx(client: TestClient, partners: Node) -> No
     assert r.status_code == 413
     r = client.post("/api/v1/signals", json={"items": [item(), item("y" * 5000)]}, headers=h)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "items[1].value"
+    # A misspelt field is named, never ignored.
+    r = client.post("/api/v1/signals/lookup", json={"values": ["a.example"], "tpye": "domain"}, headers=h)
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["tpye"]
+    staff = _token(partners, "admin")
+    r = client.put("/api/v1/signals/reports/1/named", json={"members": [], "memebrs": []}, headers=staff)
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["memebrs"]
+    r = client.post("/api/v1/signals/publish", json={"too": ["de-bka"], "since": None}, headers=staff)
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["too"]
 
 
 # --- the CLI ---------------------------------------------------------------------------------

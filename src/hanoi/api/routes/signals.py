@@ -66,6 +66,14 @@ def report(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node
                           max_items=MAX_BATCH, federate=publish)
 
 
+def _only_fields(body: dict[str, Any], allowed: set[str], problem: str) -> None:
+    """Refuse a body with fields it may not carry, each named: a misspelt field must not be
+    ignored silently."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidInput("unknown fields", [Problem(k, problem) for k in unknown])
+
+
 @router.post("/lookup", summary="Look up to 10,000 values; answered in order, through the gate")
 async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) -> Response:
     raw = await request.body()
@@ -79,9 +87,7 @@ async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) ->
         body = {"values": body}
     if not isinstance(body, dict):
         raise invalid("body", "must be an object {values: [...], type?}")
-    unknown = sorted(set(body) - {"values", "type"})
-    if unknown:
-        raise InvalidInput("unknown fields", [Problem(k, "is not a field of a lookup") for k in unknown])
+    _only_fields(body, {"values", "type"}, "is not a field of a lookup")
     type_ = body.get("type")
     if type_ is not None and not isinstance(type_, str):
         raise invalid("type", "must be a signal type name")
@@ -163,9 +169,7 @@ def export(format: str = Query(..., max_length=8), for_: str | None = Query(None
             "report (need-to-know); body {members: [...]} replaces the list; staff only")
 def name_members(report_id: int, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
                  node: Node = NODE) -> dict[str, Any]:
-    unknown = sorted(set(body) - {"members"})
-    if unknown:
-        raise InvalidInput("unknown fields", [Problem(k, "is not a field; send {members: [...]}") for k in unknown])
+    _only_fields(body, {"members"}, "is not a field; send {members: [...]}")
     if "members" not in body:
         raise invalid("members", "is required: the member ids to name (an empty list names nobody)")
     return signals.name_members(node, who, report_id, body["members"], mode="set")
@@ -176,9 +180,7 @@ def name_members(report_id: int, body: dict[str, Any] = ANY_OBJECT, who: Princip
 def publish(body: dict[str, Any] | None = OPTIONAL_OBJECT, who: Principal = WRITE,
             node: Node = NODE) -> dict[str, Any]:
     body = body or {}
-    unknown = sorted(set(body) - {"to", "since"})
-    if unknown:
-        raise InvalidInput("unknown fields", [Problem(k, "is not a field of a publish request") for k in unknown])
+    _only_fields(body, {"to", "since"}, "is not a field of a publish request")
     since = body.get("since")
     if since is not None and not isinstance(since, str):
         raise invalid("since", "must be an ISO 8601 time")
