@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -52,26 +54,79 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(kw_only=True)
+class ServerProcess:
+    """`hanoi --home HOME serve --port PORT ARGS` as a real process on loopback: launched,
+    awaited until /api/v1/health answers, stopped (SIGTERM) or killed (SIGKILL). Its stderr
+    goes to ``HOME.log`` beside the home, quoted when it does not start."""
+
+    home: Path
+    port: int = field(default_factory=free_port)
+    args: tuple[str, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.home.parent / f"{self.home.name}.log"
+
+    def launch(self) -> None:
+        with self.log.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [HANOI, "--home", str(self.home), "serve", "--port", str(self.port), *self.args],
+                stdout=subprocess.DEVNULL, stderr=err, env=os.environ.copy())
+
+    def ready(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.home.name} did not start: {self.log.read_text()[-2000:]}")
+        try:
+            return httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start(self) -> None:
+        start_all(self)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc = None
+
+
+def start_all(*servers: ServerProcess, timeout: float = 60) -> None:
+    """Launch every server at once (a start is mostly imports: two cores do two at a time) and
+    wait until all of them answer."""
+    for server in servers:
+        server.launch()
+    deadline = time.monotonic() + timeout
+    waiting = list(servers)
+    while waiting:
+        waiting = [s for s in waiting if not s.ready()]
+        if waiting and time.monotonic() > deadline:
+            raise RuntimeError(f"not started: {[s.home.name for s in waiting]}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def serving(home: Path, *args: str) -> Iterator[str]:
     """Run `hanoi --home HOME serve` (plus ``args``) as a real process on a free loopback port;
     yield its base URL once /api/v1/health answers; stop it afterwards."""
-    port = free_port()
-    proc = subprocess.Popen([HANOI, "--home", str(home), "serve", "--port", str(port), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
-    base = f"http://127.0.0.1:{port}"
+    server = ServerProcess(home=home, args=args)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {proc.stderr.read() if proc.stderr else ''!r}")
-            time.sleep(0.2)
-        yield base
+        server.start()
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        server.stop()

@@ -5,9 +5,6 @@ middle of a delivery, restarted, and still receiving every item exactly once."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,49 +24,13 @@ from hanoi.services.node import Node, init_node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.tables import outbox as outbox_t
-from tests.node.helpers import GOOD_ASSESSMENT, HANOI, auth, free_port
+from tests.node.helpers import GOOD_ASSESSMENT, ServerProcess, auth, free_port, start_all
 
 
-@dataclass
-class Served:
+@dataclass(kw_only=True)
+class Served(ServerProcess):
     node: Node
     token: str
-    port: int
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as err:
-            self.proc = subprocess.Popen(
-                [HANOI, "--home", str(self.node.home), "serve", "--port", str(self.port)],
-                stdout=subprocess.DEVNULL, stderr=err, env=os.environ.copy())
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         return httpx.request(method, f"{self.url}/api/v1{path}", headers=auth(self.token), timeout=30, **kw)
@@ -81,7 +42,7 @@ def _node(home: Path, url: str, **kw: str) -> Served:
     # Quick retries, so a test waits seconds, not minutes, for a restarted peer.
     node.config = node.config.model_copy(update={"outbox_backoff_base": 0.1, "outbox_backoff_cap": 1.0})
     save_config(home, node.config)
-    return Served(node, token, port, home.parent / f"{home.name}.log")
+    return Served(home=home, port=port, node=node, token=token)
 
 
 @pytest.fixture
@@ -92,8 +53,7 @@ def nodes(tmp_path: Path, two_urls: list[str]) -> Iterator[tuple[Served, Served]
     a = _node(tmp_path / "a", two_urls[0], name="UK CA", country="GB", kind="central-authority")
     b = _node(tmp_path / "b", two_urls[1], name="Pharos", country="FR", kind="contact-point")
     try:
-        a.start()
-        b.start()
+        start_all(a, b)
         out_of_band = keys.fingerprint(b.node.private_key.public_key())  # read over the phone
         hanoi = ["--home", str(a.node.home)]
         assert run([*hanoi, "peers", "add", b.url, "--fingerprint", out_of_band]) == 0

@@ -10,11 +10,9 @@ positives flow back to GB. Each node's ledger verifies afterwards and no server 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,57 +25,21 @@ from hanoi.core import keys
 from hanoi.services.node import Node, init_node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries, signal_reports, signals
-from tests.node.helpers import GOOD_ASSESSMENT, HANOI, auth, free_port
+from tests.node.helpers import GOOD_ASSESSMENT, ServerProcess, auth, start_all
 
 FRAUD = "UNCC-13"
 
 
-@dataclass
-class Running:
+@dataclass(kw_only=True)
+class Running(ServerProcess):
     """One node: its home (opened in this process to read results), admin token and server."""
 
     node: Node
     token: str
-    port: int = field(default_factory=free_port)
-    serve_args: tuple[str, ...] = ()
-    proc: subprocess.Popen[bytes] | None = None
 
     @property
     def id(self) -> str:
         return self.node.node_id
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return self.node.home.parent / f"{self.node.home.name}.log"
-
-    def launch(self) -> None:
-        with self.log.open("ab") as err:
-            self.proc = subprocess.Popen([HANOI, "--home", str(self.node.home), "serve", "--port", str(self.port),
-                                          *self.serve_args],
-                                         stdout=subprocess.DEVNULL, stderr=err, env=os.environ.copy())
-
-    def ready(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.id} did not start: {self.log.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
 
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         r = httpx.request(method, f"{self.url}/api/v1{path}", headers=auth(self.token), timeout=30, **kw)
@@ -127,19 +89,6 @@ def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
     while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _start(*nodes: Running) -> None:
-    """Launch every server at once (a start is mostly imports: two cores do two at a time)."""
-    for n in nodes:
-        n.launch()
-    deadline = time.monotonic() + 60
-    waiting = list(nodes)
-    while waiting:
-        waiting = [n for n in waiting if not n.ready()]
-        if waiting and time.monotonic() > deadline:
-            raise RuntimeError(f"not started: {[n.id for n in waiting]}")
         time.sleep(0.1)
 
 
@@ -196,9 +145,10 @@ def network(tmp_path: Path, two_urls: list[str]) -> Iterator[Callable[..., list[
         out = []
         for name in names:
             node, token = init_node(tmp_path / name, database_url_=database(len(made)), **setup[name])
-            out.append(Running(node, token, serve_args=("--no-worker",) if name in without_worker else ()))
+            out.append(Running(home=node.home, node=node, token=token,
+                               args=("--no-worker",) if name in without_worker else ()))
             made.append(out[-1])
-        _start(*out)
+        start_all(*out)
         return out
 
     try:
