@@ -447,6 +447,9 @@ def test_hashes() -> None:
         ("da39a3ee5e6b4b0d3255bfef95601890afd80709", "sha1"),
         ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sha256"),
         ("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "eth"),
+        ("0xdead.example.com", "domain"),  # a host whose name starts "0x" (found by Hypothesis)
+        ("0x.a", "domain"),
+        ("0x123", None),  # too short for an address, and no host either
         ("192.0.2.1", "ipv4"),
         ("2001:db8::1", "ipv6"),
         ("192.0.2.0/24", "cidr"),

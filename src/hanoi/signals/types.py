@@ -882,8 +882,14 @@ _IBAN_LIKE = re.compile(r"(?:IBAN:?\s*)?[A-Za-z]{2}[0-9]{2}[A-Za-z0-9\s-]{8,}", 
 def _candidates(text: str) -> list[str]:
     """Types worth trying for ``text``, most specific first."""
     lower = text.lower()
-    if lower.startswith(("0x", "ethereum:")):
+    if lower.startswith("ethereum:"):
         return ["eth"]
+    if lower.startswith("0x"):  # an Ethereum address first, but '0x.example' is a host
+        return ["eth", *_shape_candidates(text, lower)]
+    return _shape_candidates(text, lower)
+
+
+def _shape_candidates(text: str, lower: str) -> list[str]:
     if "://" in text or lower.startswith(("hxxp", "http:", "https:")):
         return ["url"]
     if lower.startswith("mailto:") or "@" in text or "[at]" in lower or "(at)" in lower:
