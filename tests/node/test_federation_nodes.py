@@ -5,9 +5,8 @@ middle of a delivery, restarted, and still receiving every item exactly once."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from hanoi.services.node import Node, init_node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.tables import outbox as outbox_t
-from tests.node.helpers import GOOD_ASSESSMENT, ServerProcess, auth, free_port, start_all
+from tests.node.helpers import GOOD_ASSESSMENT, ServerProcess, auth, free_port, start_all, wait_for
 
 
 @dataclass(kw_only=True)
@@ -77,13 +76,6 @@ def nodes(tmp_path: Path, two_urls: list[str]) -> Iterator[tuple[Served, Served]
         b.node.close()
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
 
 def _accepted_pings(node: Node, sender: str) -> list[str]:
     with node.read() as conn:
@@ -107,8 +99,8 @@ def test_pings_are_delivered_both_ways_by_the_background_workers(nodes: tuple[Se
     a, b = nodes
     sent_ab = a.api("POST", f"/peers/{b.node.node_id}/ping", params={"count": 20}).json()["queued"]
     sent_ba = b.api("POST", f"/peers/{a.node.node_id}/ping", params={"count": 5}).json()["queued"]
-    _wait("a's pings", lambda: a.api("GET", "/outbox").json()["counts"]["delivered"] == 20)
-    _wait("b's pings", lambda: b.api("GET", "/outbox").json()["counts"]["delivered"] == 5)
+    wait_for("a's pings", lambda: a.api("GET", "/outbox").json()["counts"]["delivered"] == 20)
+    wait_for("b's pings", lambda: b.api("GET", "/outbox").json()["counts"]["delivered"] == 5)
     assert sorted(_accepted_pings(b.node, a.node.node_id)) == sorted(sent_ab)
     assert sorted(_accepted_pings(a.node, b.node.node_id)) == sorted(sent_ba)
     item = a.api("GET", f"/outbox/{sent_ab[0]}").json()
@@ -122,14 +114,14 @@ def test_receiver_killed_mid_delivery_gets_every_item_exactly_once(nodes: tuple[
     r = a.api("POST", f"/peers/{b.node.node_id}/ping", params={"count": n})
     queued = r.json()["queued"]
     assert len(queued) == n
-    _wait("the first deliveries", lambda: _inbox_count(b.node) >= 50)
+    wait_for("the first deliveries", lambda: _inbox_count(b.node) >= 50)
     b.kill()
     at_kill = _inbox_count(b.node)
     assert at_kill < n, "everything arrived before the kill: the test proves nothing"
     # B stays down until A's worker has failed to reach it at least once.
-    _wait("a failed delivery attempt", lambda: _failed_attempts(a.node) > 0)
+    wait_for("a failed delivery attempt", lambda: _failed_attempts(a.node) > 0)
     b.start()
-    _wait("every delivery", lambda: a.api("GET", "/outbox").json()["counts"]["delivered"] == n,
+    wait_for("every delivery", lambda: a.api("GET", "/outbox").json()["counts"]["delivered"] == n,
           timeout=180)
 
     applied = _accepted_pings(b.node, a.node.node_id)

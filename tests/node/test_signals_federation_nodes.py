@@ -10,7 +10,6 @@ positives flow back to GB. Each node's ledger verifies afterwards and no server 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from hanoi.core import keys
 from hanoi.services.node import Node, init_node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries, signal_reports, signals
-from tests.node.helpers import GOOD_ASSESSMENT, ServerProcess, auth, start_all
+from tests.node.helpers import GOOD_ASSESSMENT, ServerProcess, auth, start_all, wait_for
 
 FRAUD = "UNCC-13"
 
@@ -83,13 +82,6 @@ class Running(ServerProcess):
                                 .where(inbox_t.c.sender == sender).order_by(inbox_t.c.ledger_seq)).all()
         return [(r.type, r.status, r.rule) for r in rows]
 
-
-def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def _trust(a: Running, b: Running) -> None:
@@ -287,7 +279,7 @@ def test_publish_pushes_to_each_peer_only_what_gbs_gate_lets_it_receive(
 
 def _pull(fr: Running, gb: Running, since: int) -> None:
     assert fr.cli("signals", "pull", gb.id, "--since", str(since)) == 0
-    _wait("the pull and its answer", _settled(fr, gb))
+    wait_for("the pull and its answer", _settled(fr, gb))
     assert {(r["state"], r["rule"]) for r in fr.outbox("signal.pull")} == {("delivered", None)}
 
 
@@ -359,7 +351,7 @@ def test_fr_passes_on_a_report_from_gb_only_with_gbs_consent(
     _report(gb, _item(shared, "GREEN"), _item(private, "GREEN", consent=False),
             _item(strict, "AMBER+STRICT", recipients=[fr.id]))
     assert gb.cli("signals", "publish", "--to", fr.id) == 0
-    _wait("GB's deliveries", _settled(gb))
+    wait_for("GB's deliveries", _settled(gb))
     assert _matches(fr, shared, private, strict) == [True, True, True]
     assert {h["value"]: h["consent"] for h in fr.held()} == {shared: True, private: False, strict: True}
 
@@ -369,7 +361,7 @@ def test_fr_passes_on_a_report_from_gb_only_with_gbs_consent(
     # To NL only what GB consented to pass on (and, AMBER+STRICT naming FR only, not that);
     # nothing back to GB, where it came from.
     assert out["peers"] == {gb.id: 0, nl.id: 1}
-    _wait("FR's deliveries", _settled(fr))
+    wait_for("FR's deliveries", _settled(fr))
     assert {(r["recipient"], r["state"]) for r in fr.outbox("signal.report")} == {(nl.id, "delivered")}
     assert _sent_report_ids(fr, fr.outbox("signal.report")) == [
         str(h["id"]) for h in fr.held() if h["value"] == shared]
@@ -388,7 +380,7 @@ def test_sightings_and_false_positives_on_fr_flow_back_to_gb(
     _peer(gb, fr)
     _report(gb, _item(URL, "GREEN", "url", related=[{"type": "phone", "value": PHONE}]))
     assert gb.cli("signals", "publish") == 0
-    _wait("GB's deliveries", _settled(gb))
+    wait_for("GB's deliveries", _settled(gb))
     assert _matches(fr, URL, PHONE) == [True, True]
 
     # A sighting of the phone number (named by GB's report of the scam page) through FR's CLI,
@@ -396,7 +388,7 @@ def test_sightings_and_false_positives_on_fr_flow_back_to_gb(
     assert fr.cli("signals", "sighting", "+44 20 7946 0958", "--count", "3", "--note", "call centre") == 0
     r = fr.api("POST", "/signals/false-positives", json={"value": URL, "note": "a real shop"})
     assert r.status_code == 201 and r.json()["sent_to_peers"] == [gb.id]
-    _wait("FR's feedback", _settled(fr))
+    wait_for("FR's feedback", _settled(fr))
     assert [(r["recipient"], r["state"], r["rule"]) for r in fr.outbox("signal.feedback")] == [
         (gb.id, "delivered", None)] * 2
 
