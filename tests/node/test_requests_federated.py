@@ -13,7 +13,8 @@ from pathlib import Path
 from hanoi.requests.evidence import verify_package
 from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
 from hanoi.services import evidence, ledger, requests
-from tests.node.test_federation_nodes import Served, _wait, nodes  # noqa: F401  (fixture)
+from tests.node.helpers import wait_for
+from tests.node.test_federation_nodes import Served, nodes  # noqa: F401  (fixture)
 
 
 def _incoming(fr: Served, ref: str) -> dict:
@@ -30,21 +31,21 @@ def test_preservation_then_stored_data_across_nodes(nodes: tuple[Served, Served]
     pres = requests.create(gb.node, "gb-caseworker", {"type": "preservation", "partner": fr_id,
                                                       "fields": {**PRESERVATION_FIELDS, "language": "en"}})
     requests.submit(gb.node, "gb-caseworker", pres["id"])
-    _wait("FR receives the preservation request", lambda: bool(_incoming(fr, pres["id"])))
+    wait_for("FR receives the preservation request", lambda: bool(_incoming(fr, pres["id"])))
     fr_pres = _incoming(fr, pres["id"])
     assert fr_pres["state"] == "received" and fr_pres["partner_id"] == gb_id
     assert fr_pres["decision"]["outcome"] == "allow"  # preservation: no dual criminality needed
 
     for ev in ("acknowledge", "start", "preserve"):
         requests.act(fr.node, "fr-247", fr_pres["id"], ev)
-    _wait("GB sees the data preserved", lambda: requests.show(gb.node, pres["id"])["state"] == "preserved")
+    wait_for("GB sees the data preserved", lambda: requests.show(gb.node, pres["id"])["state"] == "preserved")
     gb_view = requests.show(gb.node, pres["id"])
     assert gb_view["preservation"]["state"] == "running"  # the 60-day clock, on the requester's side too
 
     follow = requests.create(gb.node, "gb-caseworker", {"type": "stored-data", "partner": fr_id, "fields": {
         **STORED_DATA_FIELDS, "preservation_reference": pres["id"]}})
     requests.submit(gb.node, "gb-caseworker", follow["id"])
-    _wait("FR receives the follow-up", lambda: bool(_incoming(fr, follow["id"])))
+    wait_for("FR receives the follow-up", lambda: bool(_incoming(fr, follow["id"])))
     fr_follow = _incoming(fr, follow["id"])
     assert fr_follow["decision"]["outcome"] == "review"  # dual criminality not yet assessed
     requests.assess(fr.node, "fr-lawyer", fr_follow["id"], {"dual_criminality": "met"})
@@ -59,8 +60,8 @@ def test_preservation_then_stored_data_across_nodes(nodes: tuple[Served, Served]
         "kind": "executed", "reason": "Data disclosed by the provider.", "evidence": items,
         "conditions": {"proceedings": STORED_DATA_FIELDS["case_reference"], "specialty": True}})
 
-    _wait("GB receives the response", lambda: requests.show(gb.node, follow["id"])["state"] == "executed", 90)
-    _wait("GB receives every file", lambda: len(requests.show(gb.node, follow["id"])["evidence"]) == 2, 90)
+    wait_for("GB receives the response", lambda: requests.show(gb.node, follow["id"])["state"] == "executed", 90)
+    wait_for("GB receives every file", lambda: len(requests.show(gb.node, follow["id"])["evidence"]) == 2, 90)
     pkg = tmp_path / "from-fr.zip"
     evidence.export_received(gb.node, "gb-caseworker", follow["id"], pkg)
     fr_key = fr.node.public_key_b64
