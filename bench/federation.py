@@ -56,9 +56,10 @@ from rich.table import Table
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from hanoi.bootstrap import init_node
 from hanoi.config import save_config
-from hanoi.services import ledger, outbox
-from hanoi.services.node import Node, init_node
+from hanoi.node import ledger, outbox
+from hanoi.node.runtime import Node
 from hanoi.store.db import normalise_url
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import outbox as outbox_t

@@ -15,7 +15,7 @@ home and measured side by side in the same run:
   transactions: correctly chained entries are computed with ``hanoi.core.ledger.make_entry``
   and bulk-inserted (``executemany`` on SQLite, ``COPY`` on PostgreSQL), with a signed
   checkpoint at the node's checkpoint interval exactly as ``ledger_store.prepare`` would write
-  it. Then ``hanoi.services.ledger.verify`` is timed on all cores and on one.
+  it. Then ``hanoi.node.ledger.verify`` is timed on all cores and on one.
 
 Targets (2-core machine): at least 2,000 ledgered changes/s on SQLite; ``verify`` of 1M entries
 in under 10 s. ``python bench/ledger.py --quick`` is a smoke run (20k entries, 300 changes; well
@@ -51,11 +51,12 @@ from rich.table import Table
 from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.engine import make_url
 
+from hanoi.bootstrap import init_node
 from hanoi.core.canonical import fast_canonical_json
 from hanoi.core.clock import isoformat
 from hanoi.core.ledger import check_rows, checkpoint_message, make_entry
-from hanoi.services import ledger, members
-from hanoi.services.node import Node, init_node
+from hanoi.node import ledger, members
+from hanoi.node.runtime import Node
 from hanoi.store import ledger_store
 from hanoi.store.db import normalise_url
 from hanoi.store.tables import members as members_table

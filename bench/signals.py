@@ -35,9 +35,9 @@ import httpx
 import orjson
 import psutil
 
+from hanoi.core.tlp import TLP
 from hanoi.signals.gate import Viewer
 from hanoi.signals.index import IndexedReport, SignalIndex
-from hanoi.signals.tlp import TLP
 
 MIX = (("url", 40), ("domain", 25), ("ipv4", 20), ("sha256", 15))
 BATCH = 10_000
@@ -165,8 +165,10 @@ def _free_port() -> int:
 
 
 def bench_http(n: int, rounds: int) -> list[dict[str, Any]]:
-    from hanoi.services import members, signals, tokens
-    from hanoi.services.node import init_node
+    from hanoi.signals import read_model, service
+
+    from hanoi.bootstrap import init_node
+    from hanoi.node import members, tokens
 
     home = Path(tempfile.mkdtemp(prefix="hanoi-bench-signals-")) / "node"
     node, admin = init_node(home, name="Bench", country="GB", kind="cert")
@@ -178,9 +180,9 @@ def bench_http(n: int, rounds: int) -> list[dict[str, Any]]:
     t0 = time.perf_counter()
     items = [{"type": t, "value": v, "tlp": "GREEN", "abuse_type": "UNCC-13", "ref": f"line {i}"}
              for i, (t, v) in enumerate(stored(n), start=1)]
-    drafts, rejects = signals.validate(node, items)
+    drafts, rejects = service.validate(node, items)
     assert not rejects, rejects[:3]
-    signals.store(node, "bench", None, drafts)
+    service.store(node, "bench", None, drafts)
     import_s = time.perf_counter() - t0
     node.close()
     # The server runs in its own process (as `hanoi serve` does), so the client's JSON work does

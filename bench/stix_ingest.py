@@ -32,9 +32,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from hanoi.core.tlp import TLP
 from hanoi.signals.formats import Report
 from hanoi.signals.formats.stix import parse_bundle
-from hanoi.signals.tlp import TLP
 
 _TLDS = ("com", "net", "org", "co.uk", "de", "fr", "info", "xyz", "top", "online")
 _WORDS = ("login", "secure", "verify", "account", "bank", "pay", "update", "wallet", "support", "billing")

@@ -41,9 +41,12 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from hanoi.bootstrap import init_node
 from hanoi.config import save_config
+from hanoi.core import keys
+from hanoi.media.pdq import hash_path
+from hanoi.requests.packages import verify_package
 from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
-from hanoi.services.node import init_node
 
 GOOD = {"standing": "good", "assessor": "Safeguards desk",
         "findings": "Independent judicial authorisation of coercive measures; effective remedies.",
@@ -63,8 +66,6 @@ NODES = (
 
 def sample_partners() -> list[dict[str, Any]]:
     """Partners with keys and assessments, for a node explored on its own (and for tests)."""
-    from hanoi.core import keys
-
     def key() -> str:
         return keys.public_key_b64(keys.generate_private_key())
 
@@ -263,8 +264,6 @@ def _scenario(nodes: dict[str, DemoNode], tl: Timeline, workdir: Path) -> None:
     pkg = workdir / "evidence-from-fr.zip"
     pkg.write_bytes(gb.call("GET", f"/requests/{follow['id']}/evidence/package", params={"received": "true"}))
     fr_key = gb.call("GET", f"/members/{fr.node_id}")["keys"][0]["public_key"]
-    from hanoi.requests.evidence import verify_package
-
     report = verify_package(pkg, expected_key_b64=fr_key)
     if not report.ok:
         raise DemoFailed(f"the evidence package does not verify: {report.summary()}")
@@ -341,7 +340,6 @@ def _media(nodes: dict[str, DemoNode], tl: Timeline) -> None:
     matches an edited copy (found) and an unrelated image (not found) and confirms the match."""
     from importlib.resources import files
 
-    from hanoi.services.media import play_media_scenario
 
     helpline, platform = nodes["helpline"], nodes["platform"]
     images = Path(str(files("hanoi") / "demo_data" / "pdq"))
@@ -386,3 +384,93 @@ def run(directory: Path, *, once: bool, port: int | None, console: Console) -> i
             pass
     _stop(nodes)
     return 0
+
+
+# --- the media story ----------------------------------------------------------------------------
+
+
+def play_media_scenario(helpline: Any, platform: Any, *, platform_member_id: str,
+                        images: Path, deliver: Callable[[], None] | None = None,
+                        say: Callable[[str], None] = print, timeout: float = 30.0
+                        ) -> dict[str, Any]:
+    """The media story over two nodes' APIs, for the demo.
+
+    ``helpline`` and ``platform`` are HTTP clients (``httpx.Client`` or FastAPI's
+    ``TestClient``) with ``base_url`` and an ``Authorization`` header already set: an analyst
+    (or admin) token of the helpline's node, a platform (or admin) token of the platform's.
+    ``platform_member_id`` is the platform's member id at the helpline (a peer in good
+    standing); the helpline must be a peer of the platform too. ``images`` is the PDQ fixture
+    folder (``bridge-mods/`` and ``labelme-subset/``). ``deliver`` is called while waiting for
+    federation (e.g. to run both outbox workers once); items are awaited up to ``timeout``.
+
+    1. The helpline hashes ``bridge-mods/aaa-orig.jpg`` on its own machine (only hashes leave).
+    2. It makes an NCII list (TLP:AMBER, the platform named), submits the hashes, distributes.
+    3. The platform matches an edited copy (``sharpen-a-lot.jpg``): found, with its distance;
+       and an unrelated photo (``labelme-subset/q0122.jpg``): not found.
+    4. The platform confirms the match; the helpline sees the verdict.
+
+    Returns what happened; raises ``AssertionError`` naming the step that failed.
+    """
+    def call(client: Any, method: str, url: str, body: Any = None) -> Any:
+        r = client.request(method, url, json=body)
+        assert r.status_code < 300, f"{method} {url}: {r.status_code} {r.text}"
+        return r.json()
+
+    def wait(what: str, check: Callable[[], Any]) -> Any:
+        end = time.monotonic() + timeout
+        while True:
+            if deliver is not None:
+                deliver()
+            got = check()
+            if got:
+                return got
+            assert time.monotonic() < end, f"timed out waiting for {what}"
+            time.sleep(0.2)
+
+    original = hash_path(images / "bridge-mods" / "aaa-orig.jpg")
+    assert original.pdq is not None
+    say(f"helpline: hashed aaa-orig.jpg on the device: PDQ {original.pdq.hash[:16]}... "
+        f"quality {original.pdq.quality}")
+    lst = call(helpline, "POST", "/api/v1/media/lists", {
+        "name": "Revenge Porn Helpline: reported images", "category": "ncii",
+        "recipients": [platform_member_id]})
+    sub = call(helpline, "POST", f"/api/v1/media/lists/{lst['id']}/hashes", {
+        "case_ref": "RPH-DEMO-0001", "hashes": [{"pdq": original.pdq.hash,
+                                                 "quality": original.pdq.quality,
+                                                 "md5": original.md5,
+                                                 "sha256": original.sha256}]})
+    say(f"helpline: list {lst['id']} (TLP:{lst['tlp']}): {sub['stored']} hashes stored")
+    dist = call(helpline, "POST", f"/api/v1/media/lists/{lst['id']}/distribute",
+                {"recipient": platform_member_id})
+    say(f"helpline: distributed {dist['sent']} hashes to {platform_member_id} "
+        f"(gate: {dist['decision']['outcome']})")
+
+    edited = hash_path(images / "bridge-mods" / "sharpen-a-lot.jpg")
+    unrelated = hash_path(images / "labelme-subset" / "q0122.jpg")
+    assert edited.pdq is not None and unrelated.pdq is not None
+    edited_pdq = edited.pdq.hash
+
+    def edited_found() -> Any:
+        res = call(platform, "POST", "/api/v1/media/match", {"pdq": [edited_pdq]})
+        return res if res["matches"] else None
+
+    res = wait("the hashes to reach the platform", edited_found)
+    m = res["matches"][0]
+    say(f"platform: edited copy found: list {m['list']!r} ({m['category']}), source "
+        f"{m['source']}, distance {m['distance']}")
+    miss = call(platform, "POST", "/api/v1/media/match", {"pdq": [unrelated.pdq.hash]})
+    assert not miss["matches"], f"an unrelated image matched: {miss['matches']}"
+    say("platform: unrelated image: no match")
+    call(platform, "POST", "/api/v1/media/feedback",
+         {"items": [{"match_id": m["match_id"], "verdict": "confirmed"}]})
+    say("platform: match confirmed")
+
+    def seen() -> Any:
+        fb = call(helpline, "GET", f"/api/v1/media/feedback?list_id={lst['id']}")
+        return fb or None
+
+    fb = wait("the feedback to reach the helpline", seen)
+    say(f"helpline: feedback from {fb[0]['member_id']}: {fb[0]['verdict']} "
+        f"(case {fb[0]['case_ref']}, distance {fb[0]['distance']})")
+    return {"list": lst, "submitted": sub, "distributed": dist, "match": m,
+            "unrelated": miss, "feedback": fb}

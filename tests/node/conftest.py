@@ -9,9 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hanoi.api.app import create_app
+from hanoi.bootstrap import init_node
 from hanoi.core.roles import Role
-from hanoi.services import tokens
-from hanoi.services.node import Node, init_node
+from hanoi.node import tokens
+from hanoi.node.runtime import Node
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hanoi.core.roles import Role
-from hanoi.services import ledger, tokens
-from hanoi.services.node import Node
+from hanoi.node import ledger, tokens
+from hanoi.node.runtime import Node
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body, public_key
 
 PROBLEM = "application/problem+json"

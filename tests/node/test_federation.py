@@ -17,16 +17,26 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hanoi.api.app import create_app
+from hanoi.bootstrap import WINGS, init_node, open_node
 from hanoi.cli.main import run
 from hanoi.core import keys
 from hanoi.core.errors import InvalidInput, NotFound, Problem
 from hanoi.federation.envelope import Envelope, sign_envelope
-from hanoi.services import inbox, ledger, members, outbox, peers
-from hanoi.services.node import Node, init_node
+from hanoi.node import inbox, ledger, members, outbox, peers
+from hanoi.node.runtime import Node
+from hanoi.node.wings import Handler, Item, Registry, SendGate, Wing
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.uow import UnitOfWork
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
+
+
+def with_test_item(monkeypatch: pytest.MonkeyPatch, node: Node, type_: str, *,
+                   receive: Handler | None = None, send_gate: SendGate | None = None) -> None:
+    """Open ``node`` with one more wing declaring ``type_``, checked like every manifest."""
+    wing = Wing("test", items={type_: Item(receive or inbox.ping, send_gate, hands_over=send_gate is not None)})
+    monkeypatch.setattr(node, "registry", Registry((*WINGS, wing)))
+
 
 A_URL = "http://127.0.0.1:18001"
 B_URL = "http://127.0.0.1:18002"
@@ -215,8 +225,10 @@ def test_registered_send_gate_decides_for_its_types(
         seen.append(row["id"])
         return Decision.of([Reason("GATE-REVIEW-REFUSED", "deny", "test refusal")])
 
-    monkeypatch.setitem(outbox._SEND_GATES, "test.", gate)
-    assert outbox.send_gate_for("test.item") is gate and outbox.send_gate_for("ping") is outbox.default_send_gate
+    with_test_item(monkeypatch, a, "test.item", send_gate=gate)
+    with_test_item(monkeypatch, b, "test.item")
+    assert outbox.send_gate_for(a, "test.item") is gate
+    assert outbox.send_gate_for(a, "ping") is outbox.default_send_gate
     with a.write("test") as uow:
         env_id = outbox.enqueue(uow, recipient=b.node_id, type="test.item", payload={})
     outbox.deliver_due(a, client=cb)
@@ -373,7 +385,7 @@ def test_inbox_handlers_unknown_type_and_refusal_roll_back(
         assert sender["inbound_decision"]["outcome"] == "allow"
         return {"subject": "item:x", "n": env.payload["n"]}
 
-    monkeypatch.setitem(inbox._HANDLERS, "test.item", apply)
+    with_test_item(monkeypatch, b, "test.item", receive=apply)
     ok = _envelope(a, b, type="test.item", payload={"n": 1})
     assert inbox.receipt_payload(inbox.receive(b, sign_envelope(ok, a.private_key, kid)))["status"] == "accepted"
     assert [e["action"] for e in ledger.page(b, subject="item:x")["items"]] == ["test.applied", "inbox.accepted"]
@@ -434,8 +446,8 @@ def test_key_rotation_is_announced_signed_by_the_old_key(
     out = peers.rotate_key(a, "test", grace=timedelta(hours=1))
     assert a.config.key_id == out["new_key_id"] != old_kid
     assert a.config.previous_keys[0]["kid"] == old_kid
-    assert Node.open(a.home).config.key_id == out["new_key_id"]  # saved, key file replaced
-    assert Node.open(a.home).public_key_b64 == a.public_key_b64 != old_public
+    assert open_node(a.home).config.key_id == out["new_key_id"]  # saved, key file replaced
+    assert open_node(a.home).public_key_b64 == a.public_key_b64 != old_public
     (ping_id,) = peers.ping(a, "test", b.node_id)  # queued after: signed with the new key
     outbox.deliver_due(a, client=cb)
     rotation_id = out["announcements"][b.node_id]
@@ -491,7 +503,7 @@ def test_outbox_api_and_cli(peered: tuple[Node, Node, TestClient, TestClient],
 
 
 def init_token(node: Node) -> str:
-    from hanoi.services import tokens
+    from hanoi.node import tokens
 
     token, _ = tokens.create(node, "test", name="fed admin", role="admin")
     return token
@@ -573,31 +585,12 @@ def test_descriptor_needs_a_public_url(tmp_path: Path, database_url: str) -> Non
         node.close()
 
 
-_REGISTERED: list[str] = []
-
-
-def register() -> None:
-    """Stands in for a plugin module's ``register()`` (see the test below)."""
-    _REGISTERED.append("registered")
-
-
-def test_delivery_loads_the_item_gates_before_its_first_round(
-        peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
-    a, _b, _ca, cb = peered
-    monkeypatch.setattr(outbox, "PLUGINS", ("tests.node.test_federation", "hanoi.no_such_plugin"))
-    monkeypatch.setattr(outbox, "_plugins_loaded", False)
-    _REGISTERED.clear()
-    outbox.deliver_due(a, client=cb)
-    outbox.deliver_due(a, client=cb)
-    assert _REGISTERED == ["registered"]  # once, before the first round; a missing plugin is skipped
-
-
 # --- items about one subject: in order, and together -------------------------------------------
 
 
-def _queue(a: Node, b: Node, subject: str, n: int) -> list[str]:
+def _queue(a: Node, b: Node, subject: str, n: int, type_: str = "ping") -> list[str]:
     with a.write("test") as uow:
-        ids = [outbox.enqueue(uow, recipient=b.node_id, type="ping", payload={"n": i}, subject=subject)
+        ids = [outbox.enqueue(uow, recipient=b.node_id, type=type_, payload={"n": i}, subject=subject)
                for i in range(n)]
         uow.record("test.queue", subject, {"n": n})
     return ids
@@ -643,9 +636,10 @@ def test_a_held_item_holds_the_later_items_about_its_subject_only(
             return Decision.of([Reason("GATE-CONCERNS", "review", "a person must look first")])
         return Decision.of(())
 
-    monkeypatch.setitem(outbox._SEND_GATES, "ping", gate)
-    run = _queue(a, b, "request:1", 3)
-    free = _queue(a, b, "request:2", 2)
+    with_test_item(monkeypatch, a, "test.ping", send_gate=gate)
+    with_test_item(monkeypatch, b, "test.ping")
+    run = _queue(a, b, "request:1", 3, "test.ping")
+    free = _queue(a, b, "request:2", 2, "test.ping")
     outbox.deliver_due(a, client=cb)
     assert outbox_row(a, run[0])["state"] == "held"
     # The items after the held one wait (not sent, no attempt counted); another subject goes.
@@ -702,7 +696,7 @@ def test_a_refused_item_in_a_batch_rolls_back_its_own_writes_only(
             raise InvalidInput("n must not be negative", [Problem("n", "negative")])
         return {"subject": f"item:{env.payload['n']}"}
 
-    monkeypatch.setitem(inbox._HANDLERS, "test.item", apply)
+    with_test_item(monkeypatch, b, "test.item", receive=apply)
     ns = [1, -1, -2, 2, -3, 3]
     envs = [_envelope(a, b, type="test.item", payload={"n": n}) for n in ns]
     outcomes = inbox.receive_batch(b, [sign_envelope(e, a.private_key, kid) for e in envs])

@@ -15,11 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from hanoi.bootstrap import init_node
 from hanoi.cli.main import run
 from hanoi.config import save_config
 from hanoi.core import keys
-from hanoi.services import ledger
-from hanoi.services.node import Node, init_node
+from hanoi.node import ledger
+from hanoi.node.runtime import Node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.tables import outbox as outbox_t

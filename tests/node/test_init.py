@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
+from hanoi.bootstrap import init_node, open_node
 from hanoi.cli.main import run
 from hanoi.core.errors import Conflict, InvalidInput
-from hanoi.services import ledger, tokens
-from hanoi.services.node import Node, init_node
+from hanoi.node import ledger, tokens
+from hanoi.node.runtime import Node
 
 
 def test_init_creates_home_key_database_and_admin_token(node_home: Path, database_url: str) -> None:
@@ -63,7 +64,7 @@ def test_cli_init_prints_token_once(tmp_path: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert code == 0
     token = next(line for line in out.splitlines() if line.startswith("hx_"))
-    node = Node.open(home)
+    node = open_node(home)
     try:
         assert tokens.authenticate(node, token).role.value == "admin"
     finally:

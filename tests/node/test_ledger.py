@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from hanoi.bootstrap import open_node
 from hanoi.cli.main import run
 from hanoi.core.errors import Conflict, InvalidInput
-from hanoi.services import ledger, members
-from hanoi.services.node import Node
+from hanoi.node import ledger, members
+from hanoi.node.runtime import Node
 from hanoi.store.tables import ledger_entries
 from tests.node.helpers import GOOD_ASSESSMENT, member_body
 
@@ -206,13 +207,13 @@ def test_ledger_show_cli(node: Node, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_checkpoints_signed_before_a_key_rotation_still_verify(node: Node) -> None:
-    from hanoi.services import peers
+    from hanoi.node import peers
 
     _members(node, 2)
     ledger.checkpoint(node, "test")
     old_key = node.config.key_id
     peers.rotate_key(node, "test")
-    rotated = Node.open(node.home)  # what a restarted node sees: the new key, the old one kept
+    rotated = open_node(node.home)  # what a restarted node sees: the new key, the old one kept
     try:
         assert rotated.config.key_id != old_key
         ledger.checkpoint(rotated, "test")

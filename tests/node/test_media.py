@@ -18,16 +18,19 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from hanoi import demo
 from hanoi.api.app import API_PREFIX, create_app
 from hanoi.api.routes import media as media_routes
+from hanoi.bootstrap import init_node
 from hanoi.cli.main import run
 from hanoi.core.errors import Conflict, Forbidden, InvalidInput
 from hanoi.core.roles import Role
-from hanoi.media.hashes import pdq_distance
+from hanoi.media import matching, read_model, receive, send, service
+from hanoi.media.algorithms import pdq_distance
 from hanoi.media.index import brute_force
 from hanoi.media.pdq import hash_path
-from hanoi.services import ledger, media, members, outbox, peers, tokens
-from hanoi.services.node import Node, init_node
+from hanoi.node import ledger, members, outbox, peers, tokens
+from hanoi.node.runtime import Node
 from hanoi.store.tables import ledger_entries, media_hashes, media_lists
 from hanoi.store.tables import members as members_t
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
@@ -39,7 +42,6 @@ pytestmark = pytest.mark.skipif(not FIX.is_dir(), reason="PDQ fixtures not found
 H_URL = "http://127.0.0.1:18101"
 P_URL = "http://127.0.0.1:18102"
 
-media.register()
 
 
 def _app(node: Node) -> FastAPI:
@@ -83,7 +85,7 @@ UNRELATED = FIX / "labelme-subset" / "q0122.jpg"
 
 
 def test_submission_is_validated_whole_and_nothing_half_stored(node: Node) -> None:
-    lst = media.create_list(node, "t", {"name": "NCII", "category": "ncii"})
+    lst = service.create_list(node, "t", {"name": "NCII", "category": "ncii"})
     assert lst["tlp"] == "AMBER" and lst["threshold"] == 31  # the defaults
     good = _hashes_of(ORIG)
     bad = [
@@ -98,7 +100,7 @@ def test_submission_is_validated_whole_and_nothing_half_stored(node: Node) -> No
         {"path": "/home/me/x.jpg", "case_ref": "C-9"},  # no hash at all
     ]
     with pytest.raises(InvalidInput) as err:
-        media.submit(node, "t", lst["id"], bad)
+        service.submit(node, "t", lst["id"], bad)
     fields = {p.field for p in err.value.problems}
     assert fields == {"hashes[1].quality", "hashes[2].pdq", "hashes[3].md5", "hashes[4].sha256",
                       "hashes[5].pdq", "hashes[6].md5", "hashes[7].case_ref", "hashes[8]"}
@@ -107,21 +109,21 @@ def test_submission_is_validated_whole_and_nothing_half_stored(node: Node) -> No
     assert rules["hashes[7].case_ref"] == "MEDIA-CASE-REF"
     messages = " ".join(p.message for p in err.value.problems)
     assert "below 50" in messages and "degenerate" in messages
-    assert media.show_list(node, lst["id"])["counts"]["active"] == 0
+    assert service.show_list(node, lst["id"])["counts"]["active"] == 0
     assert _entries(node, "media.submit") == []
 
     with pytest.raises(InvalidInput) as err:
-        media.submit(node, "t", lst["id"], [{"md5": f"{i:032x}", "case_ref": "C"}
+        service.submit(node, "t", lst["id"], [{"md5": f"{i:032x}", "case_ref": "C"}
                                            for i in range(1, 10_002)])
     assert err.value.problems[0].rule == "MEDIA-BATCH" and "10,001" in str(err.value)
 
-    res = media.submit(node, "t", lst["id"], [{**good, "path": "/home/me/secret.jpg"}])
+    res = service.submit(node, "t", lst["id"], [{**good, "path": "/home/me/secret.jpg"}])
     assert res["stored"] == 3 and res["already_listed"] == 0
-    stored = media.list_hashes(node, lst["id"])
+    stored = service.list_hashes(node, lst["id"])
     assert {h["algorithm"] for h in stored} == {"pdq", "md5", "sha256"}
     assert all(h["case_ref"] == "RPH-1" for h in stored)
     assert "secret.jpg" not in json.dumps(stored)  # the path is never stored
-    again = media.submit(node, "t", lst["id"], [good])
+    again = service.submit(node, "t", lst["id"], [good])
     assert again["stored"] == 0 and again["already_listed"] == 3
     entry = _entries(node, "media.submit")[0]
     assert sorted(entry["payload"]["digests"]) == sorted(h["digest"] for h in stored)
@@ -129,28 +131,28 @@ def test_submission_is_validated_whole_and_nothing_half_stored(node: Node) -> No
 
 
 def test_fixture_images_match_edited_copies_not_unrelated_ones(node: Node) -> None:
-    lst = media.create_list(node, "t", {"name": "NCII", "category": "ncii"})
-    media.submit(node, "t", lst["id"], [_hashes_of(ORIG)])
+    lst = service.create_list(node, "t", {"name": "NCII", "category": "ncii"})
+    service.submit(node, "t", lst["id"], [_hashes_of(ORIG)])
     edits = sorted((FIX / "bridge-mods").glob("*.jpg"))
-    res = media.match(node, "t", pdq=[_pdq(p) for p in edits])
+    res = matching.match(node, "t", pdq=[_pdq(p) for p in edits])
     assert sorted(m["query"] for m in res["matches"]) == list(range(len(edits)))
     assert all(m["list_id"] == lst["id"] and m["category"] == "ncii" and m["source"] == node.node_id
                and 0 <= m["distance"] <= 31 and m["match_id"] for m in res["matches"])
     others = sorted((FIX / "labelme-subset").glob("*.jpg"))
-    assert media.match(node, "t", pdq=[_pdq(p) for p in others])["matches"] == []
+    assert matching.match(node, "t", pdq=[_pdq(p) for p in others])["matches"] == []
 
     # rotated / flipped copies: found only through the 8 dihedral hashes
     rotated = [hash_path(p, dihedral=True).pdq for p in sorted((FIX / "dih").glob("*.jpg"))]
     assert all(r is not None for r in rotated)
-    plain = media.match(node, "t", pdq=[r.hash for r in rotated if r])
+    plain = matching.match(node, "t", pdq=[r.hash for r in rotated if r])
     assert sorted(m["query"] for m in plain["matches"]) == [0]  # only the original
-    dih = media.match(node, "t", dihedral=[list(r.dihedral or ()) for r in rotated if r])
+    dih = matching.match(node, "t", dihedral=[list(r.dihedral or ()) for r in rotated if r])
     assert sorted(m["query"] for m in dih["matches"]) == list(range(8))
     assert {m["algorithm"] for m in dih["matches"]} == {"dihedral"}
 
     # exact MD5 / SHA-256
     h = hash_path(ORIG)
-    exact = media.match(node, "t", md5=[h.md5, "1" * 32], sha256=[h.sha256.upper()])
+    exact = matching.match(node, "t", md5=[h.md5, "1" * 32], sha256=[h.sha256.upper()])
     assert [(m["algorithm"], m["query"], m["distance"]) for m in exact["matches"]] == \
         [("md5", 0, 0), ("sha256", 0, 0)]
     assert len(_entries(node, "media.match")) == 4  # one per call that matched anything
@@ -158,23 +160,23 @@ def test_fixture_images_match_edited_copies_not_unrelated_ones(node: Node) -> No
 
 def test_results_equal_brute_force_with_per_list_thresholds(node: Node) -> None:
     haystack, needles = _lines("haystack.txt"), _lines("needles.txt")
-    wide = media.create_list(node, "t", {"name": "wide", "category": "ncii", "threshold": 40})
-    narrow = media.create_list(node, "t", {"name": "narrow", "category": "csam", "threshold": 20})
-    media.submit(node, "t", wide["id"], [{"pdq": h, "quality": 90} for h in haystack[:900]],
+    wide = service.create_list(node, "t", {"name": "wide", "category": "ncii", "threshold": 40})
+    narrow = service.create_list(node, "t", {"name": "narrow", "category": "csam", "threshold": 20})
+    service.submit(node, "t", wide["id"], [{"pdq": h, "quality": 90} for h in haystack[:900]],
                  case_ref="W-1")
-    media.submit(node, "t", narrow["id"], [{"pdq": h, "quality": 90} for h in haystack[600:]],
+    service.submit(node, "t", narrow["id"], [{"pdq": h, "quality": 90} for h in haystack[600:]],
                  case_ref="N-1")
-    first = media.match(node, "t", pdq=needles, record=False)  # builds the index
+    first = matching.match(node, "t", pdq=needles, record=False)  # builds the index
     # change the store after the index exists: it must catch up incrementally
     with node.read() as conn:
         some = [int(i) for i in conn.execute(select(media_hashes.c.id).where(
             media_hashes.c.list_id == wide["id"]).order_by(media_hashes.c.id).limit(50)).scalars()]
-    media.withdraw(node, "t", hash_ids=some[::2])
-    media.update_list(node, "t", narrow["id"], {"threshold": 25})
-    media.submit(node, "t", narrow["id"], [{"pdq": h, "quality": 90} for h in haystack[100:150]],
+    service.withdraw(node, "t", hash_ids=some[::2])
+    service.update_list(node, "t", narrow["id"], {"threshold": 25})
+    service.submit(node, "t", narrow["id"], [{"pdq": h, "quality": 90} for h in haystack[100:150]],
                  case_ref="N-2")
 
-    res = media.match(node, "t", pdq=needles, record=False)
+    res = matching.match(node, "t", pdq=needles, record=False)
     got = [(m["query"], m["hash_id"], m["distance"]) for m in res["matches"]]
     with node.read() as conn:
         rows = conn.execute(select(media_hashes.c.id, media_hashes.c.value, media_lists.c.threshold)
@@ -195,83 +197,83 @@ def test_results_equal_brute_force_with_per_list_thresholds(node: Node) -> None:
 
 def test_batch_limits_and_malformed_queries(node: Node) -> None:
     with pytest.raises(InvalidInput) as err:
-        media.match(node, "t", pdq=["ab" * 32] * 10_000, md5=["1" * 32])
+        matching.match(node, "t", pdq=["ab" * 32] * 10_000, md5=["1" * 32])
     assert err.value.problems[0].field == "hashes" and err.value.problems[0].rule == "MEDIA-BATCH"
     with pytest.raises(InvalidInput) as err:
-        media.match(node, "t", pdq=["ab" * 32, "xyz"], md5=["12"])
+        matching.match(node, "t", pdq=["ab" * 32, "xyz"], md5=["12"])
     assert {p.field for p in err.value.problems} == {"pdq[1]", "md5[0]"}
     with pytest.raises(InvalidInput):
-        media.match(node, "t", dihedral=[["ab" * 32] * 7])
-    assert media.match(node, "t", pdq=["ab" * 32] * 10_000)["matches"] == []  # empty node
+        matching.match(node, "t", dihedral=[["ab" * 32] * 7])
+    assert matching.match(node, "t", pdq=["ab" * 32] * 10_000)["matches"] == []  # empty node
 
 
 def test_withdrawn_hash_is_not_listed_again(node: Node) -> None:
-    a = media.create_list(node, "t", {"name": "A", "category": "ncii"})
-    b = media.create_list(node, "t", {"name": "B", "category": "ncii"})
-    res = media.submit(node, "t", a["id"], [_hashes_of(ORIG, "CASE-1")])
-    out = media.withdraw(node, "t", list_id=a["id"], case_ref="CASE-1", status="deleted",
+    a = service.create_list(node, "t", {"name": "A", "category": "ncii"})
+    b = service.create_list(node, "t", {"name": "B", "category": "ncii"})
+    res = service.submit(node, "t", a["id"], [_hashes_of(ORIG, "CASE-1")])
+    out = service.withdraw(node, "t", list_id=a["id"], case_ref="CASE-1", status="deleted",
                          reason="the person asked")
     assert out["changed"] == 3 and out["told"] == {}
-    gone = media.list_hashes(node, a["id"])
+    gone = service.list_hashes(node, a["id"])
     assert {h["status"] for h in gone} == {"deleted"} and {h["value"] for h in gone} == {None}
-    assert media.match(node, "t", pdq=[_pdq(ORIG)])["matches"] == []
+    assert matching.match(node, "t", pdq=[_pdq(ORIG)])["matches"] == []
 
     fresh = {"md5": "12" * 16, "case_ref": "CASE-2"}
     with pytest.raises(Conflict) as err:
-        media.submit(node, "t", b["id"], [fresh, _hashes_of(ORIG, "CASE-2")])
+        service.submit(node, "t", b["id"], [fresh, _hashes_of(ORIG, "CASE-2")])
     assert err.value.rule == "MEDIA-WITHDRAWN"
     assert {p.field for p in err.value.problems} == {"hashes[1].pdq", "hashes[1].md5",
                                                      "hashes[1].sha256"}
-    assert media.show_list(node, b["id"])["counts"]["active"] == 0  # not even the fresh one
+    assert service.show_list(node, b["id"])["counts"]["active"] == 0  # not even the fresh one
     assert res["hash_ids"] and _entries(node, "media.delete")[0]["payload"]["count"] == 3
 
 
 def test_a_spike_quarantines_the_hash_until_reviewed(node: Node) -> None:
-    lst = media.create_list(node, "t", {"name": "NCII", "category": "ncii", "spike_matches": 3,
+    lst = service.create_list(node, "t", {"name": "NCII", "category": "ncii", "spike_matches": 3,
                                         "spike_minutes": 10})
-    media.submit(node, "t", lst["id"], [{"pdq": _pdq(ORIG), "quality": 100, "case_ref": "C-1"}])
+    service.submit(node, "t", lst["id"], [{"pdq": _pdq(ORIG), "quality": 100, "case_ref": "C-1"}])
     edits = [_pdq(p) for p in sorted((FIX / "bridge-mods").glob("*.jpg"))[:4]]
-    calm = media.match(node, "t", pdq=edits[:2])
+    calm = matching.match(node, "t", pdq=edits[:2])
     assert calm["quarantined"] == [] and len(calm["matches"]) == 2
-    spike = media.match(node, "t", pdq=edits[:2])  # 4 matches within 10 minutes > 3
+    spike = matching.match(node, "t", pdq=edits[:2])  # 4 matches within 10 minutes > 3
     (hid,) = spike["quarantined"]
     assert all(m["quarantined"] for m in spike["matches"])  # the caller is told not to act
-    assert media.show_hash(node, hid)["status"] == "quarantined"
-    assert media.match(node, "t", pdq=edits)["matches"] == []  # excluded from matching
+    assert service.show_hash(node, hid)["status"] == "quarantined"
+    assert matching.match(node, "t", pdq=edits)["matches"] == []  # excluded from matching
     q = _entries(node, "media.quarantine")[0]
     assert q["decision"] == "review" and q["reasons"][0]["code"] == "MEDIA-QUARANTINE"
 
     with pytest.raises(InvalidInput):
-        media.review(node, "t", hid, "maybe")
-    released = media.review(node, "analyst", hid, "release", "a viral copy, checked by hand")
+        matching.review(node, "t", hid, "maybe")
+    released = matching.review(node, "analyst", hid, "release", "a viral copy, checked by hand")
     assert released["status"] == "active"
-    again = media.match(node, "t", pdq=edits[:3])  # the window restarts at the release
+    again = matching.match(node, "t", pdq=edits[:3])  # the window restarts at the release
     assert again["quarantined"] == [] and len(again["matches"]) == 3
     with pytest.raises(Conflict):
-        media.review(node, "t", hid, "release")  # not quarantined any more
+        matching.review(node, "t", hid, "release")  # not quarantined any more
 
 
 def test_snapshot_is_loaded_caught_up_or_rebuilt(node: Node) -> None:
-    lst = media.create_list(node, "t", {"name": "NCII", "category": "ncii"})
+    lst = service.create_list(node, "t", {"name": "NCII", "category": "ncii"})
     haystack = _lines("haystack.txt")
-    media.submit(node, "t", lst["id"], [{"pdq": h, "quality": 90} for h in haystack[:500]],
+    service.submit(node, "t", lst["id"], [{"pdq": h, "quality": 90} for h in haystack[:500]],
                  case_ref="C-1")
-    assert media.index_status(node)["hashes"] == 500
-    saved = media.save_snapshot(node)
+    assert read_model.index_status(node)["hashes"] == 500
+    saved = read_model.save_snapshot(node)
     assert Path(saved["path"]) == node.home / "media" / "index.snap"
 
-    media.forget_index(node)  # a restart
-    media.submit(node, "t", lst["id"], [{"pdq": haystack[600], "quality": 90}], case_ref="C-2")
-    status = media.index_status(node)
+    node.forget_read_model(read_model.MediaReadModel)  # a restart
+    service.submit(node, "t", lst["id"], [{"pdq": haystack[600], "quality": 90}], case_ref="C-2")
+    status = read_model.index_status(node)
     assert status["loaded_from"] == "snapshot" and status["hashes"] == 501  # caught up
-    assert media.match(node, "t", pdq=[haystack[600]], record=False)["matches"][0]["distance"] == 0
+    assert matching.match(node, "t", pdq=[haystack[600]], record=False)["matches"][0]["distance"] == 0
 
     # a snapshot of another store (its epoch differs) is not trusted: rebuilt from the store
     side = node.home / "media" / "index.snap.json"
     meta = json.loads(side.read_text())
     side.write_text(json.dumps({**meta, "epoch": "0" * 32}))
-    media.forget_index(node)
-    status = media.index_status(node)
+    node.forget_read_model(read_model.MediaReadModel)
+    status = read_model.index_status(node)
     assert status["loaded_from"] == "store" and status["hashes"] == 501
 
 
@@ -286,39 +288,39 @@ def test_tlp_and_standing_gate_distribution(node: Node, monkeypatch: pytest.Monk
     members.add(node, "t", member_body(name="Platform", kind="platform", country="IE",
                                        assessment=GOOD_ASSESSMENT))
     members.add(node, "t", member_body(name="Other", kind="platform", country="NL"))  # unassessed
-    amber = media.create_list(node, "t", {"name": "A", "category": "ncii"})
-    media.submit(node, "t", amber["id"], [_hashes_of(ORIG)])
+    amber = service.create_list(node, "t", {"name": "A", "category": "ncii"})
+    service.submit(node, "t", amber["id"], [_hashes_of(ORIG)])
 
     with pytest.raises(Forbidden) as err:
-        media.distribute(node, "t", amber["id"], "ie-platform")  # AMBER, not named
-    assert err.value.status == 403 and err.value.rule == "GATE-TLP"
+        service.distribute(node, "t", amber["id"], "ie-platform")  # AMBER, not named
+    assert err.value.status == 403 and err.value.rule == "TLP-AMBER"
     denied = _entries(node, "media.distribute.gate")[-1]
     assert denied["decision"] == "deny" and sent == []
 
-    media.update_list(node, "t", amber["id"], {"recipients": ["ie-platform", "nl-other"]})
-    res = media.distribute(node, "t", amber["id"], "ie-platform")
-    assert res["sent"] == 3 and len(sent) == 1 and sent[0]["type"] == media.ITEM_HASHES
+    service.update_list(node, "t", amber["id"], {"recipients": ["ie-platform", "nl-other"]})
+    res = service.distribute(node, "t", amber["id"], "ie-platform")
+    assert res["sent"] == 3 and len(sent) == 1 and sent[0]["type"] == send.ITEM_HASHES
     assert {h["algorithm"] for h in sent[0]["payload"]["hashes"]} == {"pdq", "md5", "sha256"}
     assert "case_ref" not in json.dumps(sent[0]["payload"])  # the case stays with its source
-    assert media.distribute(node, "t", amber["id"], "ie-platform")["sent"] == 0  # nothing new
+    assert service.distribute(node, "t", amber["id"], "ie-platform")["sent"] == 0  # nothing new
 
     with pytest.raises(Forbidden) as err:  # named, but not yet assessed: a person reviews
-        media.distribute(node, "t", amber["id"], "nl-other")
+        service.distribute(node, "t", amber["id"], "nl-other")
     assert err.value.status == 409 and err.value.rule == "GATE-CONCERNS"
 
-    red = media.create_list(node, "t", {"name": "R", "category": "csam", "tlp": "TLP:RED",
+    red = service.create_list(node, "t", {"name": "R", "category": "csam", "tlp": "TLP:RED",
                                         "recipients": ["ie-platform"]})
     with pytest.raises(Forbidden):
-        media.distribute(node, "t", red["id"], "ie-platform")
+        service.distribute(node, "t", red["id"], "ie-platform")
 
     # later hashes follow the subscription; withdrawal tells the recipient
-    more = media.submit(node, "t", amber["id"], [{"md5": "34" * 16, "case_ref": "C-9"}])
+    more = service.submit(node, "t", amber["id"], [{"md5": "34" * 16, "case_ref": "C-9"}])
     assert more["distributed"] == {"ie-platform": {"outcome": "allow", "sent": 1}}
-    out = media.withdraw(node, "t", hash_ids=more["hash_ids"])
+    out = service.withdraw(node, "t", hash_ids=more["hash_ids"])
     assert out["told"] == {"ie-platform": 1}
-    assert sent[-1]["type"] == media.ITEM_WITHDRAW and sent[-1]["payload"]["refs"] == \
+    assert sent[-1]["type"] == send.ITEM_WITHDRAW and sent[-1]["payload"]["refs"] == \
         [str(more["hash_ids"][0])]
-    assert media.show_hash(node, more["hash_ids"][0])["deliveries"][0]["withdrawn_at"]
+    assert service.show_hash(node, more["hash_ids"][0])["deliveries"][0]["withdrawn_at"]
 
 
 # --- two nodes: federation, the API and the demo scenario --------------------------------------
@@ -352,7 +354,7 @@ def two(tmp_path: Path, two_urls: list[str]) -> Iterator[SimpleNamespace]:
 
 def test_demo_scenario_over_two_nodes(two: SimpleNamespace) -> None:
     said: list[str] = []
-    out = media.play_media_scenario(two.api_h, two.api_p, platform_member_id=two.p.node_id,
+    out = demo.play_media_scenario(two.api_h, two.api_p, platform_member_id=two.p.node_id,
                                     images=FIX, deliver=two.deliver, say=said.append, timeout=10)
     assert out["match"]["source"] == two.h.node_id and out["match"]["category"] == "ncii"
     assert out["match"]["distance"] <= 31 and out["unrelated"]["matches"] == []
@@ -361,25 +363,25 @@ def test_demo_scenario_over_two_nodes(two: SimpleNamespace) -> None:
     assert fb["case_ref"] == "RPH-DEMO-0001"  # the helpline maps it back to its own case
     assert any("no match" in s for s in said)
     # the platform's copy never carried the case reference
-    assert all(h["case_ref"] is None for lst in media.list_lists(two.p)
-               for h in media.list_hashes(two.p, lst["id"]))
+    assert all(h["case_ref"] is None for lst in service.list_lists(two.p)
+               for h in service.list_hashes(two.p, lst["id"]))
 
 
 def test_withdrawal_propagates_and_a_withdrawn_hash_is_refused_from_another_source(
         two: SimpleNamespace) -> None:
     h, p = two.h, two.p
-    lst = media.create_list(h, "t", {"name": "NCII", "category": "ncii", "recipients": [p.node_id]})
-    sub = media.submit(h, "t", lst["id"], [_hashes_of(ORIG, "CASE-7")])
-    media.distribute(h, "t", lst["id"], p.node_id)
+    lst = service.create_list(h, "t", {"name": "NCII", "category": "ncii", "recipients": [p.node_id]})
+    sub = service.submit(h, "t", lst["id"], [_hashes_of(ORIG, "CASE-7")])
+    service.distribute(h, "t", lst["id"], p.node_id)
     two.deliver()
-    assert len(media.match(p, "t", pdq=[_pdq(EDITED)])["matches"]) == 1
+    assert len(matching.match(p, "t", pdq=[_pdq(EDITED)])["matches"]) == 1
 
     r = two.api_h.post("/api/v1/media/hashes/withdraw",
                        json={"list_id": lst["id"], "case_ref": "CASE-7", "reason": "consent withdrawn"})
     assert r.status_code == 200 and r.json()["told"] == {p.node_id: 3}
     two.deliver()
-    assert media.match(p, "t", pdq=[_pdq(EDITED)])["matches"] == []  # dropped at the platform
-    (mirror,) = media.list_lists(p)
+    assert matching.match(p, "t", pdq=[_pdq(EDITED)])["matches"] == []  # dropped at the platform
+    (mirror,) = service.list_lists(p)
     assert mirror["origin"] == h.node_id and mirror["counts"]["withdrawn"] == 3
     assert _entries(p, "media.withdraw.received")[0]["payload"]["changed"] == 3
 
@@ -393,13 +395,13 @@ def test_withdrawal_propagates_and_a_withdrawn_hash_is_refused_from_another_sour
     with p.write("peer:nl-other-helpline") as uow:
         sender = dict(uow.conn.execute(select(members_t).where(
             members_t.c.id == "nl-other-helpline")).mappings().one())
-        got = media.on_hashes(uow, env, sender)
+        got = receive.on_hashes(uow, env, sender)
     assert got["stored"] == 1 and [x["ref"] for x in got["refused"]] == ["1"]
     assert got["refused"][0]["rule"] == "MEDIA-WITHDRAWN"
     # ... and the platform itself cannot list it either
-    own = media.create_list(p, "t", {"name": "Own", "category": "ncii"})
+    own = service.create_list(p, "t", {"name": "Own", "category": "ncii"})
     with pytest.raises(Conflict):
-        media.submit(p, "t", own["id"], [{"pdq": _pdq(ORIG), "quality": 100, "case_ref": "P-1"}])
+        service.submit(p, "t", own["id"], [{"pdq": _pdq(ORIG), "quality": 100, "case_ref": "P-1"}])
     assert sub["stored"] == 3
     assert ledger.verify(h).ok and ledger.verify(p).ok  # every change was chained
 
@@ -521,7 +523,7 @@ def test_cli_lists_submit_match_feedback(node: Node, tmp_path: Path,
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
 def test_each_media_endpoint_admits_exactly_its_roles(node: Node, role_tokens: dict[Role, str],
                                                       role: Role) -> None:
-    lst = media.create_list(node, "t", {"name": "x", "category": "ncii"})
+    lst = service.create_list(node, "t", {"name": "x", "category": "ncii"})
     write, read, match = {Role.ADMIN, Role.ANALYST}, {Role.ADMIN, Role.ANALYST, Role.AUDITOR}, \
         {Role.ADMIN, Role.ANALYST, Role.PLATFORM}
     calls: list[tuple[str, str, Any, set[Role]]] = [

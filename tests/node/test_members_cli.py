@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from hanoi.cli.main import run
-from hanoi.services import ledger
-from hanoi.services.node import Node
+from hanoi.node import ledger
+from hanoi.node.runtime import Node
 from tests.node.helpers import public_key
 
 

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from hanoi.core.errors import Conflict, Forbidden, InvalidInput
 from hanoi.demo import sample_partners
+from hanoi.node import ledger, members, policy
+from hanoi.node.runtime import Node
+from hanoi.requests import custody, service
 from hanoi.requests.lifecycle import Event
 from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
-from hanoi.services import ledger, members, policy, requests
-from hanoi.services.node import Node
 from tests.unit.test_request_contents import complete
 
 
@@ -30,13 +31,13 @@ def partners(node: Node) -> Node:
 def outgoing(node: Node, partner: str = "fr-pharos", type_: str = "preservation",
              fields: dict[str, Any] | None = None) -> dict[str, Any]:
     f = PRESERVATION_FIELDS if type_ == "preservation" else STORED_DATA_FIELDS
-    return requests.create(node, "caseworker", {"type": type_, "partner": partner, "fields": dict(fields or f)})
+    return service.create(node, "caseworker", {"type": type_, "partner": partner, "fields": dict(fields or f)})
 
 
 def incoming(node: Node, partner: str = "fr-pharos", type_: str = "preservation",
              fields: dict[str, Any] | None = None) -> dict[str, Any]:
     f = PRESERVATION_FIELDS if type_ == "preservation" else STORED_DATA_FIELDS
-    return requests.create(node, "247-desk", {"type": type_, "partner": partner, "direction": "incoming",
+    return service.create(node, "247-desk", {"type": type_, "partner": partner, "direction": "incoming",
                                               "via": "24/7 network e-mail", "fields": dict(fields or f)})
 
 
@@ -46,35 +47,35 @@ def entries(node: Node) -> int:
 
 def test_draft_then_submit_with_gate_decision_ledgered(partners: Node) -> None:
     node = partners
-    draft = requests.create(node, "caseworker", {"type": "preservation", "partner": "fr-pharos",
+    draft = service.create(node, "caseworker", {"type": "preservation", "partner": "fr-pharos",
                                                  "fields": {"offence_code": "UNCC-13"}})
     assert draft["state"] == "draft"
     missing = {r["field"] for r in draft["checklist"] if not r["ok"]}
     assert {"requesting_authority", "data_concerned", "mla_to_follow"} <= missing
     with pytest.raises(InvalidInput) as err:
-        requests.submit(node, "caseworker", draft["id"])
+        service.submit(node, "caseworker", draft["id"])
     assert all(p.rule for p in err.value.problems)  # every problem cites its article
     assert {p.field for p in err.value.problems} == missing
 
-    requests.update(node, "caseworker", draft["id"], {"fields": PRESERVATION_FIELDS})
-    submitted = requests.submit(node, "caseworker", draft["id"])
+    service.update(node, "caseworker", draft["id"], {"fields": PRESERVATION_FIELDS})
+    submitted = service.submit(node, "caseworker", draft["id"])
     assert submitted["state"] == "submitted"
     assert submitted["decision"]["outcome"] == "allow" and submitted["decision"]["moment"] == "submit"
-    actions = [e["action"] for e in requests.timeline(node, draft["id"])]
+    actions = [e["action"] for e in service.timeline(node, draft["id"])]
     assert actions == ["request.create", "request.update", "request.gate.submit", "request.submit"]
     assert ledger.verify(node).ok
 
 
 def test_submit_with_missing_contents_writes_nothing(partners: Node) -> None:
-    draft = requests.create(partners, "cw", {"type": "stored-data", "partner": "fr-pharos", "fields": {}})
+    draft = service.create(partners, "cw", {"type": "stored-data", "partner": "fr-pharos", "fields": {}})
     before = entries(partners)
     with pytest.raises(InvalidInput) as err:
-        requests.submit(partners, "cw", draft["id"])
+        service.submit(partners, "cw", draft["id"])
     fields = {p.field: p.rule for p in err.value.problems}
     assert fields["requesting_authority"] == "CONTENT-AUTHORITY"
     assert fields["purpose"] == "CONTENT-PURPOSE"
     assert entries(partners) == before
-    assert requests.show(partners, draft["id"])["state"] == "draft"
+    assert service.show(partners, draft["id"])["state"] == "draft"
 
 
 @pytest.mark.parametrize(("fields", "field", "rule"), [
@@ -87,7 +88,7 @@ def test_bad_values_are_refused_even_in_a_draft(partners: Node, fields: dict[str
                                                  rule: str | None) -> None:
     before = entries(partners)
     with pytest.raises(InvalidInput) as err:
-        requests.create(partners, "cw", {"type": "preservation", "partner": "fr-pharos", "fields": fields})
+        service.create(partners, "cw", {"type": "preservation", "partner": "fr-pharos", "fields": fields})
     assert (err.value.problems[0].field, err.value.problems[0].rule) == (field, rule)
     assert entries(partners) == before
 
@@ -95,24 +96,24 @@ def test_bad_values_are_refused_even_in_a_draft(partners: Node, fields: dict[str
 def test_suspended_partner_is_denied_and_the_denial_is_on_record(partners: Node) -> None:
     draft = outgoing(partners, partner="qz-ministry")
     with pytest.raises(Forbidden) as err:
-        requests.submit(partners, "cw", draft["id"])
+        service.submit(partners, "cw", draft["id"])
     assert err.value.rule == "GATE-SUSPENDED" and err.value.status == 403
-    shown = requests.show(partners, draft["id"])
+    shown = service.show(partners, draft["id"])
     assert shown["state"] == "draft"
     assert shown["decision"]["outcome"] == "deny"
     codes = {r["code"] for r in shown["decision"]["reasons"]}
     assert {"GATE-SUSPENDED", "GATE-NON-PARTY"} <= codes  # every rule that fired
-    gate_entries = [e for e in requests.timeline(partners, draft["id"]) if e["action"] == "request.gate.submit"]
+    gate_entries = [e for e in service.timeline(partners, draft["id"]) if e["action"] == "request.gate.submit"]
     assert gate_entries[-1]["decision"] == "deny"
 
 
 def test_partner_with_concerns_needs_a_named_reviewer(partners: Node) -> None:
     draft = outgoing(partners, partner="de-bka", fields={**PRESERVATION_FIELDS, "language": "de"})
     with pytest.raises(Forbidden) as err:
-        requests.submit(partners, "cw", draft["id"])
+        service.submit(partners, "cw", draft["id"])
     assert err.value.status == 409 and err.value.rule == "GATE-CONCERNS"
-    requests.review(partners, "cw", draft["id"], {"reviewer": "Jane Reviewer", "approved": True})
-    done = requests.submit(partners, "cw", draft["id"])
+    service.review(partners, "cw", draft["id"], {"reviewer": "Jane Reviewer", "approved": True})
+    done = service.submit(partners, "cw", draft["id"])
     assert done["state"] == "submitted"
     concerns = next(r for r in done["decision"]["reasons"] if r["code"] == "GATE-CONCERNS")
     assert concerns["effect"] == "allow" and "Jane Reviewer" in concerns["detail"]
@@ -120,7 +121,7 @@ def test_partner_with_concerns_needs_a_named_reviewer(partners: Node) -> None:
 
 def test_discrimination_finding_denies(partners: Node) -> None:
     req = incoming(partners, type_="stored-data")
-    shown = requests.review(partners, "lawyer", req["id"], {
+    shown = service.review(partners, "lawyer", req["id"], {
         "reviewer": "Legal adviser", "approved": False, "discrimination_found": True,
         "note": "Targets the account holder for political opinions"})
     assert shown["decision"]["outcome"] == "deny"
@@ -130,7 +131,7 @@ def test_discrimination_finding_denies(partners: Node) -> None:
 def test_language_not_accepted_by_the_partner(partners: Node) -> None:
     draft = outgoing(partners, partner="fr-pharos", fields={**PRESERVATION_FIELDS, "language": "de"})
     with pytest.raises(InvalidInput) as err:
-        requests.submit(partners, "cw", draft["id"])
+        service.submit(partners, "cw", draft["id"])
     assert [(p.field, p.rule) for p in err.value.problems] == [("language", "CONTENT-LANGUAGE")]
 
 
@@ -139,28 +140,28 @@ def test_incoming_preservation_lifecycle_and_60_day_term(partners: Node) -> None
     req = incoming(node)
     assert req["state"] == "received" and req["decision"]["moment"] == "receipt"
     for ev in ("acknowledge", "start", "preserve"):
-        shown = requests.act(node, "247-desk", req["id"], ev)
+        shown = service.act(node, "247-desk", req["id"], ev)
     assert shown["state"] == "preserved"
     term = shown["preservation"]
     assert term["state"] == "running"
     assert term["until"] > (node.now() + timedelta(days=59)).isoformat()
 
-    due = requests.due(node, timedelta(days=61))
+    due = service.due(node, timedelta(days=61))
     assert [d["request_id"] for d in due if d["source"] == "preservation"] == [req["id"]]
-    assert requests.due(node, timedelta(days=7)) == [d for d in requests.due(node, timedelta(days=7))
+    assert service.due(node, timedelta(days=7)) == [d for d in service.due(node, timedelta(days=7))
                                                      if d["source"] != "preservation"]
 
     with pytest.raises(Conflict) as err:
-        requests.act(node, "247-desk", req["id"], "expire")
+        service.act(node, "247-desk", req["id"], "expire")
     assert "cannot expire yet" in err.value.detail
 
-    extended = requests.act(node, "247-desk", req["id"], "extend", {"days": 30, "reason": "MLA request in preparation"})
+    extended = service.act(node, "247-desk", req["id"], "extend", {"days": 30, "reason": "MLA request in preparation"})
     assert extended["state"] == "extended"
     assert extended["preservation"]["until"] > term["until"]
 
     # the follow-up MLA request names the preservation: the term now runs until it is decided
     follow = incoming(node, type_="stored-data", fields={**STORED_DATA_FIELDS, "preservation_reference": req["id"]})
-    pres = requests.show(node, req["id"])["preservation"]
+    pres = service.show(node, req["id"])["preservation"]
     assert pres["follow_up_pending"] is True
     assert follow["state"] == "received"
 
@@ -169,89 +170,87 @@ def test_preservation_cannot_expire_while_follow_up_pending(partners: Node) -> N
     node = partners
     req = incoming(node)
     for ev in ("acknowledge", "start"):
-        requests.act(node, "d", req["id"], ev)
+        service.act(node, "d", req["id"], ev)
     long_ago = (node.now() - timedelta(days=90)).isoformat()
-    requests.act(node, "d", req["id"], "preserve", {"preserved_at": long_ago})
+    service.act(node, "d", req["id"], "preserve", {"preserved_at": long_ago})
     incoming(node, type_="stored-data", fields={**STORED_DATA_FIELDS, "preservation_reference": req["id"]})
-    assert requests.show(node, req["id"])["preservation"]["state"] == "held"
+    assert service.show(node, req["id"])["preservation"]["state"] == "held"
     with pytest.raises(Conflict) as err:
-        requests.act(node, "d", req["id"], "expire")
+        service.act(node, "d", req["id"], "expire")
     assert "PRESERVATION-60-DAYS" in str(err.value.problems) or "60" in err.value.detail
-    overdue = [d for d in requests.due(node, timedelta(0)) if d["request_id"] == req["id"]]
+    overdue = [d for d in service.due(node, timedelta(0)) if d["request_id"] == req["id"]]
     assert overdue and overdue[0]["remaining_seconds"] < 0
 
 
 def test_responses_need_grounds_and_consultation(partners: Node) -> None:
     node = partners
     req = incoming(node, type_="stored-data")
-    requests.act(node, "d", req["id"], "acknowledge")
-    requests.act(node, "d", req["id"], "start")
+    service.act(node, "d", req["id"], "acknowledge")
+    service.act(node, "d", req["id"], "start")
     before = entries(node)
     with pytest.raises(InvalidInput) as err:
-        requests.respond(node, "d", req["id"], {"kind": "refused", "reason": "No."})
+        service.respond(node, "d", req["id"], {"kind": "refused", "reason": "No."})
     assert err.value.problems[0].field == "grounds"
     with pytest.raises(InvalidInput) as err:
-        requests.respond(node, "d", req["id"], {"kind": "refused", "grounds": ["fiscal"], "reason": "Tax case."})
+        service.respond(node, "d", req["id"], {"kind": "refused", "grounds": ["fiscal"], "reason": "Tax case."})
     assert "NOT-GROUND-FISCAL" in {p.rule for p in err.value.problems}
     with pytest.raises(InvalidInput) as err:
-        requests.respond(node, "d", req["id"], {"kind": "refused", "grounds": ["bank-secrecy"], "reason": "Bank."})
+        service.respond(node, "d", req["id"], {"kind": "refused", "grounds": ["bank-secrecy"], "reason": "Bank."})
     assert "NOT-GROUND-BANK-SECRECY" in {p.rule for p in err.value.problems}
     with pytest.raises(Conflict) as conflict:  # Art. 40(~28): consult first
-        requests.respond(node, "d", req["id"], {"kind": "refused", "grounds": ["REFUSE-DOMESTIC-LAW"],
+        service.respond(node, "d", req["id"], {"kind": "refused", "grounds": ["REFUSE-DOMESTIC-LAW"],
                                                 "reason": "Our law forbids it."})
     assert conflict.value.rule == "CONSULT-BEFORE-REFUSAL" or "consult" in conflict.value.detail
     assert entries(node) == before
-    requests.act(node, "d", req["id"], "consult", {"note": "Could assistance be given on conditions?"})
-    refused = requests.respond(node, "d", req["id"], {"kind": "refused", "grounds": ["REFUSE-DOMESTIC-LAW"],
+    service.act(node, "d", req["id"], "consult", {"note": "Could assistance be given on conditions?"})
+    refused = service.respond(node, "d", req["id"], {"kind": "refused", "grounds": ["REFUSE-DOMESTIC-LAW"],
                                                       "reason": "Our law forbids it."})
     assert refused["state"] == "refused"
     assert refused["response"]["grounds"][0]["code"] == "REFUSE-DOMESTIC-LAW"
     with pytest.raises(Conflict) as terminal:
-        requests.act(node, "d", req["id"], "resume")
+        service.act(node, "d", req["id"], "resume")
     assert "refused" in terminal.value.detail
 
 
 def test_outgoing_side_cannot_record_the_partners_steps_without_a_channel(partners: Node) -> None:
     req = outgoing(partners)
-    requests.submit(partners, "cw", req["id"])
+    service.submit(partners, "cw", req["id"])
     with pytest.raises(Conflict) as err:
-        requests.act(partners, "cw", req["id"], "receive")
+        service.act(partners, "cw", req["id"], "receive")
     assert "via" in err.value.detail
-    shown = requests.act(partners, "cw", req["id"], "receive", {"via": "e-mail from PHAROS"})
+    shown = service.act(partners, "cw", req["id"], "receive", {"via": "e-mail from PHAROS"})
     assert shown["state"] == "received"
     with pytest.raises(Conflict):
-        requests.act(partners, "cw", req["id"], "acknowledge")
+        service.act(partners, "cw", req["id"], "acknowledge")
 
 
 def test_handover_conditions_are_enforced_later(partners: Node) -> None:
     node = partners
     req = outgoing(node, type_="stored-data", fields=STORED_DATA_FIELDS)
-    requests.submit(node, "cw", req["id"])
+    service.submit(node, "cw", req["id"])
     for ev in ("receive", "acknowledge", "start"):
-        requests.act(node, "cw", req["id"], ev, {"via": "e-mail"})
+        service.act(node, "cw", req["id"], ev, {"via": "e-mail"})
     import io
 
-    from hanoi.services import evidence
-
-    ev = evidence.add(node, "cw", req["id"], name="subscriber.csv", stream=io.BytesIO(b"name,ip\nX,192.0.2.1\n"),
+    ev = custody.add(node, "cw", req["id"], name="subscriber.csv", stream=io.BytesIO(b"name,ip\nX,192.0.2.1\n"),
                       media_type="text/csv")
-    requests.respond(node, "cw", req["id"], {
+    service.respond(node, "cw", req["id"], {
         "via": "e-mail", "kind": "partially-executed", "reason": "Content data not retained.",
         "evidence": [{k: ev[k] for k in ("name", "sha256", "size", "media_type")}],
         "conditions": {"proceedings": "NCA-2026-FR-0413", "specialty": True,
                        "data_protection": ["Delete when the case is closed"]}})
-    other = requests.check_evidence_use(node, "cw", req["id"], {"kind": "other-proceedings",
+    other = service.check_evidence_use(node, "cw", req["id"], {"kind": "other-proceedings",
                                                                 "proceedings": "NCA-2027-0001"})
     assert other["decision"]["outcome"] == "deny"
-    onward = requests.check_evidence_use(node, "cw", req["id"], {"kind": "onward-transfer", "recipient": "US DOJ"})
+    onward = service.check_evidence_use(node, "cw", req["id"], {"kind": "onward-transfer", "recipient": "US DOJ"})
     assert onward["decision"]["outcome"] == "deny"
     assert "GATE-ONWARD-TRANSFER" in {r["code"] for r in onward["decision"]["reasons"]}
-    requests.record_consent(node, "cw", req["id"], {"kind": "reuse", "scope": "NCA-2027-0001",
+    service.record_consent(node, "cw", req["id"], {"kind": "reuse", "scope": "NCA-2027-0001",
                                                     "given_by": "French central authority"})
-    again = requests.check_evidence_use(node, "cw", req["id"], {"kind": "other-proceedings",
+    again = service.check_evidence_use(node, "cw", req["id"], {"kind": "other-proceedings",
                                                                 "proceedings": "NCA-2027-0001"})
     assert again["decision"]["outcome"] == "allow"
-    checks = [e for e in requests.timeline(node, req["id"]) if e["action"] == "request.use-check"]
+    checks = [e for e in service.timeline(node, req["id"]) if e["action"] == "request.use-check"]
     assert [e["decision"] for e in checks] == ["deny", "deny", "allow"]
 
 
@@ -262,20 +261,20 @@ def test_policy_change_is_ledgered_and_hand_edits_are_noticed(partners: Node) ->
     assert [e["action"] for e in ledger.page(node, subject="policy")["items"]][-1] == "policy.update"
     draft = outgoing(node, partner="de-bka", fields={**PRESERVATION_FIELDS, "language": "de"})
     with pytest.raises(Forbidden) as err:
-        requests.submit(node, "cw", draft["id"])
+        service.submit(node, "cw", draft["id"])
     assert err.value.status == 403  # concerns now deny
 
     path = node.home / "policy.yaml"
     path.write_text(path.read_text().replace("concerns: deny", "concerns: review"))
     with pytest.raises(Forbidden) as err:
-        requests.submit(node, "cw", draft["id"])
+        service.submit(node, "cw", draft["id"])
     assert err.value.status == 409  # the hand edit applies...
     changed = [e for e in ledger.page(node, subject="policy")["items"] if e["action"] == "policy.changed"]
     assert changed and changed[-1]["actor"] == "file:policy.yaml"  # ...and was ledgered first
 
     path.write_text("concerns: maybe\n")
     with pytest.raises(InvalidInput) as bad:
-        requests.submit(node, "cw", draft["id"])
+        service.submit(node, "cw", draft["id"])
     assert "concerns" in {p.field.split(".")[-1] for p in bad.value.problems}
 
 
@@ -299,32 +298,30 @@ def test_random_walks_never_skip_a_ledger_entry(partners: Node, walk: list[str],
     from hanoi.requests import lifecycle
 
     node = partners
-    req = requests.create(node, "d", {"type": type_, "partner": "fr-pharos", "direction": "incoming",
+    req = service.create(node, "d", {"type": type_, "partner": "fr-pharos", "direction": "incoming",
                                       "fields": {**complete(type_), "language": "fr"}})
     import io
 
-    from hanoi.services import evidence
-
-    evidence.add(node, "d", req["id"], name="walk.txt", stream=io.BytesIO(b"hello world"), media_type="text/plain")
+    custody.add(node, "d", req["id"], name="walk.txt", stream=io.BytesIO(b"hello world"), media_type="text/plain")
     state = req["state"]
     for ev in walk:
         before = entries(node)
         try:
             if ev in RESPONSES:
-                shown = requests.respond(node, "d", req["id"], RESPONSES[ev])
+                shown = service.respond(node, "d", req["id"], RESPONSES[ev])
             else:
-                shown = requests.act(node, "d", req["id"], ev, {"days": 30, "reason": "more time"})
+                shown = service.act(node, "d", req["id"], ev, {"days": 30, "reason": "more time"})
         except (Conflict, InvalidInput, Forbidden) as err:
             added = ledger.page(node, after=before, limit=1000)["items"]
             if isinstance(err, Forbidden):  # the gate's refusal is itself on record, nothing else
                 assert [e["action"] for e in added] == ["request.gate.send"]
             else:
                 assert added == []
-            assert requests.show(node, req["id"])["state"] == state
+            assert service.show(node, req["id"])["state"] == state
             continue
         assert entries(node) > before
         assert shown["state"] in {s.value for s in lifecycle.State}
-        last = requests.timeline(node, req["id"])[-1]
+        last = service.timeline(node, req["id"])[-1]
         assert last["payload"].get("to", shown["state"]) == shown["state"] or last["action"].startswith(
             "request.response")
         state = shown["state"]

@@ -15,9 +15,9 @@ from markupsafe import escape as html_escape
 from hanoi.cli.main import run
 from hanoi.core.roles import Role
 from hanoi.demo import sample_partners
+from hanoi.node import ledger, members
+from hanoi.node.runtime import Node
 from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
-from hanoi.services import ledger, members
-from hanoi.services.node import Node
 from tests.node.helpers import auth
 
 PROBLEM = "application/problem+json"
@@ -141,7 +141,7 @@ def test_api_evidence_upload_package_and_limits(client: TestClient, partners: No
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     pkg = tmp_path / "pkg.zip"
     pkg.write_bytes(r.content)
-    from hanoi.requests.evidence import verify_package
+    from hanoi.requests.packages import verify_package
 
     assert verify_package(pkg).ok
     actions = [e["action"] for e in client.get(f"/api/v1/requests/{rid}/timeline", headers=cw).json()]

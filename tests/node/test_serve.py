@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from hanoi.services import ledger
-from hanoi.services.node import Node
+from hanoi.node import ledger
+from hanoi.node.runtime import Node
 from tests.node.helpers import auth, member_body, serving
 
 

@@ -11,11 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from hanoi.bootstrap import open_node
 from hanoi.cli.main import run
 from hanoi.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from hanoi.services import ledger, members, signals, tokens
-from hanoi.services.node import Node
-from hanoi.services.signals import Caller
+from hanoi.node import ledger, members, tokens
+from hanoi.node.runtime import Node
+from hanoi.signals import read_model, receive, rows, send, service
+from hanoi.signals.service import Caller
 from hanoi.store.tables import ledger_entries, outbox, signal_reports
 from hanoi.store.tables import signals as signals_t
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
@@ -45,7 +47,7 @@ def item(value: str = URL, **over: Any) -> dict[str, Any]:
 
 
 def seen(node: Node, who: Caller, *values: Any) -> list[bool]:
-    return [r["match"] for r in signals.lookup(node, who, list(values))["results"]]
+    return [r["match"] for r in service.lookup(node, who, list(values))["results"]]
 
 
 def hanoi(node: Node, *args: str) -> int:
@@ -62,7 +64,7 @@ PUBLIC = Caller("test", public=True)
 
 def test_each_marking_reaches_only_whom_it_may(partners: Node) -> None:
     node = partners
-    signals.report(node, "t", "fr-cert", [
+    service.report(node, "t", "fr-cert", [
         item("hxxp://scam.example[.]com/login"),  # defanged: stored live
         item("red.example.com", type="domain", tlp="RED"),
         item("amber.example.com", type="domain", tlp="AMBER", recipients=["de-bka"]),
@@ -82,9 +84,9 @@ def test_each_marking_reaches_only_whom_it_may(partners: Node) -> None:
 
 def test_lookup_normalises_and_answers_in_order(partners: Node) -> None:
     node = partners
-    signals.report(node, "t", None, [item(), item("+33 6 12 34 56 78", type="phone"),
+    service.report(node, "t", None, [item(), item("+33 6 12 34 56 78", type="phone"),
                                      item(URL, confidence=30, tlp="AMBER")])
-    out = signals.lookup(node, STAFF, [
+    out = service.lookup(node, STAFF, [
         "HTTP://SCAM.example.com:80/login#x", {"type": "phone", "value": "0033612345678"},
         "nothing.example", {"type": "ipv4", "value": "999.1.1.1"}])
     first, phone, miss, bad = out["results"]
@@ -98,30 +100,30 @@ def test_lookup_normalises_and_answers_in_order(partners: Node) -> None:
 def test_bad_batches_are_refused_whole(partners: Node) -> None:
     node = partners
     with pytest.raises(InvalidInput) as err:
-        signals.report(node, "t", None, [item(), item("x" * 3000), item(abuse_type="THEFT")])
+        service.report(node, "t", None, [item(), item("x" * 3000), item(abuse_type="THEFT")])
     fields = {p.field for p in err.value.problems}
     assert fields == {"items[1].value", "items[2].abuse_type"}
     with node.read() as conn:
         assert conn.execute(select(func.count()).select_from(signal_reports)).scalar() == 0
-    out = signals.report(node, "t", None, [item(), item("x" * 3000)], best_effort=True)
+    out = service.report(node, "t", None, [item(), item("x" * 3000)], best_effort=True)
     assert out["stored"] == 1 and [r["ref"] for r in out["rejected"]] == ["items[1]"]
     with pytest.raises(InvalidInput, match="at most 10,000"):
-        signals.lookup(node, STAFF, ["a.example"] * 10_001)
+        service.lookup(node, STAFF, ["a.example"] * 10_001)
     with pytest.raises(InvalidInput) as err:
-        signals.lookup(node, STAFF, ["ok.example", {"type": "domain", "value": "a" * 400}])
+        service.lookup(node, STAFF, ["ok.example", {"type": "domain", "value": "a" * 400}])
     assert err.value.problems[0].field == "values[1]"
     with pytest.raises(InvalidInput, match="empty"):
-        signals.lookup(node, STAFF, [])
+        service.lookup(node, STAFF, [])
 
 
 def test_ledger_names_digests_never_values(partners: Node) -> None:
     node = partners
-    signals.report(node, "t", "fr-cert", [item(related=[{"type": "iban",
+    service.report(node, "t", "fr-cert", [item(related=[{"type": "iban",
                                                          "value": "FR76 3000 6000 0112 3456 7890 189"}])])
-    signals.report(node, "t", "fr-cert", [item(f"http://x{i}.example.com/") for i in range(3)])
+    service.report(node, "t", "fr-cert", [item(f"http://x{i}.example.com/") for i in range(3)])
     entries = ledger.page(node, limit=1000)["items"]
     single = next(e for e in entries if e["action"] == "signal.report")
-    assert single["subject"] == signals.subject("url", URL)
+    assert single["subject"] == rows.subject("url", URL)
     assert single["payload"]["related"][0]["type"] == "iban"
     batch = next(e for e in entries if e["action"] == "signal.import")
     assert len(batch["payload"]["reports"]) == 3
@@ -131,49 +133,49 @@ def test_ledger_names_digests_never_values(partners: Node) -> None:
 
 def test_related_identifiers_make_a_campaign_shown_through_the_gate(partners: Node) -> None:
     node = partners
-    signals.report(node, "t", "fr-cert", [item(related=[{"type": "phone", "value": "+33612345678"},
+    service.report(node, "t", "fr-cert", [item(related=[{"type": "phone", "value": "+33612345678"},
                                                         {"type": "iban", "value": "DE89370400440532013000"}])])
-    signals.report(node, "t", None, [item("+33612345678", type="phone", tlp="RED",
+    service.report(node, "t", None, [item("+33612345678", type="phone", tlp="RED",
                                           related=[{"type": "email", "value": "mule@example.org"}])])
-    staff = signals.campaign(node, STAFF, "DE89 3704 0044 0532 0130 00")
+    staff = service.campaign(node, STAFF, "DE89 3704 0044 0532 0130 00")
     assert {m["value"] for m in staff["members"]} == {URL, "+33612345678", "DE89370400440532013000",
                                                       "mule@example.org"}
     assert staff["campaign"] == 1 and len(staff["links"]) == 3
-    de = signals.campaign(node, DE, "+33612345678")
+    de = service.campaign(node, DE, "+33612345678")
     assert {m["value"] for m in de["members"]} == {URL, "+33612345678", "DE89370400440532013000"}
     assert all(lk["tlp"] == "GREEN" for lk in de["links"])  # the RED link stays home
     with pytest.raises(Exception, match="that you may see"):
-        signals.campaign(node, DE, "mule@example.org")
+        service.campaign(node, DE, "mule@example.org")
 
 
 def test_feedback_flows_back_to_the_source(partners: Node) -> None:
     node = partners
-    signals.report(node, "t", "fr-cert", [item()])
-    signals.feedback(node, DE, "sighting", {"value": URL, "count": 3})
-    signals.feedback(node, NL, "false-positive", {"value": URL, "note": "our own page"})
-    got = signals.feedback_for_source(node, "fr-cert")
+    service.report(node, "t", "fr-cert", [item()])
+    service.feedback(node, DE, "sighting", {"value": URL, "count": 3})
+    service.feedback(node, NL, "false-positive", {"value": URL, "note": "our own page"})
+    got = service.feedback_for_source(node, "fr-cert")
     assert [(f["kind"], f["member"], f["count"]) for f in got] == [
         ("false-positive", "nl-police", 1), ("sighting", "de-bka", 3)]
-    assert signals.feedback_for_source(node, "de-bka") == []
+    assert service.feedback_for_source(node, "de-bka") == []
     with pytest.raises(Exception, match="that you may see"):
-        signals.feedback(node, QZ, "sighting", {"value": URL})
+        service.feedback(node, QZ, "sighting", {"value": URL})
 
 
 def test_a_suspended_source_is_refused_and_the_refusal_ledgered(partners: Node) -> None:
     with pytest.raises(Forbidden) as err:
-        signals.report(partners, "t", "qz-ministry", [item()])
+        service.report(partners, "t", "qz-ministry", [item()])
     assert err.value.rule == "GATE-SUSPENDED"
     last = ledger.page(partners, limit=1000)["items"][-1]
     assert last["action"] == "signal.report.refused" and last["decision"] == "deny"
 
 
 def test_a_second_process_catches_up_from_the_store(partners: Node) -> None:
-    other = Node.open(partners.home, migrate=False)
+    other = open_node(partners.home, migrate=False)
     try:
         assert seen(other, STAFF, URL) == [False]
-        signals.report(partners, "t", None, [item()])
+        service.report(partners, "t", None, [item()])
         assert seen(other, STAFF, URL) == [True]
-        signals.forget_index(other)
+        other.forget_read_model(read_model.SignalReadModel)
         assert seen(other, DE, URL) == [True]  # rebuilt from the store
     finally:
         other.close()
@@ -181,9 +183,9 @@ def test_a_second_process_catches_up_from_the_store(partners: Node) -> None:
 
 def test_federation_publish_and_receive_keep_consent(partners: Node) -> None:
     node = partners
-    signals.report(node, "t", "fr-cert", [item(), item("red.example.com", type="domain", tlp="RED")])
+    service.report(node, "t", "fr-cert", [item(), item("red.example.com", type="domain", tlp="RED")])
     with node.write("t") as uow:
-        queued = signals.publish(uow, [1, 2], peers=["de-bka", "qz-ministry"])
+        queued = send.publish(uow, [1, 2], peers=["de-bka", "qz-ministry"])
     assert queued == {"de-bka": [1]}
     with node.read() as conn:
         rows = conn.execute(select(outbox.c.recipient, outbox.c.payload)).all()
@@ -193,16 +195,16 @@ def test_federation_publish_and_receive_keep_consent(partners: Node) -> None:
         {"id": "77", "source": "at-cert", "type": "domain", "value": "fed.example.com",
          "tlp": "GREEN", "abuse_type": "UNCC-13"}]})
     with node.write("peer") as uow:
-        out = signals.on_signal_report(uow, env, {"id": "de-bka"})
+        out = receive.on_report(uow, env, {"id": "de-bka"})
     with node.write("peer") as uow:  # the same reports again: applied once
-        again = signals.on_signal_report(uow, env, {"id": "de-bka"})
+        again = receive.on_report(uow, env, {"id": "de-bka"})
         uow.record("inbox.accepted", "test", {})  # what the inbox writes around a handler
     assert out["stored"] == 1 and again["stored"] == 0
     twice = SimpleNamespace(id="env-2", payload={"reports": [
         {"id": "78", "source": "at-cert", "type": "domain", "value": f"twice-{n}.example.com",
          "tlp": "GREEN", "abuse_type": "UNCC-13"} for n in (1, 2)]})
     with node.write("peer") as uow:  # one id given twice in one envelope: the first is kept
-        assert signals.on_signal_report(uow, twice, {"id": "de-bka"})["stored"] == 1
+        assert receive.on_report(uow, twice, {"id": "de-bka"})["stored"] == 1
     assert seen(node, STAFF, "twice-1.example.com", "twice-2.example.com") == [True, False]
     assert seen(node, STAFF, "fed.example.com") == [True]
     assert seen(node, NL, "fed.example.com") == [False]  # no consent to onward transfer
@@ -345,51 +347,51 @@ AMBER = "amber.example.com"
 
 def test_a_named_member_receives_the_amber_report_everywhere(partners: Node) -> None:
     node = partners
-    (amber,) = _ids(signals.report(node, "t", None, [item(AMBER, type="domain", tlp="AMBER")]))
-    other = Node.open(node.home, migrate=False)  # a second API process with its own index
+    (amber,) = _ids(service.report(node, "t", None, [item(AMBER, type="domain", tlp="AMBER")]))
+    other = open_node(node.home, migrate=False)  # a second API process with its own index
     try:
         assert seen(node, DE, AMBER) == seen(other, DE, AMBER) == [False]  # both indexes built
-        got = signals.name_members(node, STAFF, amber, ["de-bka"], mode="add")
+        got = service.name_members(node, STAFF, amber, ["de-bka"], mode="add")
         assert got["named"] == ["de-bka"] and got["report_id"] == amber and got["tlp"] == "AMBER"
         assert _named(node, amber) == ["de-bka"]
         for process in (node, other):
             assert seen(process, DE, AMBER) == [True] and seen(process, NL, AMBER) == [False]
-        assert AMBER in {r["value"] for r in signals.list_signals(node, DE)}
-        assert AMBER not in {r["value"] for r in signals.list_signals(node, NL)}
-        assert AMBER in {r["value"] for r in signals.reports_for_export(node, "de-bka")}
-        assert AMBER not in {r["value"] for r in signals.reports_for_export(node, "nl-police")}
-        signals.name_members(node, STAFF, amber, ["nl-police"], mode="add")
+        assert AMBER in {r["value"] for r in service.list_signals(node, DE)}
+        assert AMBER not in {r["value"] for r in service.list_signals(node, NL)}
+        assert AMBER in {r["value"] for r in service.reports_for_export(node, "de-bka")}
+        assert AMBER not in {r["value"] for r in service.reports_for_export(node, "nl-police")}
+        service.name_members(node, STAFF, amber, ["nl-police"], mode="add")
         assert _named(node, amber) == ["de-bka", "nl-police"]
-        got = signals.name_members(node, STAFF, amber, ["de-bka"], mode="remove")
+        got = service.name_members(node, STAFF, amber, ["de-bka"], mode="remove")
         assert got["named"] == ["nl-police"]
         for process in (node, other):
             assert seen(process, DE, AMBER) == [False] and seen(process, NL, AMBER) == [True]
-        assert AMBER not in {r["value"] for r in signals.reports_for_export(node, "de-bka")}
-        signals.forget_index(other)  # a rebuilt index reads the names from the store
+        assert AMBER not in {r["value"] for r in service.reports_for_export(node, "de-bka")}
+        other.forget_read_model(read_model.SignalReadModel)  # a rebuilt index reads the names from the store
         assert seen(other, NL, AMBER) == [True] and seen(other, DE, AMBER) == [False]
     finally:
         other.close()
     entries = [e for e in ledger.page(node, limit=1000)["items"] if e["action"] == "signal.named"]
     assert [(e["payload"]["added"], e["payload"]["removed"]) for e in entries] == [
         (["de-bka"], []), (["nl-police"], []), ([], ["de-bka"])]
-    assert entries[0]["subject"] == signals.subject("domain", AMBER)
+    assert entries[0]["subject"] == rows.subject("domain", AMBER)
     assert AMBER not in json.dumps(entries)  # the ledger names the signal by digest
 
 
 def test_naming_refuses_what_the_rules_forbid_and_writes_nothing(partners: Node) -> None:
     node = partners
-    amber, strict, red, green = _ids(signals.report(node, "t", None, [
+    amber, strict, red, green = _ids(service.report(node, "t", None, [
         item(AMBER, type="domain", tlp="AMBER"), item("strict.example.com", type="domain", tlp="AMBER+STRICT"),
         item("red.example.com", type="domain", tlp="RED"), item("green.example.com", type="domain")]))
-    (private,) = _ids(signals.report(node, "t", "fr-cert", [item("fr.example.com", type="domain", tlp="AMBER",
+    (private,) = _ids(service.report(node, "t", "fr-cert", [item("fr.example.com", type="domain", tlp="AMBER",
                                                                   consent=False)]))
-    signals.name_members(node, STAFF, amber, ["nl-police"])
+    service.name_members(node, STAFF, amber, ["nl-police"])
     entries, reports = _count(node, ledger_entries), _count(node, signal_reports)
 
     def refused(kind: type[Exception], report_id: Any, names: Any, mode: str = "set",
                 who: Caller = STAFF) -> Any:
         with pytest.raises(kind) as err:
-            signals.name_members(node, who, report_id, names, mode=mode)
+            service.name_members(node, who, report_id, names, mode=mode)
         return err.value
 
     assert isinstance(refused(Forbidden, amber, ["de-bka"], who=DE), Forbidden)
@@ -406,7 +408,7 @@ def test_naming_refuses_what_the_rules_forbid_and_writes_nothing(partners: Node)
     assert refused(InvalidInput, amber, ["de-bka"], mode="remove").problems[0].field == "members[0]"
     assert refused(InvalidInput, amber, [], mode="add").problems[0].field == "members"
     assert refused(NotFound, 999, ["de-bka"]).problems[0].field == "report_id"
-    assert signals.name_members(node, STAFF, amber, ["nl-police"], mode="add")["named"] == ["nl-police"]
+    assert service.name_members(node, STAFF, amber, ["nl-police"], mode="add")["named"] == ["nl-police"]
     assert (_count(node, ledger_entries), _count(node, signal_reports)) == (entries, reports)
     assert _named(node, amber) == ["nl-police"] and _named(node, red) == []
     assert seen(node, DE, AMBER) == [False]
@@ -417,7 +419,7 @@ def test_api_and_cli_name_members(client: TestClient, partners: Node, role_token
     from hanoi.core.roles import Role
 
     node = partners
-    amber, red = _ids(signals.report(node, "t", None, [item(AMBER, type="domain", tlp="AMBER"),
+    amber, red = _ids(service.report(node, "t", None, [item(AMBER, type="domain", tlp="AMBER"),
                                                        item("red.example.com", type="domain", tlp="RED")]))
     de = _token(node, "analyst", "de-bka")
     url = f"/api/v1/signals/reports/{amber}/named"
@@ -466,28 +468,28 @@ def _queued(node: Node) -> dict[str, list[str]]:
 
 def test_publish_queues_for_each_peer_what_the_gate_allows(partners: Node) -> None:
     node = partners
-    signals.report(node, "t", None, [item(), item("red.example.com", type="domain", tlp="RED"),
+    service.report(node, "t", None, [item(), item("red.example.com", type="domain", tlp="RED"),
                                      item(AMBER, type="domain", tlp="AMBER", recipients=["nl-police"])])
-    out = signals.publish_reports(node, STAFF)
+    out = service.publish_reports(node, STAFF)
     assert out["peers"] == {"de-bka": 1, "fr-cert": 1, "nl-police": 2, "qz-ministry": 0}
     assert out["considered"] == 3 and out["queued"] == 4
     assert _queued(node) == {"de-bka": [URL], "fr-cert": [URL], "nl-police": [URL, AMBER]}  # no RED; QZ nothing
     last = ledger.page(node, limit=1000)["items"][-1]
     assert last["action"] == "signal.publish" and last["payload"]["peers"]["qz-ministry"] == 0
     # Only what was reported since a time; only the peers named.
-    later = signals.parse_since("2999-01-01T00:00:00Z")
-    assert signals.publish_reports(node, STAFF, to=["de-bka"], since=later)["peers"] == {"de-bka": 0}
-    out = signals.publish_reports(node, STAFF, to=["qz-ministry", "de-bka", "de-bka"])
+    later = service.parse_since("2999-01-01T00:00:00Z")
+    assert service.publish_reports(node, STAFF, to=["de-bka"], since=later)["peers"] == {"de-bka": 0}
+    out = service.publish_reports(node, STAFF, to=["qz-ministry", "de-bka", "de-bka"])
     assert out["peers"] == {"qz-ministry": 0, "de-bka": 1}
     assert "qz-ministry" not in _queued(node)
     rows, entries = _count(node, outbox), _count(node, ledger_entries)
     with pytest.raises(InvalidInput) as err:
-        signals.publish_reports(node, STAFF, to=["de-bka", "xx-nobody"])
+        service.publish_reports(node, STAFF, to=["de-bka", "xx-nobody"])
     assert [p.field for p in err.value.problems] == ["to[1]"]
     with pytest.raises(InvalidInput):
-        signals.publish_reports(node, STAFF, to=[])
+        service.publish_reports(node, STAFF, to=[])
     with pytest.raises(Forbidden):
-        signals.publish_reports(node, DE)
+        service.publish_reports(node, DE)
     assert (_count(node, outbox), _count(node, ledger_entries)) == (rows, entries)
 
 
@@ -496,7 +498,7 @@ def test_api_and_cli_publish(client: TestClient, partners: Node, role_tokens: di
     from hanoi.core.roles import Role
 
     node = partners
-    signals.report(node, "t", None, [item(), item("red.example.com", type="domain", tlp="RED")])
+    service.report(node, "t", None, [item(), item("red.example.com", type="domain", tlp="RED")])
     for role in (Role.CASEWORKER, Role.AUDITOR, Role.PLATFORM):
         r = client.post("/api/v1/signals/publish", json={}, headers=auth(role_tokens[role]))
         assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
@@ -518,3 +520,27 @@ def test_api_and_cli_publish(client: TestClient, partners: Node, role_tokens: di
     assert hanoi(node, "signals", "publish", "--to", "nobody-here") == 1
     assert "to[0]" in capsys.readouterr().err
     assert _queued(node) == {"de-bka": [URL], "nl-police": [URL]}
+
+
+def test_a_hand_edit_of_the_policy_is_ledgered_before_a_lookup_decides_under_it(partners: Node) -> None:
+    """The read paths read the policy through the one accessor: a partner under concerns is
+    shown GREEN reports while the policy says review; once an admin edits the file by hand to
+    deny, the very next lookup first ledgers policy.changed, then decides under it."""
+    node = partners
+    members.assess(node, "t", "de-bka", {**GOOD_ASSESSMENT, "standing": "concerns",
+                                         "findings": "Unanswered questions on data retention"})
+    service.report(node, "t", None, [item(tlp="CLEAR"), item("green.example.com", type="domain")])
+    assert seen(node, DE, URL) == [True]  # CLEAR goes to anyone not suspended
+    before = ledger.page(node, subject="policy")["items"]
+    path = node.home / "policy.yaml"
+    path.write_text(path.read_text().replace("concerns: review", "concerns: deny"))
+    out = service.lookup(node, DE, [URL, "green.example.com"])
+    after = ledger.page(node, subject="policy")["items"]
+    changed = [e for e in after if e not in before]
+    assert [e["action"] for e in changed] == ["policy.changed"]
+    assert changed[0]["payload"]["policy"]["concerns"] == "deny"
+    disclosed = ledger.page(node, subject="member:de-bka")["items"][-1]
+    assert disclosed["action"] == "signal.lookup"
+    assert disclosed["seq"] > changed[0]["seq"]  # the decision came after the change was on record
+    assert disclosed["payload"]["policy_digest"] == changed[0]["payload"]["digest"]
+    assert [r["match"] for r in out["results"]] == [True, False]

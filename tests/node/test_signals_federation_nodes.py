@@ -19,9 +19,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from hanoi.bootstrap import init_node
 from hanoi.cli.main import run
 from hanoi.core import keys
-from hanoi.services.node import Node, init_node
+from hanoi.node.runtime import Node
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries, signal_reports, signals
 from tests.node.helpers import GOOD_ASSESSMENT, ServerProcess, auth, start_all, wait_for

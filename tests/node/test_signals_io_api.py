@@ -20,8 +20,9 @@ from sqlalchemy import func, select
 from hanoi.api.app import create_app
 from hanoi.cli.main import run
 from hanoi.core.roles import Role
-from hanoi.services import members, signals, tokens
-from hanoi.services.node import Node
+from hanoi.node import members, tokens
+from hanoi.node.runtime import Node
+from hanoi.signals import service
 from hanoi.signals.formats import misp
 from hanoi.store.tables import ledger_entries, signal_reports
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
@@ -29,7 +30,7 @@ from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
 PROBLEM = "application/problem+json"
 IMPORT = "/api/v1/signals/import"
 EXPORT = "/api/v1/signals/export"
-STAFF = signals.Caller("test")
+STAFF = service.Caller("test")
 
 EXT = "extension-definition--04348bf0-74f0-4afe-a471-b9041b596a38"
 GOOD_ID = "indicator--0f9ad1a3-5c1e-4f0e-9d3a-2b8f1f0b7c10"
@@ -57,7 +58,7 @@ def _count(node: Node, table: Any) -> int:
 
 
 def _matches(node: Node, *values: str) -> list[bool]:
-    return [r["match"] for r in signals.lookup(node, STAFF, list(values))["results"]]
+    return [r["match"] for r in service.lookup(node, STAFF, list(values))["results"]]
 
 
 def _indicator(ident: str, pattern: str) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def test_a_value_list_takes_its_type_tags_and_defaults_from_the_query(client: Te
                     params={"type": "domain", "tlp": "GREEN", "abuse_type": "UNCC-13", "confidence": "90",
                             "tag": ["helpline", "sms"]}, headers=h)
     assert r.status_code == 201 and r.json()["stored"] == 2
-    rows = signals.list_signals(partners, STAFF)
+    rows = service.list_signals(partners, STAFF)
     assert {(x["type"], x["value"], x["tlp"], x["confidence"]) for x in rows} == {
         ("domain", "example.com", "GREEN", 90), ("domain", "example.org", "GREEN", 90)}
     assert all(x["tags"] == ["helpline", "sms"] for x in rows)
@@ -228,7 +229,7 @@ def test_import_refuses_an_oversized_body_and_the_wrong_roles(partners: Node,
         assert r.status_code == 403
         r = client.post(IMPORT, content=body, params={"abuse_type": "UNCC-13"}, headers=de)
         assert r.status_code == 201
-        assert [x["source"] for x in signals.list_signals(partners, STAFF)] == ["de-bka"]
+        assert [x["source"] for x in service.list_signals(partners, STAFF)] == ["de-bka"]
         # A suspended member's reports are not accepted.
         r = client.post(IMPORT, content=body, params={"abuse_type": "UNCC-13"},
                         headers=_token(partners, "analyst", "qz-ministry"))
@@ -249,7 +250,7 @@ def stocked(partners: Node) -> Node:
     def one(value: str, tlp: str, **over: Any) -> dict[str, Any]:
         return {"type": "domain", "value": value, "tlp": tlp, "abuse_type": "UNCC-13", "confidence": 70, **over}
 
-    signals.report(partners, "t", None, [
+    service.report(partners, "t", None, [
         one(VALUES["GREEN"], "GREEN"), one(VALUES["CLEAR"], "CLEAR"), one(VALUES["RED"], "RED"),
         one(VALUES["STRICT"], "AMBER+STRICT", recipients=["nl-police"]),
         one(VALUES["AMBER"], "AMBER", recipients=["de-bka"]),

@@ -18,8 +18,9 @@ from stix2validator import ValidationOptions, validate_string
 from taxii2client.v21 import Collection, Server, as_pages
 
 from hanoi.cli.main import run
-from hanoi.services import members, signal_io, signals, taxii, tokens
-from hanoi.services.node import Node
+from hanoi.node import members, tokens
+from hanoi.node.runtime import Node
+from hanoi.signals import io, service, taxii
 from hanoi.signals.formats import misp
 from tests.node.helpers import GOOD_ASSESSMENT, member_body, serving
 
@@ -38,8 +39,8 @@ def stocked(node_and_admin: tuple[Node, str]) -> tuple[Node, str]:
     node, admin = node_and_admin
     for mid, country in (("de-bka", "DE"), ("nl-police", "NL")):
         members.add(node, "setup", member_body(id=mid, name=mid, country=country, assessment=GOOD_ASSESSMENT))
-    signals.report(node, "t", None, [_item(f"http://bulk.example.com/{i}") for i in range(BULK)])
-    signals.report(node, "t", None, [
+    service.report(node, "t", None, [_item(f"http://bulk.example.com/{i}") for i in range(BULK)])
+    service.report(node, "t", None, [
         _item("red.example.com", type="domain", tlp="RED"),
         _item("strict-nl.example.com", type="domain", tlp="AMBER+STRICT", recipients=["nl-police"]),
         _item("strict-de.example.com", type="domain", tlp="AMBER+STRICT", recipients=["de-bka"]),
@@ -137,14 +138,14 @@ def test_taxii_add_objects_reports_each_bad_object(served: tuple[Node, str, str]
     assert status.status == "complete"
     assert status.success_count == 1 and status.failure_count == 1
     assert status.failures[0]["id"] == bad["id"]
-    assert signals.lookup(node, signals.Caller("t"), ["pushed.example.org"])["results"][0]["match"]
+    assert service.lookup(node, service.Caller("t"), ["pushed.example.org"])["results"][0]["match"]
 
 
 def test_stix_export_validates_and_csv_round_trips(stocked: tuple[Node, str], tmp_path: Path) -> None:
     node, _ = stocked
     # The second batch only (the validator takes ~8 ms an object).
-    since = signals.parse_since(signals.list_signals(node, signals.Caller("t"), limit=1)[0]["reported_at"])
-    text, media = signal_io.export_document(node, "stix", member_id="de-bka", since=since)
+    since = service.parse_since(service.list_signals(node, service.Caller("t"), limit=1)[0]["reported_at"])
+    text, media = io.export_document(node, "stix", member_id="de-bka", since=since)
     assert media.startswith("application/stix+json")
     result = validate_string(text, ValidationOptions(strict=True))
     assert result.is_valid, result.as_dict()
@@ -154,14 +155,14 @@ def test_stix_export_validates_and_csv_round_trips(stocked: tuple[Node, str], tm
     out = tmp_path / "all.csv"
     assert run(["--home", str(node.home), "signals", "export", "--format", "csv", "-o", str(out)]) == 0
     other = tmp_path / "other"
-    from hanoi.services.node import init_node
+    from hanoi.bootstrap import init_node
 
     second, _ = init_node(other, name="Second", country="FR", kind="cert",
                           database_url_=f"sqlite:///{tmp_path / 'second.db'}")
     try:
         assert run(["--home", str(other), "signals", "import", str(out)]) == 0
-        staff = signals.Caller("t")
-        got = signals.lookup(second, staff, ["red.example.com", "http://bulk.example.com/2499"])
+        staff = service.Caller("t")
+        got = service.lookup(second, staff, ["red.example.com", "http://bulk.example.com/2499"])
         assert [r["match"] for r in got["results"]] == [True, True]
         assert got["results"][0]["tlp"] == "RED"
     finally:
@@ -183,13 +184,13 @@ def test_malformed_stix_names_the_object_and_imports_nothing(node: Node, tmp_pat
     code = run(["--home", str(node.home), "signals", "import", str(path), "--abuse-type", "UNCC-13"])
     assert code == 1
     assert "indicator--22222222-2222-4222-8222-222222222222" in capsys.readouterr().err
-    staff = signals.Caller("t")
-    assert not signals.lookup(node, staff, ["http://ok.example.com/"])["results"][0]["match"]
+    staff = service.Caller("t")
+    assert not service.lookup(node, staff, ["http://ok.example.com/"])["results"][0]["match"]
     # Best effort stores the good one.
     code = run(["--home", str(node.home), "signals", "import", str(path), "--abuse-type", "UNCC-13",
                 "--best-effort", "--format", "stix"])
     assert code == 0
-    assert signals.lookup(node, staff, ["http://ok.example.com/"])["results"][0]["match"]
+    assert service.lookup(node, staff, ["http://ok.example.com/"])["results"][0]["match"]
 
 
 def test_misp_feed_folder_imports(node: Node, tmp_path: Path) -> None:
@@ -203,4 +204,4 @@ def test_misp_feed_folder_imports(node: Node, tmp_path: Path) -> None:
     (feed / "manifest.json").write_text(json.dumps(entry))
     (feed / f"{next(iter(entry))}.json").write_text(json.dumps(event))
     assert run(["--home", str(node.home), "signals", "import", str(feed), "--abuse-type", "UNCC-13"]) == 0
-    assert signals.lookup(node, signals.Caller("t"), ["feed.example.net"])["results"][0]["match"]
+    assert service.lookup(node, service.Caller("t"), ["feed.example.net"])["results"][0]["match"]

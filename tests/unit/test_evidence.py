@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from hanoi.cli.evidence_verify import app
 from hanoi.core.errors import InvalidInput
 from hanoi.core.keys import PublicKeyRecord, fingerprint, public_key_b64
-from hanoi.requests.evidence import (
+from hanoi.requests.packages import (
     build_manifest,
     name_problem,
     sanitise_name,

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hanoi.core.errors import InvalidInput
+from hanoi.core.tlp import TLP
 from hanoi.signals.formats import detect_format, parse_document
 from hanoi.signals.formats.csv import COLUMNS, MAX_FIELD, MAX_RECORD_LINES, parse_csv, to_csv
-from hanoi.signals.tlp import TLP
 
 # The layout of https://urlhaus.abuse.ch/downloads/csv_recent/ (rows made up).
 URLHAUS = """\
@@ -42,7 +42,7 @@ def test_urlhaus_dump_is_read_with_its_columns() -> None:
     }
     assert reports[1]["last_seen"] is None and reports[1]["value"] == "https://bad.example/payload.exe"
     assert [(r.ref, r.type) for r in rejects] == [("line 12", "url")]
-    assert detect_format(URLHAUS.encode()[:500], "csv_recent.txt") == "csv"
+    assert detect_format(URLHAUS.encode()[:500], "csv_recent.txt").name == "csv"
 
 
 GENERIC = """\
@@ -242,4 +242,4 @@ def test_detect_format_refuses_what_it_cannot_tell() -> None:
         detect_format(b'{"hello": "world"}', "x.json")
     with pytest.raises(InvalidInput, match="named as JSON"):
         detect_format(b"type,value\n", "signals.json")
-    assert detect_format(b"\xef\xbb\xbftype,value\nurl,http://a.example/\n", None) == "csv"
+    assert detect_format(b"\xef\xbb\xbftype,value\nurl,http://a.example/\n", None).name == "csv"

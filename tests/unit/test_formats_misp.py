@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hanoi.core.errors import InvalidInput
+from hanoi.core.tlp import TLP
 from hanoi.signals.formats import detect_format, parse_document
 from hanoi.signals.formats.misp import manifest_entry, parse_event, parse_feed, to_event
-from hanoi.signals.tlp import TLP
 
 EV1 = "5e8b7c1a-0f4d-4c59-9a8e-2b1c3d4e5f60"
 EV2 = "7a9d2e3f-4b5c-4d6e-8f70-8192a3b4c5d6"
@@ -56,7 +56,7 @@ EVENT1: dict[str, Any] = {"Event": {
         attr("a0000001-0000-4000-8000-000000000009", "btc", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
              category="Financial fraud"),
         attr("a0000001-0000-4000-8000-00000000000a", "filename|sha256",
-             "invoice.pdf.exe|E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+             "invoice.pdf.exe|2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
              category="Payload delivery"),
         attr("a0000001-0000-4000-8000-00000000000b", "text", "Campaign uses SMS lures", category="Other"),
         attr("a0000001-0000-4000-8000-00000000000c", "ip-src", "999.1.1.1"),
@@ -81,7 +81,7 @@ EVENT2: dict[str, Any] = {"Event": {
         attr("a0000002-0000-4000-8000-000000000003", "domain", "deleted.example", deleted=True),
         attr("a0000002-0000-4000-8000-000000000004", "ip-dst", "203.0.113.9", category="Targeting data"),
         attr("a0000002-0000-4000-8000-000000000005", "domain", "odd-tag.example", Tag=[{"name": "tlp:ex:chr"}]),
-        attr("a0000002-0000-4000-8000-000000000006", "sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        attr("a0000002-0000-4000-8000-000000000006", "sha1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
              category="Payload delivery", to_ids=False),
     ],
 }}
@@ -108,11 +108,11 @@ def test_feed_maps_every_attribute_type_and_leaves_victims_out() -> None:
         "a0000001-0000-4000-8000-000000000008": [("iban", "GB82WEST12345698765432")],
         "a0000001-0000-4000-8000-000000000009": [("btc", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")],
         "a0000001-0000-4000-8000-00000000000a": [
-            ("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")],
+            ("sha256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")],
         "a0000001-0000-4000-8000-00000000000d": [("eth", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")],
         "a0000002-0000-4000-8000-000000000001": [("domain", "crypto-yield.example")],
         "a0000002-0000-4000-8000-000000000002": [("url", "http://crypto-yield.example/signup")],
-        "a0000002-0000-4000-8000-000000000006": [("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709")],
+        "a0000002-0000-4000-8000-000000000006": [("sha1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")],
     }
     assert {r.ref: r.reason for r in rejects}.keys() == {
         "a0000001-0000-4000-8000-00000000000c", "a0000002-0000-4000-8000-000000000005"}
@@ -167,8 +167,8 @@ def test_manifest_fills_what_an_event_file_leaves_out() -> None:
 
 def test_single_event_files_and_detection() -> None:
     data = json.dumps(EVENT2).encode()
-    assert detect_format(data[:200], "event.json") == "misp"
-    assert detect_format(json.dumps(MANIFEST).encode(), "manifest.json") == "misp"
+    assert detect_format(data[:200], "event.json").name == "misp"
+    assert detect_format(json.dumps(MANIFEST).encode(), "manifest.json").name == "misp"
     reports, rejects = parse_document(data, best_effort=True)
     assert len(reports) == 3 and len(rejects) == 1
     with pytest.raises(InvalidInput, match="manifest"):
@@ -204,9 +204,9 @@ EXPORT = [
     report("iban", "GB82WEST12345698765432", "RED"),
     report("btc", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "AMBER"),
     report("eth", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "AMBER"),
-    report("md5", "d41d8cd98f00b204e9800998ecf8427e", "GREEN"),
-    report("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709", "GREEN"),
-    report("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "GREEN"),
+    report("md5", "5d41402abc4b2a76b9719d911017c592", "GREEN"),
+    report("sha1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d", "GREEN"),
+    report("sha256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "GREEN"),
 ]
 
 

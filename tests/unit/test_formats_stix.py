@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from stix2validator import ValidationOptions, validate_parsed_json
 
 from hanoi.core.errors import InvalidInput
+from hanoi.core.tlp import STIX_TLP2_IDS, TLP, TLP2_EXTENSION_ID
 from hanoi.signals.formats import detect_format, parse_document
 from hanoi.signals.formats.stix import (
     HANOI_EXTENSION_ID,
@@ -20,7 +21,6 @@ from hanoi.signals.formats.stix import (
     pattern_for,
     to_bundle,
 )
-from hanoi.signals.tlp import STIX_TLP2_IDS, TLP, TLP2_EXTENSION_ID
 
 AMBER_STRICT = STIX_TLP2_IDS[TLP.AMBER_STRICT]
 TLP1_AMBER = "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82"
@@ -97,11 +97,11 @@ def test_indicator_gives_a_normalised_report_with_every_field() -> None:
         ("[ipv4-addr:value = '198.51.100.0/24']", [("cidr", "198.51.100.0/24")]),
         ("[ipv6-addr:value = '2001:DB8::1']", [("ipv6", "2001:db8::1")]),
         ("[email-addr:value = 'payments@Example.com']", [("email", "payments@example.com")]),
-        ("[file:hashes.MD5 = 'D41D8CD98F00B204E9800998ECF8427E']", [("md5", "d41d8cd98f00b204e9800998ecf8427e")]),
-        ("[file:hashes.'SHA-1' = 'da39a3ee5e6b4b0d3255bfef95601890afd80709']",
-         [("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709")]),
-        ("[file:hashes.'SHA-256' = 'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855']",
-         [("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")]),
+        ("[file:hashes.MD5 = '5D41402ABC4B2A76B9719D911017C592']", [("md5", "5d41402abc4b2a76b9719d911017c592")]),
+        ("[file:hashes.'SHA-1' = 'aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d']",
+         [("sha1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")]),
+        ("[file:hashes.'SHA-256' = '2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824']",
+         [("sha256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")]),
         ("[phone-number:value = '+1 650-253-0000']", [("phone", "+16502530000")]),
         ("[bank-account:iban = 'DE89 3704 0044 0532 0130 00']", [("iban", "DE89370400440532013000")]),
         ("[cryptocurrency-wallet:value = '1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa']",
@@ -113,9 +113,9 @@ def test_indicator_gives_a_normalised_report_with_every_field() -> None:
         ("[domain-name:value = 'a.example'] OR [ipv4-addr:value = '192.0.2.1']",
          [("domain", "a.example"), ("ipv4", "192.0.2.1")]),
         ("[domain-name:value IN ('a.example', 'b.example')]", [("domain", "a.example"), ("domain", "b.example")]),
-        ("[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e' AND "
-         "file:hashes.'SHA-1' = 'da39a3ee5e6b4b0d3255bfef95601890afd80709']",
-         [("md5", "d41d8cd98f00b204e9800998ecf8427e"), ("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709")]),
+        ("[file:hashes.MD5 = '5d41402abc4b2a76b9719d911017c592' AND "
+         "file:hashes.'SHA-1' = 'aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d']",
+         [("md5", "5d41402abc4b2a76b9719d911017c592"), ("sha1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")]),
         # The same signal twice in one pattern is one report.
         ("[domain-name:value = 'a.example' OR domain-name:value = 'A.EXAMPLE.']", [("domain", "a.example")]),
     ],
@@ -240,14 +240,14 @@ def test_observables_given_directly_but_not_those_that_are_context() -> None:
                "id": "email-message--99999999-9999-4999-8999-999999999999", "is_multipart": False,
                "to_refs": [victim["id"]]}
     file_ = {"type": "file", "spec_version": "2.1", "id": "file--aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
-             "hashes": {"SHA-256": "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+             "hashes": {"SHA-256": "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
                         "SHA-512": "ab"}, "name": "invoice.exe"}
     reports, rejects = parse_bundle(bundle(url, sender, victim, message, file_), best_effort=False)
     assert rejects == []
     assert [(r["type"], r["value"], r["tlp"], r["external_id"]) for r in reports] == [
         ("url", "http://evil.example/pay", "GREEN", url["id"]),
         ("email", "scam@evil.example", "AMBER", sender["id"]),
-        ("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "AMBER", file_["id"]),
+        ("sha256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "AMBER", file_["id"]),
     ]
 
 
@@ -284,7 +284,7 @@ def test_taxii_envelope_and_lists_of_objects_are_read() -> None:
 
 def test_detect_format_and_parse_document() -> None:
     data = bundle(indicator(1, "[domain-name:value = 'a.example']"))
-    assert detect_format(data[:100], "feed.json") == "stix"
+    assert detect_format(data[:100], "feed.json").name == "stix"
     reports, _ = parse_document(data, best_effort=False)
     assert reports[0]["value"] == "a.example"
 
@@ -318,9 +318,9 @@ ALL_TYPES = [
     ("iban", "DE89370400440532013000"),
     ("btc", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
     ("eth", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
-    ("md5", "d41d8cd98f00b204e9800998ecf8427e"),
-    ("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
-    ("sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    ("md5", "5d41402abc4b2a76b9719d911017c592"),
+    ("sha1", "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"),
+    ("sha256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
 ]
 
 

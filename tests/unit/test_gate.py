@@ -13,21 +13,26 @@ from hypothesis import strategies as st
 
 from hanoi.core.errors import InvalidInput
 from hanoi.core.gate import (
-    DEFAULT_POLICY,
-    DEFAULT_POLICY_DICT,
-    DEFAULT_POLICY_YAML,
+    DEFAULT_STANDING,
     Decision,
-    NodePolicy,
     PartnerView,
     Reason,
-    RequestFacts,
     Review,
-    decide_request,
+    StandingPolicy,
     rule_table,
     standing_reasons,
 )
+from hanoi.node.policy import default_yaml, parse
+from hanoi.requests.gate import DEFAULT_REQUEST_POLICY, RequestFacts, RequestPolicy, decide_request
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+SECTIONS = (RequestPolicy,)
+
+
+def node_policy(document: dict[str, Any]) -> tuple[StandingPolicy, RequestPolicy]:
+    """The standing policy and the requests wing's section of a node policy document."""
+    loaded = parse(document, SECTIONS)
+    return loaded.standing, loaded.section(RequestPolicy)
 
 
 def partner(**kw: Any) -> PartnerView:
@@ -78,8 +83,8 @@ def test_an_approving_review_clears_concerns_and_is_recorded() -> None:
 
 
 def test_policy_may_deny_on_concerns_and_a_review_does_not_clear_that() -> None:
-    policy = NodePolicy.from_dict({**DEFAULT_POLICY_DICT, "concerns": "deny"})
-    d = decide_request(facts(), partner(standing="concerns"), policy, role="requesting",
+    policy = node_policy({"concerns": "deny"})
+    d = decide_request(facts(), partner(standing="concerns"), *policy, role="requesting",
                        review=approved())
     assert d.outcome == "deny" and d.fired("GATE-CONCERNS", "deny")
 
@@ -142,8 +147,8 @@ def test_serious_crime_below_threshold_is_denied(years: int | None, outcome: str
 
 
 def test_policy_threshold_applies() -> None:
-    policy = NodePolicy.from_dict({"serious_crime_min_years": 6})
-    d = decide_request(facts(offence_code="SERIOUS", max_penalty_years=5), partner(), policy,
+    policy = node_policy({"serious_crime_min_years": 6})
+    d = decide_request(facts(offence_code="SERIOUS", max_penalty_years=5), partner(), *policy,
                        role="requesting")
     assert d.fired("GATE-OFFENCE-SCOPE", "deny")
 
@@ -185,12 +190,12 @@ def test_preservation_never_needs_dual_criminality_by_default() -> None:
 
 
 def test_preservation_reservation_applies_only_outside_the_catalogue() -> None:
-    policy = NodePolicy.from_dict({"preservation_dual_criminality_reserved": True})
+    policy = node_policy({"preservation_dual_criminality_reserved": True})
     outside = facts(request_type="preservation", offence_code="SERIOUS", max_penalty_years=5,
                     dual_criminality="not-met")
-    assert decide_request(outside, partner(), policy, role="requested").outcome == "deny"
+    assert decide_request(outside, partner(), *policy, role="requested").outcome == "deny"
     inside = facts(request_type="preservation", offence_code="UNCC-7", dual_criminality="not-met")
-    assert decide_request(inside, partner(), policy, role="requested").outcome == "allow"
+    assert decide_request(inside, partner(), *policy, role="requested").outcome == "allow"
 
 
 def test_death_penalty_needs_assurances_with_the_condition_named() -> None:
@@ -206,13 +211,13 @@ def test_death_penalty_needs_assurances_with_the_condition_named() -> None:
 
 
 def test_assurance_rule_triggers_must_all_match() -> None:
-    policy = NodePolicy.from_dict({"assurances": [{
+    policy = node_policy({"assurances": [{
         "id": "xb-interception", "condition": "Judicial authorisation for each target.",
         "when": {"countries": ["XB"], "request_types": ["interception"]}}]})
     f = facts(request_type="interception", dual_criminality="met")
-    hit = decide_request(f, partner(country="XB"), policy, role="requested")
+    hit = decide_request(f, partner(country="XB"), *policy, role="requested")
     assert hit.conditions == ("Judicial authorisation for each target.",)
-    miss = decide_request(f, partner(country="XA"), policy, role="requested")
+    miss = decide_request(f, partner(country="XA"), *policy, role="requested")
     assert miss.outcome == "allow"
 
 
@@ -294,9 +299,9 @@ def test_rule_table_lists_gate_rules_with_citations() -> None:
 
 
 def test_default_policy_round_trips_and_matches_the_commented_yaml() -> None:
-    assert NodePolicy.from_dict(DEFAULT_POLICY_DICT) == DEFAULT_POLICY
-    assert yaml.safe_load(DEFAULT_POLICY_YAML) == DEFAULT_POLICY_DICT
-    assert json.loads(json.dumps(DEFAULT_POLICY.to_dict())) == DEFAULT_POLICY_DICT
+    loaded = parse(yaml.safe_load(default_yaml(SECTIONS)), SECTIONS)
+    assert loaded.standing == DEFAULT_STANDING and loaded.section(RequestPolicy) == DEFAULT_REQUEST_POLICY
+    assert parse(json.loads(json.dumps(loaded.document)), SECTIONS).digest == loaded.digest
 
 
 def test_policy_errors_name_every_bad_field_at_once() -> None:
@@ -308,7 +313,7 @@ def test_policy_errors_name_every_bad_field_at_once() -> None:
         "colour": "blue",
     }
     with pytest.raises(InvalidInput) as e:
-        NodePolicy.from_dict(bad)
+        node_policy(bad)
     fields = {p.field for p in e.value.problems}
     assert fields == {"policy.colour", "policy.concerns", "policy.serious_crime_min_years",
                       "policy.dual_criminality_required_for[1]",
@@ -317,18 +322,18 @@ def test_policy_errors_name_every_bad_field_at_once() -> None:
 
 def test_policy_cannot_require_dual_criminality_for_preservation() -> None:
     with pytest.raises(InvalidInput) as e:
-        NodePolicy.from_dict({"dual_criminality_required_for": ["preservation"]})
+        node_policy({"dual_criminality_required_for": ["preservation"]})
     assert e.value.problems[0].rule == "PRESERVATION-NO-DUAL-CRIMINALITY"
 
 
 def test_policy_assurance_needs_a_trigger_and_unique_ids() -> None:
     rule = {"id": "a", "condition": "c", "when": {}}
     with pytest.raises(InvalidInput) as e:
-        NodePolicy.from_dict({"assurances": [rule]})
+        node_policy({"assurances": [rule]})
     assert e.value.problems[0].field == "policy.assurances[0].when"
     dup = {"id": "a", "condition": "c", "when": {"death_penalty": True}}
     with pytest.raises(InvalidInput) as e:
-        NodePolicy.from_dict({"assurances": [dup, dup]})
+        node_policy({"assurances": [dup, dup]})
     assert "used twice" in e.value.problems[0].message
 
 

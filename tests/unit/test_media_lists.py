@@ -7,8 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hanoi.core.errors import InvalidInput
-from hanoi.services.media import MAX_BATCH, check_case_ref, digest_of, parse_items, tlp_reasons
-from hanoi.signals.tlp import TLP
+from hanoi.core.tlp import TLP, rule_code
+from hanoi.media.gate import tlp_reasons
+from hanoi.media.model import MAX_BATCH, check_case_ref, digest_of, parse_items
 
 pdq_hex = st.binary(min_size=32, max_size=32).map(bytes.hex).filter(
     lambda h: h not in ("0" * 64, "f" * 64))
@@ -74,7 +75,7 @@ def test_case_references_that_could_carry_personal_data_are_refused(ref: object)
 ])
 def test_tlp_rule(level: TLP, named: bool, effect: str) -> None:
     (reason,) = tlp_reasons(level, "ie-platform", ["ie-platform"] if named else ["nl-other"])
-    assert reason.code == "GATE-TLP" and reason.effect == effect
+    assert reason.code == rule_code(level) and reason.effect == effect
 
 
 def test_digests_differ_by_algorithm() -> None:

@@ -16,16 +16,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from hanoi.core.errors import InvalidInput
-from hanoi.media.hashes import (
-    check_quality,
-    parse_hash,
-    parse_md5,
-    parse_pdq,
-    parse_sha256,
-    pdq_distance,
-    pdq_match,
-    validate_pdq,
-)
+from hanoi.media.algorithms import Md5, Pdq, Sha256, parse_hash, pdq_distance
 from hanoi.media.index import PdqIndex
 from hanoi.media.pdq import (
     detect_kind,
@@ -117,10 +108,10 @@ def test_rotations_and_flips_match_only_through_the_dihedral_hashes() -> None:
 def test_low_quality_fixture_is_hashed_but_refused_on_validation(
     computed: dict[str, tuple[str, int]],
 ) -> None:
-    h, q = computed["small.jpg"]
+    _, q = computed["small.jpg"]
     assert q < 50
     with pytest.raises(InvalidInput) as e:
-        validate_pdq(h, q)
+        Pdq.check_quality(q, "pdq_quality")
     assert e.value.problems[0].field == "pdq_quality"
     assert "below 50" in e.value.problems[0].message
 
@@ -228,51 +219,51 @@ GOOD_PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
 
 def test_pdq_is_normalised_to_lower_case() -> None:
-    assert parse_pdq("  " + GOOD_PDQ.upper() + "\n") == GOOD_PDQ
+    assert Pdq.parse("  " + GOOD_PDQ.upper() + "\n") == GOOD_PDQ
 
 
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
-        (GOOD_PDQ[:-1], "64 hex digits"),
-        (GOOD_PDQ + "0", "64 hex digits"),
+        (GOOD_PDQ[:-1], "has 63 hex digits; a PDQ hash has exactly 64"),
+        (GOOD_PDQ + "0", "has 65 hex digits; a PDQ hash has exactly 64"),
         (GOOD_PDQ[:-1] + "g", "only 0-9 and a-f"),
         ("0" * 64, "all zeros"),
         ("f" * 64, "all ones"),
-        (12345, "string"),
-        (None, "string"),
+        (12345, "a text of 64 hex digits"),
+        (None, "a text of 64 hex digits"),
     ],
 )
 def test_malformed_and_degenerate_pdq_is_refused_with_the_reason(value: object, reason: str) -> None:
     with pytest.raises(InvalidInput) as e:
-        parse_pdq(value, field="rows[3].pdq")
+        Pdq.parse(value, field="rows[3].pdq")
     assert e.value.problems[0].field == "rows[3].pdq"
     assert reason in e.value.problems[0].message
 
 
 def test_quality_bounds() -> None:
-    assert check_quality(50) == 50
-    assert check_quality(100) == 100
+    assert Pdq.check_quality(50) == 50
+    assert Pdq.check_quality(100) == 100
     for bad in (49, 0, -1, 101, True, 75.0, "80"):
         with pytest.raises(InvalidInput):
-            check_quality(bad)
+            Pdq.check_quality(bad)
 
 
 def test_md5_and_sha256_values() -> None:
     md5 = hashlib.md5(b"x").hexdigest()
     sha = hashlib.sha256(b"x").hexdigest()
-    assert parse_md5(md5.upper()) == md5
-    assert parse_sha256(sha) == sha
+    assert Md5.parse(md5.upper()) == md5
+    assert Sha256.parse(sha) == sha
     assert parse_hash("SHA-256", sha) == sha
     assert parse_hash("pdq", GOOD_PDQ) == GOOD_PDQ
-    with pytest.raises(InvalidInput, match="32 hex digits"):
-        parse_md5(sha)
+    with pytest.raises(InvalidInput, match="has exactly 32"):
+        Md5.parse(sha)
     with pytest.raises(InvalidInput, match="empty file"):
-        parse_md5(hashlib.md5(b"").hexdigest())
+        Md5.parse(hashlib.md5(b"").hexdigest())
     with pytest.raises(InvalidInput, match="empty file"):
-        parse_sha256(hashlib.sha256(b"").hexdigest())
+        Sha256.parse(hashlib.sha256(b"").hexdigest())
     with pytest.raises(InvalidInput, match="all zeros"):
-        parse_sha256("0" * 64)
+        Sha256.parse("0" * 64)
     with pytest.raises(InvalidInput) as e:
         parse_hash("sha1", md5)
     assert e.value.problems[0].field == "algorithm"
@@ -283,4 +274,4 @@ def test_pdq_distance_is_the_hamming_distance(a: int, b: int) -> None:
     ha, hb = f"{a:064x}", f"{b:064x}"
     expected = sum(x != y for x, y in zip(f"{a:0256b}", f"{b:0256b}", strict=True))
     assert pdq_distance(ha, hb) == expected
-    assert pdq_match(ha, hb) == (expected <= 31)
+    assert Pdq.matches(ha, hb, 31) == (expected <= 31)

@@ -20,10 +20,10 @@ from hanoi.requests.contents import (
     describe_fields,
     describe_types,
     fields_for,
-    gate_facts,
     require_complete,
     validate_draft,
 )
+from hanoi.requests.gate import gate_facts
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

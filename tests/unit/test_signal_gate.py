@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hanoi.core.citations import RULES
-from hanoi.core.gate import NodePolicy, Outcome, PartnerView
+from hanoi.core.gate import Outcome, PartnerView, StandingPolicy
+from hanoi.core.tlp import TLP
 from hanoi.signals.gate import PUBLIC, ReportView, Viewer, decide_signal, sees
-from hanoi.signals.tlp import TLP
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 NODE_ID = "gb-node"
@@ -28,7 +28,7 @@ partners = st.builds(
 )
 recipients = st.one_of(st.none(), partners)
 names = st.frozensets(st.sampled_from(MEMBERS), max_size=2)
-policies = st.builds(NodePolicy, concerns=st.sampled_from(["review", "deny"]),
+policies = st.builds(StandingPolicy, concerns=st.sampled_from(["review", "deny"]),
                      non_party_without_treaty=st.sampled_from(["review", "deny"]))
 
 
@@ -41,14 +41,14 @@ def reports(draw: st.DrawFn) -> ReportView:
                       draw(st.booleans()), expires, draw(st.sampled_from(["", "no onward use"])))
 
 
-def _viewer(recipient: PartnerView | None, policy: NodePolicy) -> Viewer:
+def _viewer(recipient: PartnerView | None, policy: StandingPolicy) -> Viewer:
     return PUBLIC if recipient is None else Viewer.of(recipient, policy)
 
 
 @settings(max_examples=800)
 @given(reports(), recipients, policies)
 def test_fast_path_is_the_gate(report: ReportView, recipient: PartnerView | None,
-                               policy: NodePolicy) -> None:
+                               policy: StandingPolicy) -> None:
     """Lookups use ``sees``; it must agree with the full decision on every input."""
     decision = decide_signal(report, recipient, now=NOW, policy=policy)
     assert sees(_viewer(recipient, policy), report, NOW) == decision.allowed
@@ -56,7 +56,7 @@ def test_fast_path_is_the_gate(report: ReportView, recipient: PartnerView | None
 
 @settings(max_examples=800)
 @given(reports(), recipients, policies)
-def test_no_leak(report: ReportView, recipient: PartnerView | None, policy: NodePolicy) -> None:
+def test_no_leak(report: ReportView, recipient: PartnerView | None, policy: StandingPolicy) -> None:
     decision = decide_signal(report, recipient, now=NOW, policy=policy)
     assert all(r.code in RULES for r in decision.reasons)
     if not decision.allowed:

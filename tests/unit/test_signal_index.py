@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from hanoi.core.errors import InvalidInput
 from hanoi.core.gate import PartnerView
+from hanoi.core.tlp import TLP, most_restrictive
 from hanoi.signals.gate import PUBLIC, ReportView, Viewer, decide_signal
 from hanoi.signals.index import FAST_PATTERNS, IndexedReport, SignalIndex, detect_normal, looks_normal
-from hanoi.signals.tlp import TLP, most_restrictive
 from hanoi.signals.types import detect_type, normalise
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

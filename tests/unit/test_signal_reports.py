@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hanoi.core.errors import InvalidInput
+from hanoi.core.tlp import TLP
 from hanoi.signals.formats.csv import parse_csv, to_csv
 from hanoi.signals.reports import validate_report
-from hanoi.signals.tlp import TLP
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hanoi.core.errors import InvalidInput
-from hanoi.signals.tlp import (
+from hanoi.core.tlp import (
     STIX_TLP2_IDS,
     TLP,
     TLP2_EXTENSION_ID,

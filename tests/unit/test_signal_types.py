@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schwifty import IBAN
 
+from hanoi.core import digests
 from hanoi.core.errors import InvalidInput
 from hanoi.signals import types as sig
 from hanoi.signals.types import (
@@ -426,11 +427,13 @@ def test_eth_rejections() -> None:
 
 
 def test_hashes() -> None:
-    assert normalise("md5", "D41D8CD98F00B204E9800998ECF8427E") == ("d41d8cd98f00b204e9800998ecf8427e")
-    sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert normalise("md5", "5D41402ABC4B2A76B9719D911017C592") == ("5d41402abc4b2a76b9719d911017c592")
+    sha256 = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
     assert normalise("sha256", "SHA-256:" + sha256.upper()) == sha256
     assert normalise("sha256", "sha256:" + sha256) == sha256
     assert reason("md5", "d41d8cd98f00b204e9800998ecf8427") == ("has 31 hex digits; an MD5 has exactly 32")
+    assert "empty file" in reason("md5", "d41d8cd98f00b204e9800998ecf8427e")
+    assert "placeholder" in reason("sha1", "0" * 40)
     assert "a SHA-1 has exactly 40" in reason("sha1", sha256)
     assert "'g' at position 3" in reason("md5", "d4g" + "0" * 29)
     # a prefix naming another algorithm is not silently dropped
@@ -443,9 +446,9 @@ def test_hashes() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("d41d8cd98f00b204e9800998ecf8427e", "md5"),
-        ("da39a3ee5e6b4b0d3255bfef95601890afd80709", "sha1"),
-        ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "sha256"),
+        ("5d41402abc4b2a76b9719d911017c592", "md5"),
+        ("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d", "sha1"),
+        ("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "sha256"),
         ("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "eth"),
         ("0xdead.example.com", "domain"),  # a host whose name starts "0x" (found by Hypothesis)
         ("0x.a", "domain"),
@@ -553,6 +556,12 @@ def _hexes(n: int) -> st.SearchStrategy[str]:
     return st.binary(min_size=n, max_size=n).map(bytes.hex)
 
 
+def _digests(n: int) -> st.SearchStrategy[str]:
+    """File digests of ``n`` bytes, never the empty file's or a placeholder (refused)."""
+    algorithm = {16: "md5", 20: "sha1", 32: "sha256"}[n]
+    return _hexes(n).filter(lambda h: not digests.degenerate(algorithm, h))
+
+
 def _case(s: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.tuples(s, st.booleans()).map(lambda t: t[0].upper() if t[1] else t[0])
 
@@ -631,9 +640,9 @@ GENERATED: dict[str, st.SearchStrategy[tuple[str, NormaliseContext]]] = {
     "iban": ibans().map(lambda i: (i, NONE)),
     "btc": btc_addresses().map(lambda b: (b, NONE)),
     "eth": eth_addresses().map(lambda e: (e, NONE)),
-    "md5": _case(_hexes(16)).map(lambda h: (h, NONE)),
-    "sha1": _case(_hexes(20)).map(lambda h: (h, NONE)),
-    "sha256": _case(_hexes(32)).map(lambda h: (f"sha256:{h}", NONE)),
+    "md5": _case(_digests(16)).map(lambda h: (h, NONE)),
+    "sha1": _case(_digests(20)).map(lambda h: (h, NONE)),
+    "sha256": _case(_digests(32)).map(lambda h: (f"sha256:{h}", NONE)),
 }
 
 

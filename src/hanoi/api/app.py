@@ -13,7 +13,8 @@ from hanoi.api.routes import federation, ledger, media, members, policy, request
 from hanoi.api.routes import node as node_routes
 from hanoi.api.routes import signals as signals_routes
 from hanoi.api.routes import taxii as taxii_routes
-from hanoi.services.node import Node
+from hanoi.bootstrap import open_node
+from hanoi.node.runtime import Node
 
 API_PREFIX = "/api/v1"
 
@@ -28,9 +29,6 @@ def create_app(node: Node) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.node = node
-    from hanoi.services import outbox
-
-    outbox.load_plugins()  # inbox handlers and send gates of requests, signals and media
     problems.install(app)
     for router in (node_routes.router, members.router, requests.router, policy.router, ledger.router,
                    tokens.router, federation.admin_router):
@@ -48,4 +46,4 @@ def create_app(node: Node) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` with several workers: each opens the node itself."""
-    return create_app(Node.open(Path(os.environ["HANOI_HOME"]), migrate=False))
+    return create_app(open_node(Path(os.environ["HANOI_HOME"]), migrate=False))

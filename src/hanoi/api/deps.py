@@ -9,9 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hanoi.core.errors import Forbidden
 from hanoi.core.roles import Permission, allows, roles_with
-from hanoi.services import tokens
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal
+from hanoi.node import tokens
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal
 
 bearer = HTTPBearer(auto_error=False, description="An API token created with `hanoi tokens create`.")
 

@@ -12,10 +12,12 @@ import typer
 import yaml
 from rich.console import Console
 
+from hanoi import bootstrap
 from hanoi.config import home_from
+from hanoi.core.citations import RULES
 from hanoi.core.errors import HanoiError, InvalidInput, Problem
 from hanoi.core.members import MemberKind
-from hanoi.services.node import Node
+from hanoi.node.runtime import Node
 
 console = Console(soft_wrap=True)
 KINDS_HELP = ", ".join(k.value for k in MemberKind)
@@ -34,7 +36,7 @@ def home() -> Path:
 
 
 def open_node() -> Node:
-    return Node.open(home())
+    return bootstrap.open_node(home())
 
 
 def actor() -> str:
@@ -55,8 +57,6 @@ def report(error: HanoiError) -> None:
     for p in error.problems:
         err_console.print(f"  - {p}", highlight=False, markup=False)
     if error.rule and not any(p.rule == error.rule for p in error.problems):
-        from hanoi.core.citations import RULES
-
         r = RULES.get(error.rule)
         if r:
             err_console.print(f"  rule {r.code} ({r.citation}): {r.text}", highlight=False, markup=False)

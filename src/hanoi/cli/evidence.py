@@ -11,7 +11,7 @@ import typer
 from hanoi.cli.common import actor, console, open_node, print_json
 from hanoi.cli.evidence_verify import app
 from hanoi.core.errors import InvalidInput, Problem
-from hanoi.services import evidence
+from hanoi.requests import custody
 
 
 @app.command("add")
@@ -27,7 +27,7 @@ def add(
         raise InvalidInput(f"{file} is not a readable file", [Problem("file", "not found")])
     guessed = media_type or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
     with file.open("rb") as fh:
-        rec = evidence.add(open_node(), actor(), request_id, name=file.name, stream=fh, media_type=guessed,
+        rec = custody.add(open_node(), actor(), request_id, name=file.name, stream=fh, media_type=guessed,
                            description=description)
     if as_json:
         print_json(rec)
@@ -43,10 +43,10 @@ def export(
 ) -> None:
     """Write a signed evidence package for a request (ours, or with --received the partner's)."""
     if received:
-        got = evidence.export_received(open_node(), actor(), request_id, output)
+        got = custody.export_received(open_node(), actor(), request_id, output)
         console.print(f"wrote {got['path']}: {got['files']} file(s) from {got['signer']}, "
                       f"signed by {got['signer_fingerprint']}")
         return
-    out = evidence.export(open_node(), actor(), request_id, output)
+    out = custody.export(open_node(), actor(), request_id, output)
     console.print(f"wrote {out['path']}: {out['files']} file(s), package {out['package_id']}, "
                   f"signed by {out['signer_fingerprint']}")

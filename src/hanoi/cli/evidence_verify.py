@@ -14,7 +14,7 @@ import typer
 
 from hanoi.cli.common import console, print_json, report
 from hanoi.core.errors import HanoiError
-from hanoi.requests.evidence import verify_package
+from hanoi.requests.packages import verify_package
 
 app = typer.Typer(help="Evidence packages: export and verify.", no_args_is_help=True)
 

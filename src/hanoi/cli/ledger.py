@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, open_node, print_json
-from hanoi.services import ledger
+from hanoi.node import ledger
 
 app = typer.Typer(help="The append-only, hash-chained ledger.", no_args_is_help=True)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from hanoi.bootstrap import init_node, open_node
 from hanoi.cli import evidence as evidence_cli
 from hanoi.cli import ledger as ledger_cli
 from hanoi.cli import media as media_cli
@@ -20,8 +21,9 @@ from hanoi.cli import requests as requests_cli
 from hanoi.cli import signals as signals_cli
 from hanoi.cli import tokens as tokens_cli
 from hanoi.cli.common import KINDS_HELP, console, home, report, state
+from hanoi.core import keys
 from hanoi.core.errors import HanoiError
-from hanoi.services.node import init_node
+from hanoi.node import outbox, peers
 
 app = typer.Typer(
     help="Hanoi Exchange: cross-border cooperation against cybercrime under the UN Convention "
@@ -61,8 +63,6 @@ def init(
     where = home()
     node, token = init_node(where, name=name, country=country, kind=kind, default_region=region,
                             public_url=public_url)
-    from hanoi.core import keys
-
     console.print(f"node [bold]{node.config.name}[/] ({node.node_id}) created in {where}")
     console.print(f"identity key {node.config.key_id}: {keys.fingerprint(node.private_key.public_key())}")
     console.print(f"database: {node.engine.url.render_as_string(hide_password=True)}")
@@ -81,15 +81,12 @@ def serve(
     """Run the API (and OpenAPI at /openapi.json) and the outbox delivery worker."""
     import uvicorn
 
-    from hanoi.services import outbox, peers
-    from hanoi.services.node import Node
-
     where = home()
-    node = Node.open(where)  # migrates once, before any worker starts
+    node = open_node(where)  # migrates once, before any worker starts
     if not node.config.public_url and host in ("127.0.0.1", "localhost"):
         os.environ[peers.PUBLIC_URL_ENV] = f"http://{host}:{port}"  # peers on this machine only
     if worker:  # one delivery thread in this process, whatever the number of API workers
-        outbox.start_worker(Node.open(where, migrate=False))
+        outbox.start_worker(open_node(where, migrate=False))
     console.print(f"[bold]{node.config.name}[/] serving on http://{host}:{port}/api/v1 "
                   f"(OpenAPI: http://{host}:{port}/openapi.json)")
     if workers > 1:
@@ -98,6 +95,7 @@ def serve(
         uvicorn.run("hanoi.api.app:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level="warning")
     else:
+        # Imported on use: the web stack would cost every other command its start-up time.
         from hanoi.api.app import create_app
 
         uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
@@ -110,7 +108,7 @@ def demo(
     port: Annotated[int | None, typer.Option(help="API port (default: a free one)")] = None,
 ) -> None:
     """A node with sample partners on loopback, to explore (what `make demo` runs)."""
-    from hanoi import demo as demo_module
+    from hanoi import demo as demo_module  # on use, as the web stack above
 
     raise typer.Exit(demo_module.run(directory.resolve(), once=once, port=port, console=console))
 

@@ -22,10 +22,11 @@ from rich.table import Table
 
 from hanoi.cli.common import actor, console, err_console, open_node, print_json
 from hanoi.core.errors import HanoiError, InvalidInput, Problem, invalid
+from hanoi.media import model
+from hanoi.media.algorithms import EXACT, Pdq
 
 # Hashing (numpy, Pillow, pdqhash) and the media service are imported inside the commands that
 # use them, so every other `hanoi` command starts without them.
-MAX_BATCH = 10_000  # as services.media.MAX_BATCH (checked there)
 
 app = typer.Typer(help="Media hash lists (NCII, CSAM): submit, distribute, withdraw, match, "
                        "feedback. Images never leave the device: use `hanoi hash`.",
@@ -211,7 +212,7 @@ def _submittable(rec: Any) -> Any:
             and v is not None}
 
 
-def _batches(items: Sequence[dict[str, Any]], limit: int = MAX_BATCH) -> Iterator[list[Any]]:
+def _batches(items: Sequence[dict[str, Any]], limit: int = model.MAX_BATCH) -> Iterator[list[Any]]:
     batch: list[Any] = []
     size = 0
     for it in items:
@@ -248,9 +249,9 @@ def create_list(
     spike_minutes: Annotated[int, typer.Option(help="... within this many minutes")] = 60,
 ) -> None:
     """Create a hash list of this node."""
-    from hanoi.services import media
+    from hanoi.media import service
 
-    lst = media.create_list(open_node(), actor(), {
+    lst = service.create_list(open_node(), actor(), {
         "name": name, "category": category, "threshold": threshold, "tlp": tlp,
         "recipients": recipient or [], "spike_matches": spike_matches,
         "spike_minutes": spike_minutes})
@@ -268,20 +269,20 @@ def update_list(
     spike_minutes: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Change a list's threshold, TLP, named recipients or spike rule."""
-    from hanoi.services import media
+    from hanoi.media import service
 
     data: dict[str, Any] = {k: v for k, v in {
         "threshold": threshold, "tlp": tlp, "recipients": recipient,
         "spike_matches": spike_matches, "spike_minutes": spike_minutes}.items() if v is not None}
-    _print_list(media.update_list(open_node(), actor(), list_id, data))
+    _print_list(service.update_list(open_node(), actor(), list_id, data))
 
 
 @app.command("lists")
 def lists(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The hash lists of this node (its own and those received)."""
-    from hanoi.services import media
+    from hanoi.media import service
 
-    out = media.list_lists(open_node())
+    out = service.list_lists(open_node())
     if as_json:
         print_json(out)
         return
@@ -302,9 +303,9 @@ def hashes(
     case_ref: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """The hashes of a list (JSON)."""
-    from hanoi.services import media
+    from hanoi.media import service
 
-    print_json(media.list_hashes(open_node(), list_id, status=status, case_ref=case_ref,
+    print_json(service.list_hashes(open_node(), list_id, status=status, case_ref=case_ref,
                                  limit=100_000))
 
 
@@ -315,13 +316,13 @@ def submit(
     case_ref: Annotated[str | None, typer.Option(help="The case reference for records without one")] = None,
 ) -> None:
     """Submit hashes from a file (all or nothing per batch of 10,000 hashes)."""
-    from hanoi.services import media
+    from hanoi.media import service
 
     items = [_submittable(r) for r in read_hash_file(file)]
     node = open_node()
     stored = already = 0
     for batch in _batches(items):
-        res = media.submit(node, actor(), list_id, batch, case_ref=case_ref)
+        res = service.submit(node, actor(), list_id, batch, case_ref=case_ref)
         stored += res["stored"]
         already += res["already_listed"]
         for member, d in res["distributed"].items():
@@ -335,9 +336,9 @@ def distribute(
     to: Annotated[str, typer.Option("--to", help="The member to receive the list")],
 ) -> None:
     """Pass a list to a member (gate: standing and TLP), now and for every later hash."""
-    from hanoi.services import media
+    from hanoi.media import service
 
-    res = media.distribute(open_node(), actor(), list_id, to)
+    res = service.distribute(open_node(), actor(), list_id, to)
     console.print(f"{res['sent']} hash(es) queued for {to} in {len(res['envelopes'])} item(s)",
                   highlight=False)
 
@@ -351,9 +352,9 @@ def withdraw(
     reason: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Withdraw (or delete) hashes; every member that received them is told to drop them."""
-    from hanoi.services import media
+    from hanoi.media import service
 
-    res = media.withdraw(open_node(), actor(), hash_ids=hash_ids or None, list_id=list_id,
+    res = service.withdraw(open_node(), actor(), hash_ids=hash_ids or None, list_id=list_id,
                          case_ref=case_ref, status="deleted" if delete else "withdrawn",
                          reason=reason)
     console.print(f"{res['changed']} hash(es) {res['status']}; members told: " +
@@ -368,9 +369,9 @@ def review(
     note: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Review a quarantined hash."""
-    from hanoi.services import media
+    from hanoi.media import matching
 
-    res = media.review(open_node(), actor(), hash_id, decision, note)
+    res = matching.review(open_node(), actor(), hash_id, decision, note)
     console.print(f"hash {hash_id} is now {res['status']}", highlight=False)
 
 
@@ -380,7 +381,7 @@ def review(
 def _queries(records: Sequence[dict[str, Any]],
              dihedral: bool) -> tuple[dict[str, list[Any]], dict[tuple[str, int], int]]:
     """The query arrays, and (algorithm, query index) -> record index."""
-    q: dict[str, list[Any]] = {"pdq": [], "md5": [], "sha256": [], "dihedral": []}
+    q: dict[str, list[Any]] = {name: [] for name in model.QUERY_FIELDS}
     back: dict[tuple[str, int], int] = {}
     for i, r in enumerate(records):
         if not isinstance(r, dict):
@@ -388,13 +389,13 @@ def _queries(records: Sequence[dict[str, Any]],
         recs = dict(r)
         if "algorithm" in recs:
             recs[str(recs.pop("algorithm")).lower().replace("-", "")] = recs.pop("value", None)
-        if dihedral and recs.get("dihedral"):
-            back[("dihedral", len(q["dihedral"]))] = i
-            q["dihedral"].append(recs["dihedral"])
-        elif recs.get("pdq"):
-            back[("pdq", len(q["pdq"]))] = i
-            q["pdq"].append(recs["pdq"])
-        for algo in ("md5", "sha256"):
+        if dihedral and recs.get(model.DIHEDRAL):
+            back[(model.DIHEDRAL, len(q[model.DIHEDRAL]))] = i
+            q[model.DIHEDRAL].append(recs[model.DIHEDRAL])
+        elif recs.get(Pdq.name):
+            back[(Pdq.name, len(q[Pdq.name]))] = i
+            q[Pdq.name].append(recs[Pdq.name])
+        for algo in EXACT:
             if recs.get(algo):
                 back[(algo, len(q[algo]))] = i
                 q[algo].append(recs[algo])
@@ -411,7 +412,7 @@ def match(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Match files (hashed on this device) or a file of hashes against the node's lists."""
-    from hanoi.services import media
+    from hanoi.media import matching
 
     if hashes_file is not None:
         records = read_hash_file(hashes_file, algorithm)
@@ -424,10 +425,10 @@ def match(
     node = open_node()
     matches: list[dict[str, Any]] = []
     # at most 10,000 hashes per call: walk each array in slices
-    for algo in ("pdq", "dihedral", "md5", "sha256"):
-        for start in range(0, len(q[algo]), MAX_BATCH):
-            part = q[algo][start:start + MAX_BATCH]
-            res = media.match(node, actor(), **{algo: part})  # type: ignore[arg-type]
+    for algo in model.QUERY_FIELDS:
+        for start in range(0, len(q[algo]), model.MAX_BATCH):
+            part = q[algo][start:start + model.MAX_BATCH]
+            res = matching.match(node, actor(), **{algo: part})  # type: ignore[arg-type]
             for m in res["matches"]:
                 m["query"] += start
                 rec = records[back[(algo, m["query"])]]
@@ -459,9 +460,9 @@ def feedback(
     verdict: Annotated[str, typer.Argument(help="confirmed, false-positive or not-violating")],
 ) -> None:
     """Report a match's verdict (it flows back to the hash's source)."""
-    from hanoi.services import media
+    from hanoi.media import matching
 
-    res = media.feedback(open_node(), actor(), [{"match_id": match_id, "verdict": verdict}])
+    res = matching.feedback(open_node(), actor(), [{"match_id": match_id, "verdict": verdict}])
     console.print(f"recorded; sent to: {', '.join(res['sent_to']) or 'nobody (our own hash)'}",
                   highlight=False)
 
@@ -472,9 +473,9 @@ def feedback_log(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Feedback on this node's hashes."""
-    from hanoi.services import media
+    from hanoi.media import matching
 
-    out = media.list_feedback(open_node(), list_id=list_id)
+    out = matching.list_feedback(open_node(), list_id=list_id)
     if as_json:
         print_json(out)
         return
@@ -491,13 +492,13 @@ def index(
     save: Annotated[bool, typer.Option("--save", help="Write the snapshot")] = False,
 ) -> None:
     """The PDQ index: status, rebuild, snapshot."""
-    from hanoi.services import media
+    from hanoi.media import read_model
 
     node = open_node()
     if rebuild:
-        print_json(media.rebuild_index(node))
+        print_json(read_model.rebuild_index(node))
         return
     if save:
-        print_json(media.save_snapshot(node))
+        print_json(read_model.save_snapshot(node))
         return
-    print_json(media.index_status(node))
+    print_json(read_model.index_status(node))

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from hanoi.cli.common import KINDS_HELP, actor, console, load_file, open_node, print_json
-from hanoi.services import members
+from hanoi.node import members
 
 app = typer.Typer(help="Members (partner organisations), their keys and standing.", no_args_is_help=True)
 

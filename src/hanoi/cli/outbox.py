@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, open_node, print_json
-from hanoi.services import outbox
+from hanoi.node import outbox
 
 app = typer.Typer(help="The outbox: items queued for peers, delivered, held or failed.",
                   invoke_without_command=True)

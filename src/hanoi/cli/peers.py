@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, fail, open_node, print_json
-from hanoi.services import peers
+from hanoi.node import peers
 
 app = typer.Typer(help="Peers: other nodes this node exchanges with, their keys and endpoints.",
                   no_args_is_help=True)

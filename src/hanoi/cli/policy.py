@@ -10,7 +10,7 @@ import yaml
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, load_file, open_node, print_json
-from hanoi.services import policy
+from hanoi.node import policy
 
 app = typer.Typer(help="The node policy: the gate's choices and deadline profiles.", no_args_is_help=True)
 

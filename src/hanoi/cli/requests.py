@@ -13,9 +13,8 @@ from rich.table import Table
 from hanoi.cli.common import actor, console, err_console, load_file, open_node, print_json
 from hanoi.core.citations import RULES
 from hanoi.core.errors import InvalidInput, Problem
-from hanoi.requests import contents
-from hanoi.services import requests
-from hanoi.services.tokens import parse_duration
+from hanoi.node.tokens import parse_duration
+from hanoi.requests import contents, service
 
 app = typer.Typer(help="Cooperation requests under Chapter V of the Convention.", no_args_is_help=True)
 
@@ -54,9 +53,9 @@ def validate(
     if from_file is not None:
         doc = _document(from_file, type_)
         node = open_node()
-        problems = requests.validate(doc["type"], doc["fields"], node.now())
+        problems = service.validate(doc["type"], doc["fields"], node.now())
     elif request_id:
-        shown = requests.show(open_node(), request_id)
+        shown = service.show(open_node(), request_id)
         problems = [Problem(r["field"], p["message"], p.get("rule"))
                     for r in shown["checklist"] for p in r["problems"]]
     else:
@@ -127,7 +126,7 @@ def new(
         doc["via"] = via
     if profile:
         doc["deadline_profiles"] = profile
-    shown = requests.create(open_node(), actor(), doc)
+    shown = service.create(open_node(), actor(), doc)
     _out(shown, as_json)
     missing = [r for r in shown["checklist"] if not r["ok"]]
     if missing and not as_json:
@@ -153,7 +152,7 @@ def edit(
         if not sep:
             raise InvalidInput("--set takes field=value", [Problem("set", f"{item!r} has no '='")])
         changes[name.strip()] = _typed(name.strip(), value)
-    _out(requests.update(open_node(), actor(), request_id, {"fields": changes}), as_json)
+    _out(service.update(open_node(), actor(), request_id, {"fields": changes}), as_json)
 
 
 def _typed(name: str, value: str) -> Any:
@@ -177,13 +176,13 @@ def _typed(name: str, value: str) -> Any:
 @app.command("submit")
 def submit(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Check completeness, run the safeguards gate, and submit."""
-    _out(requests.submit(open_node(), actor(), request_id), as_json)
+    _out(service.submit(open_node(), actor(), request_id), as_json)
 
 
 @app.command("show")
 def show(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Everything about a request: fields with citations, gate decision, deadlines, evidence."""
-    shown = requests.show(open_node(), request_id)
+    shown = service.show(open_node(), request_id)
     if as_json:
         print_json(shown)
         return
@@ -205,7 +204,7 @@ def list_(
     partner: Annotated[str | None, typer.Option()] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    rows = requests.list_requests(open_node(), state=state, direction=direction, partner=partner)
+    rows = service.list_requests(open_node(), state=state, direction=direction, partner=partner)
     if as_json:
         print_json(rows)
         return
@@ -220,7 +219,7 @@ def list_(
 @app.command("timeline")
 def timeline(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every ledgered step of a request, in order."""
-    entries = requests.timeline(open_node(), request_id)
+    entries = service.timeline(open_node(), request_id)
     if as_json:
         print_json(entries)
         return
@@ -247,7 +246,7 @@ def event(
 ) -> None:
     """Move a request along its lifecycle (an illegal move names the allowed ones)."""
     data = {"via": via, "note": note, "reason": reason, "days": days, "preserved_at": preserved_at}
-    _out(requests.act(open_node(), actor(), request_id, name, {k: v for k, v in data.items() if v is not None}),
+    _out(service.act(open_node(), actor(), request_id, name, {k: v for k, v in data.items() if v is not None}),
          as_json)
 
 
@@ -264,7 +263,7 @@ def respond(
     data: dict[str, Any] = dict(load_file(from_file) or {}) if from_file else {}
     given = {"kind": kind, "grounds": ground, "reason": reason}
     data.update({k: v for k, v in given.items() if v})
-    _out(requests.respond(open_node(), actor(), request_id, data), as_json)
+    _out(service.respond(open_node(), actor(), request_id, data), as_json)
 
 
 @app.command("review")
@@ -277,7 +276,7 @@ def review(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Record a named person's review; the gate decides again."""
-    _out(requests.review(open_node(), actor(), request_id,
+    _out(service.review(open_node(), actor(), request_id,
                          {"reviewer": reviewer, "approved": approve, "discrimination_found": discrimination,
                           "note": note}), as_json)
 
@@ -301,7 +300,7 @@ def assess(
         data["requester_accepts_disclosure"] = True
     if assurance:
         data["assurances_received"] = assurance
-    _out(requests.assess(open_node(), actor(), request_id, data), as_json)
+    _out(service.assess(open_node(), actor(), request_id, data), as_json)
 
 
 @app.command("due")
@@ -310,7 +309,7 @@ def due(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Deadlines due within the period, and everything overdue, soonest first."""
-    rows = requests.due(open_node(), parse_duration(within, "within"))
+    rows = service.due(open_node(), parse_duration(within, "within"))
     if as_json:
         print_json(rows)
         return
@@ -328,9 +327,7 @@ def render(
     output: Annotated[Path, typer.Option("-o", "--output", help="file.html or file.pdf")],
 ) -> None:
     """A printable form with every field and its citation, for signature and filing."""
-    from hanoi.services import rendering
-
-    data = rendering.render(open_node(), request_id, "pdf" if output.suffix.lower() == ".pdf" else "html")
+    data = service.render_form(open_node(), request_id, "pdf" if output.suffix.lower() == ".pdf" else "html")
     output.write_bytes(data)
     console.print(f"wrote {output} ({len(data)} bytes)")
 

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from hanoi.cli.common import actor, console, err_console, open_node, print_json
 from hanoi.core.errors import InvalidInput, Problem
-from hanoi.services import signals
+from hanoi.signals import io, service
 from hanoi.signals.reports import MAX_BATCH
 from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES
 
@@ -31,8 +31,8 @@ TLP_STYLE = {"RED": "bold red", "AMBER+STRICT": "yellow", "AMBER": "yellow", "GR
 _LONGEST = max(MAX_VALUE_LENGTH.values())
 
 
-def _caller(as_member: str | None) -> signals.Caller:
-    return signals.Caller(actor(), as_member)
+def _caller(as_member: str | None) -> service.Caller:
+    return service.Caller(actor(), as_member)
 
 
 def _related(specs: list[str] | None) -> list[dict[str, str]]:
@@ -75,7 +75,7 @@ def add(
         "first_seen": first_seen, "last_seen": last_seen, "expires_at": expires,
     }
     node = open_node()
-    out = signals.report(node, actor(), source, [{k: v for k, v in item.items() if v is not None}])
+    out = service.report(node, actor(), source, [{k: v for k, v in item.items() if v is not None}])
     if as_json:
         print_json(out)
         return
@@ -141,7 +141,7 @@ def lookup(
     matched = 0
     for start in range(0, len(values), MAX_BATCH):
         part = values[start:start + MAX_BATCH]
-        out = signals.lookup(node, caller, [v for _, v in part], type_=type_)
+        out = service.lookup(node, caller, [v for _, v in part], type_=type_)
         matched += out["matches"]
         for (line, _), r in zip(part, out["results"], strict=True):
             if matches_only and not r["match"]:
@@ -168,7 +168,7 @@ def campaign(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The signals linked to VALUE and the reports linking them."""
-    out = signals.campaign(open_node(), _caller(as_member), value, type_=type_)
+    out = service.campaign(open_node(), _caller(as_member), value, type_=type_)
     if as_json:
         print_json(out)
         return
@@ -190,7 +190,7 @@ def _feedback(kind: str, value: str, type_: str | None, count: int, seen_at: str
               note: str | None, as_member: str | None, as_json: bool) -> None:
     body: dict[str, Any] = {"value": value, "type": type_, "count": count, "seen_at": seen_at,
                             "note": note}
-    out = signals.feedback(open_node(), _caller(as_member), kind, {k: v for k, v in body.items() if v})
+    out = service.feedback(open_node(), _caller(as_member), kind, {k: v for k, v in body.items() if v})
     if as_json:
         print_json(out)
         return
@@ -234,8 +234,8 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The newest reports (as a member would see them with --as-member)."""
-    rows = signals.list_signals(open_node(), _caller(as_member), type_=type_,
-                                since=signals.parse_since(since), limit=limit)
+    rows = service.list_signals(open_node(), _caller(as_member), type_=type_,
+                                since=service.parse_since(since), limit=limit)
     if as_json:
         print_json(rows)
         return
@@ -266,8 +266,6 @@ def import_(
 ) -> None:
     """Import signals: all entries or none (unless --best-effort); every reject names its line,
     STIX object id or MISP attribute. The same reader and rules as POST /api/v1/signals/import."""
-    from hanoi.services import signal_io
-
     defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type),
                                                   ("confidence", confidence)) if v is not None}
     node = open_node()
@@ -283,11 +281,11 @@ def import_(
             if format_ not in (None, "misp") or type_ is not None:
                 raise InvalidInput(f"{file} is a folder", [Problem("file", "a folder is read as a MISP "
                                                                    "feed (manifest.json + events)")])
-            out = signal_io.import_misp_feed(node, actor(), source, file, best_effort=best_effort,
+            out = io.import_misp_feed(node, actor(), source, file, best_effort=best_effort,
                                              defaults=defaults, tags=tag, progress=step)
         else:
             data = _read_bytes(file)
-            out = signal_io.import_document(node, actor(), source, data, fmt=format_,
+            out = io.import_document(node, actor(), source, data, fmt=format_,
                                             filename=None if str(file) == "-" else file.name,
                                             best_effort=best_effort, defaults=defaults, type_name=type_,
                                             tags=tag, progress=step)
@@ -324,10 +322,8 @@ def export(
     since: Annotated[str | None, typer.Option(help="Reported since (ISO 8601)")] = None,
 ) -> None:
     """Export signals through the gate for a recipient, as STIX 2.1, a MISP event or CSV."""
-    from hanoi.services import signal_io
-
-    text, _ = signal_io.export_document(open_node(), format_, member_id=for_, public=public,
-                                        since=signals.parse_since(since))
+    text, _ = io.export_document(open_node(), format_, member_id=for_, public=public,
+                                        since=service.parse_since(since))
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
@@ -343,8 +339,8 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Queue reports for federated peers through the outbox; each peer gets what the gate allows."""
-    out = signals.publish_reports(open_node(), _caller(None), to=to or None,
-                                  since=signals.parse_since(since))
+    out = service.publish_reports(open_node(), _caller(None), to=to or None,
+                                  since=service.parse_since(since))
     if as_json:
         print_json(out)
         return
@@ -364,7 +360,7 @@ def name(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Name members this node lets receive an AMBER report on a need-to-know basis."""
-    out = signals.name_members(open_node(), _caller(None), report_id, member,
+    out = service.name_members(open_node(), _caller(None), report_id, member,
                                mode="remove" if remove else "add")
     if as_json:
         print_json(out)
@@ -380,9 +376,7 @@ def pull(
     since: Annotated[int, typer.Option(min=0, help="The peer's report id cursor (0: everything)")] = 0,
 ) -> None:
     """Ask a peer for the signals it may send us after a cursor (answered through federation)."""
-    from hanoi.services import signal_io
-
-    out = signal_io.pull(open_node(), actor(), peer, since)
+    out = service.pull(open_node(), actor(), peer, since)
     console.print(f"pull queued for {out['peer']} since {out['since']}; `hanoi outbox deliver` sends it")
 
 
@@ -393,7 +387,7 @@ def feedback(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Sightings and false positives of the signals this node (or a member) reported."""
-    rows = signals.feedback_for_source(open_node(), as_member)
+    rows = service.feedback_for_source(open_node(), as_member)
     if as_json:
         print_json(rows)
         return

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, open_node, print_json
-from hanoi.services import tokens
+from hanoi.node import tokens
 
 app = typer.Typer(help="API tokens and their roles.", no_args_is_help=True)
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pycountry
 
 from hanoi.core.citations import RULES
+from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import InvalidInput, Problem
 
 
@@ -197,8 +198,6 @@ class Assessment:
     sources: tuple[str, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        from hanoi.core.clock import isoformat
-
         return {
             "standing": self.standing.value,
             "assessor": self.assessor,
@@ -237,8 +236,6 @@ def validate_assessment(data: dict[str, Any], now: datetime) -> Assessment:
         sources = []
     assessed_at = data.get("assessed_at") or now
     if isinstance(assessed_at, str):
-        from hanoi.core.clock import parse_time
-
         try:
             assessed_at = parse_time(assessed_at)
         except ValueError:

@@ -21,62 +21,25 @@ from typing import Any, Literal
 from hanoi.core.citations import RULES
 from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import InvalidInput, Problem, invalid
-from hanoi.core.gate import DualCriminality, RequestFacts
 from hanoi.core.offences import OFFENCES, SERIOUS, offence_problem
+from hanoi.requests.types import (
+    EMERGENCY,
+    INTERCEPTION,
+    LAW_ENFORCEMENT,
+    MLA,
+    PRESERVATION,
+    PRESERVED_DISCLOSURE,
+    REAL_TIME,
+    REQUEST_TYPES,
+    SPONTANEOUS,
+    STORED_DATA,
+    RequestType,
+    request_type,
+)
 
 FieldKind = Literal["text", "enum", "int", "bool", "date", "datetime", "list", "offence",
                     "language"]
 
-
-@dataclass(frozen=True, slots=True)
-class RequestType:
-    """A kind of cooperation request: its article, the usual channel, whether it is coercive."""
-
-    code: str
-    label: str
-    rule: str
-    channel: str
-    coercive: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        r = RULES[self.rule]
-        return {"code": self.code, "label": self.label, "rule": self.rule,
-                "citation": r.citation, "text": r.text, "channel": self.channel,
-                "coercive": self.coercive}
-
-
-MLA = "mla"
-SPONTANEOUS = "spontaneous"
-EMERGENCY = "emergency"
-PRESERVATION = "preservation"
-PRESERVED_DISCLOSURE = "preserved-disclosure"
-STORED_DATA = "stored-data"
-REAL_TIME = "real-time-traffic"
-INTERCEPTION = "interception"
-LAW_ENFORCEMENT = "law-enforcement"
-
-REQUEST_TYPES: dict[str, RequestType] = {
-    t.code: t
-    for t in (
-        RequestType(MLA, "Mutual legal assistance request", "REQ-MLA", "central-authority"),
-        RequestType(SPONTANEOUS, "Spontaneous information", "REQ-SPONTANEOUS",
-                    "central-authority"),
-        RequestType(EMERGENCY, "Emergency disclosure through the 24/7 network", "REQ-24-7",
-                    "24/7"),
-        RequestType(PRESERVATION, "Expedited preservation of stored data", "REQ-PRESERVATION",
-                    "24/7"),
-        RequestType(PRESERVED_DISCLOSURE, "Expedited disclosure of preserved traffic data",
-                    "REQ-PRESERVED-DISCLOSURE", "24/7"),
-        RequestType(STORED_DATA, "Access to stored data", "REQ-STORED-DATA",
-                    "central-authority", coercive=True),
-        RequestType(REAL_TIME, "Real-time collection of traffic data", "REQ-REAL-TIME",
-                    "central-authority", coercive=True),
-        RequestType(INTERCEPTION, "Interception of content data", "REQ-INTERCEPTION",
-                    "central-authority", coercive=True),
-        RequestType(LAW_ENFORCEMENT, "Law-enforcement cooperation", "REQ-LE-COOPERATION",
-                    "police"),
-    )
-}
 
 ALL = frozenset(REQUEST_TYPES)
 # The "MLA family": requests executed by the requested State's authorities under Art. 40.
@@ -213,14 +176,6 @@ FIELDS: tuple[FieldSpec, ...] = (
 )
 
 FIELDS_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
-
-
-def request_type(code: Any, field_name: str = "type") -> RequestType:
-    """The request type with this code; ``InvalidInput`` listing the known codes otherwise."""
-    if isinstance(code, str) and code in REQUEST_TYPES:
-        return REQUEST_TYPES[code]
-    raise invalid(field_name, f"{code!r} is not a request type; use one of: "
-                  + ", ".join(REQUEST_TYPES), "CONTENT-REQUIRED")
 
 
 def fields_for(code: str) -> tuple[FieldSpec, ...]:
@@ -450,27 +405,3 @@ def checklist(code: str, fields: Mapping[str, Any], now: datetime) -> list[dict[
                      "problems": [p.as_dict() for p in mine], "rule": mine[0].rule,
                      "citation": RULES[mine[0].rule].citation if mine[0].rule else ""})
     return rows
-
-
-def gate_facts(code: str, fields: Mapping[str, Any], *,
-               dual_criminality: DualCriminality = "unassessed",
-               confidentiality_can_keep: bool | None = None,
-               requester_accepts_disclosure: bool = False,
-               assurances_received: Iterable[str] = ()) -> RequestFacts:
-    """The gate's view of a request: its contents plus the requested side's assessment."""
-    request_type(code)
-    offence_code = fields.get("offence_code")
-    penalty = fields.get("offence_max_penalty_years")
-    return RequestFacts(
-        request_type=code,
-        offence_code=offence_code.strip().upper() if isinstance(offence_code, str)
-        and offence_code.strip() else None,
-        max_penalty_years=penalty if isinstance(penalty, int) and not isinstance(penalty, bool)
-        else None,
-        death_penalty=fields.get("offence_death_penalty") is True,
-        dual_criminality=dual_criminality,
-        confidentiality_requested=fields.get("confidential") is True,
-        confidentiality_can_keep=confidentiality_can_keep,
-        requester_accepts_disclosure=requester_accepts_disclosure,
-        assurances_received=tuple(assurances_received),
-    )

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from hanoi.core.citations import RULES
 from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import InvalidInput, Problem, invalid
+from hanoi.requests.types import REQUEST_TYPES
 
 PRESERVATION_MIN_DAYS = 60
 DueState = Literal["ok", "due-soon", "overdue"]
@@ -124,19 +125,13 @@ DEFAULT_PROFILE_FOR: dict[str, str] = {
 }
 
 
-def _known_types() -> tuple[str, ...]:
-    from hanoi.requests.contents import REQUEST_TYPES
-
-    return tuple(REQUEST_TYPES)
-
-
 def profiles_from_dict(data: Any, where: str = "deadlines") -> dict[str, DeadlineProfile]:
     """Profiles from ``{code: {label, days | hours, rule, applies_to}}``; every problem at once."""
     if not isinstance(data, Mapping):
         raise invalid(where, "must be a mapping of profile codes to settings")
     problems: list[Problem] = []
     out: dict[str, DeadlineProfile] = {}
-    types = _known_types()
+    types = tuple(REQUEST_TYPES)
     for code, spec in data.items():
         w = f"{where}.{code}"
         start = len(problems)

@@ -172,6 +172,12 @@ def _parse(enum: type[StrEnum], value: Any, field_name: str) -> Any:
                            [Problem(field_name, f"{value!r} is not one of: {allowed}")]) from None
 
 
+def parse_event(value: Any, field_name: str = "event") -> Event:
+    """The lifecycle event named ``value``; ``InvalidInput`` listing the events otherwise."""
+    event: Event = _parse(Event, value, field_name)
+    return event
+
+
 def moves_from(state: State | str, request_type: str) -> tuple[Move, ...]:
     """The moves a request of this type may make from this state, in table order."""
     st = _parse(State, state, "state")

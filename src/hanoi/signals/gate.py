@@ -30,9 +30,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from hanoi.core.gate import DEFAULT_POLICY, Decision, NodePolicy, PartnerView, Reason, standing_reasons
+from hanoi.core.gate import DEFAULT_STANDING, Decision, PartnerView, Reason, StandingPolicy, standing_reasons
 from hanoi.core.members import Standing
-from hanoi.signals.tlp import TLP
+from hanoi.core.tlp import TLP, disclosure_reason
 
 HANDLING = {
     TLP.CLEAR: "",
@@ -68,7 +68,7 @@ class ReportView:
 
 
 def decide_signal(report: ReportView, recipient: PartnerView | None, *, now: datetime,
-                  policy: NodePolicy = DEFAULT_POLICY) -> Decision:
+                  policy: StandingPolicy = DEFAULT_STANDING) -> Decision:
     """May ``report`` go to ``recipient`` (a member; ``None`` is the public, anyone at all)?"""
     reasons: list[Reason] = []
     conditions: list[str] = []
@@ -102,25 +102,8 @@ def decide_signal(report: ReportView, recipient: PartnerView | None, *, now: dat
 
 
 def _tlp_reason(report: ReportView, recipient: PartnerView | None, who: str) -> Reason:
-    tlp = report.tlp
-    member = recipient.member_id if recipient is not None else None
-    if tlp is TLP.CLEAR:
-        return Reason("TLP-CLEAR", "allow", "disclosure is not limited")
-    if tlp is TLP.RED:
-        return Reason("TLP-RED", "deny", "never leaves this node")
-    if member is None:
-        return Reason(f"TLP-{_code(tlp)}", "deny", "the recipient is not a member of the community")
-    if tlp is TLP.GREEN:
-        return Reason("TLP-GREEN", "allow", f"{who} is a member of the community")
-    if member in report.recipients:
-        return Reason(f"TLP-{_code(tlp)}", "allow", f"the originator named {who}")
-    if tlp is TLP.AMBER and member in report.named:
-        return Reason("TLP-AMBER", "allow", f"this node named {who} (need-to-know)")
-    return Reason(f"TLP-{_code(tlp)}", "deny", f"{who} was not named as a recipient")
-
-
-def _code(tlp: TLP) -> str:
-    return tlp.value.replace("+", "-")
+    return disclosure_reason(report.tlp, recipient.member_id if recipient is not None else None, who=who,
+                             named=report.recipients, named_here=report.named)
 
 
 # --- the fast path ---------------------------------------------------------------------------
@@ -139,7 +122,7 @@ class Viewer:
     trusted: bool
 
     @classmethod
-    def of(cls, recipient: PartnerView | None, policy: NodePolicy = DEFAULT_POLICY) -> Viewer:
+    def of(cls, recipient: PartnerView | None, policy: StandingPolicy = DEFAULT_STANDING) -> Viewer:
         if recipient is None:
             return cls(None, False, False)
         reasons = standing_reasons(recipient, policy)

@@ -34,9 +34,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hanoi.core import digests
+from hanoi.core.tlp import TLP
 from hanoi.signals.campaigns import Campaigns, Link
 from hanoi.signals.gate import Viewer
-from hanoi.signals.tlp import TLP
 from hanoi.signals.types import SIGNAL_TYPES
 
 TYPES: tuple[str, ...] = tuple(SIGNAL_TYPES)
@@ -442,6 +443,8 @@ def looks_normal(type_name: str, value: str) -> bool:
     match = _FAST.get(type_name)
     if match is None or match(value) is None:
         return False
+    if type_name in digests.LENGTHS:
+        return not digests.degenerate(type_name, value)
     if type_name == "domain":
         return len(value) <= 253 and "xn--" not in value
     if type_name == "url":

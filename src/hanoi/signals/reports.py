@@ -24,7 +24,7 @@ from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.core.members import MEMBER_ID
 from hanoi.core.offences import offence_problem
-from hanoi.signals.tlp import TLP, parse_tlp
+from hanoi.core.tlp import TLP, parse_tlp
 from hanoi.signals.types import NO_REGION, NormaliseContext, SignalKey, detect_type, signal_type
 
 MAX_BATCH = 10_000

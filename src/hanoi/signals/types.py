@@ -38,6 +38,7 @@ from Crypto.Hash import keccak
 from schwifty import IBAN
 from schwifty.exceptions import SchwiftyException
 
+from hanoi.core import digests
 from hanoi.core.errors import InvalidInput, invalid
 
 FIELD = "value"
@@ -773,7 +774,6 @@ class EthereumType(SignalType):
 
 # --------------------------------------------------------------------------- file hashes
 
-_HEX = frozenset("0123456789abcdef")
 
 
 class _HexHash(SignalType):
@@ -786,12 +786,7 @@ class _HexHash(SignalType):
         prefix, colon, rest = text.partition(":")
         if colon and prefix.replace("-", "") == self.name:
             text = rest.strip()
-        for pos, ch in enumerate(text):
-            if ch not in _HEX:
-                raise invalid(FIELD, f"character {ch!r} at position {pos + 1} is not a hexadecimal digit")
-        if len(text) != self.digits:
-            raise invalid(FIELD, f"has {len(text)} hex digits; {self.label} has exactly {self.digits}")
-        return text
+        return digests.parse_digest(self.name, text, FIELD)
 
 
 class Md5Type(_HexHash):
@@ -800,7 +795,7 @@ class Md5Type(_HexHash):
     digits = 32
     label = "an MD5"
     max_length = 80
-    examples = ("D41D8CD98F00B204E9800998ECF8427E",)
+    examples = ("5D41402ABC4B2A76B9719D911017C592",)
 
 
 class Sha1Type(_HexHash):
@@ -810,8 +805,8 @@ class Sha1Type(_HexHash):
     label = "a SHA-1"
     max_length = 96
     examples = (
-        "DA39A3EE5E6B4B0D3255BFEF95601890AFD80709",
-        "sha1:da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "AAF4C61DDCC5E8A2DABEDE0F3B482CD9AEA9434D",
+        "sha1:aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
     )
 
 
@@ -821,7 +816,7 @@ class Sha256Type(_HexHash):
     digits = 64
     label = "a SHA-256"
     max_length = 128
-    examples = ("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",)
+    examples = ("sha256:2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",)
 
 
 # --------------------------------------------------------------------------- registry

@@ -54,6 +54,15 @@ _INSERT_PG_UNNEST = (f"INSERT INTO ledger_entries ({_COLUMNS}) SELECT * FROM unn
                      + ", ".join(f"%s::{t}[]" for t in _COLUMN_TYPES_PG) + ")")
 
 
+def lock_ledger(conn: Connection) -> None:
+    """Take the ledger's append lock now, ahead of the first entry (PostgreSQL; SQLite's write
+    transactions hold its single write lock already). Re-entrant within a transaction: a
+    writer that takes it before its first insert commits its rows in id order, which readers
+    that follow a table by ``id > last`` rely on."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LEDGER_LOCK_KEY})")
+
+
 def head(conn: Connection) -> tuple[int, str]:
     """``(seq, hash)`` of the newest entry, ``(0, GENESIS)`` for an empty ledger."""
     row = conn.execute(_HEAD).first()

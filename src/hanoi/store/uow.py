@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
@@ -123,9 +123,8 @@ def _is_integrity_error(conn: Connection, err: BaseException) -> bool:
 
 class UnitOfWork:
     def __init__(self, connections: WriteConnections, signer: LedgerSigner, *, actor: str,
-                 now: datetime, node: Any = None):
+                 now: datetime):
         self._connections = connections
-        self.node = node  # the services.node.Node that opened it (services read its config)
         self._signer = signer
         self.actor = actor
         self.now = now
@@ -141,7 +140,7 @@ class UnitOfWork:
         assert self._conn is not None, "unit of work used outside its with-block"
         return self._conn
 
-    def __enter__(self) -> UnitOfWork:
+    def __enter__(self) -> Self:
         self._conn = self._connections.take()
         self._conn.begin()
         self._conn.info[_OPEN_UOW] = self

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from hanoi.api.deps import get_node, require
 from hanoi.core.roles import Permission
 from hanoi.federation.envelope import Rejection
-from hanoi.services import inbox, outbox, peers
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal
+from hanoi.node import inbox, outbox, peers
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal
 
 FEDERATION_PREFIX = "/federation/v1"
 JSON = "application/json"

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Body, Depends, Query
 from hanoi.api.deps import current_principal, get_node, require
 from hanoi.core.errors import Forbidden, invalid
 from hanoi.core.roles import Permission, allows, roles_with
-from hanoi.services import media
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal
+from hanoi.media import matching, read_model, service
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal
 
 
 def require_any(*permissions: Permission) -> Callable[..., Principal]:
@@ -52,24 +52,24 @@ def _object(body: Any) -> dict[str, Any]:
 @router.post("/lists", status_code=201, summary="Create a hash list (category, threshold, TLP, "
                                                 "named recipients, spike rule)")
 def create_list(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
-    return media.create_list(node, who.actor, _object(body))
+    return service.create_list(node, who.actor, _object(body))
 
 
 @router.get("/lists", summary="Every hash list, with counts by status")
 def list_lists(_: Principal = READ, node: Node = NODE) -> list[dict[str, Any]]:
-    return media.list_lists(node)
+    return service.list_lists(node)
 
 
 @router.get("/lists/{list_id}", summary="A hash list")
 def show_list(list_id: str, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
-    return media.show_list(node, list_id)
+    return service.show_list(node, list_id)
 
 
 @router.patch("/lists/{list_id}", summary="Change a list's name, threshold, TLP, recipients or "
                                           "spike rule")
 def update_list(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
                 node: Node = NODE) -> dict[str, Any]:
-    return media.update_list(node, who.actor, list_id, _object(body))
+    return service.update_list(node, who.actor, list_id, _object(body))
 
 
 @router.post("/lists/{list_id}/hashes", status_code=201,
@@ -77,14 +77,14 @@ def update_list(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
 def submit(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
-    return media.submit(node, who.actor, list_id, b.get("hashes"), case_ref=b.get("case_ref"))
+    return service.submit(node, who.actor, list_id, b.get("hashes"), case_ref=b.get("case_ref"))
 
 
 @router.get("/lists/{list_id}/hashes", summary="The hashes of a list")
 def list_hashes(list_id: str, status: str | None = None, case_ref: str | None = None,
                 limit: int = Query(1000, ge=1, le=10_000), _: Principal = READ,
                 node: Node = NODE) -> list[dict[str, Any]]:
-    return media.list_hashes(node, list_id, status=status, case_ref=case_ref, limit=limit)
+    return service.list_hashes(node, list_id, status=status, case_ref=case_ref, limit=limit)
 
 
 @router.post("/lists/{list_id}/distribute",
@@ -95,12 +95,12 @@ def distribute(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
     recipient = b.get("recipient")
     if not isinstance(recipient, str) or not recipient:
         raise invalid("recipient", "name the member to distribute to")
-    return media.distribute(node, who.actor, list_id, recipient, b.get("review"))
+    return service.distribute(node, who.actor, list_id, recipient, b.get("review"))
 
 
 @router.get("/hashes/{hash_id}", summary="A hash, with the members it was delivered to")
 def show_hash(hash_id: int, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
-    return media.show_hash(node, hash_id)
+    return service.show_hash(node, hash_id)
 
 
 @router.post("/hashes/withdraw",
@@ -108,7 +108,7 @@ def show_hash(hash_id: int, _: Principal = READ, node: Node = NODE) -> dict[str,
                      "received them is told to drop them")
 def withdraw(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
-    return media.withdraw(node, who.actor, hash_ids=b.get("hash_ids"), list_id=b.get("list_id"),
+    return service.withdraw(node, who.actor, hash_ids=b.get("hash_ids"), list_id=b.get("list_id"),
                           case_ref=b.get("case_ref"), status=b.get("status", "withdrawn"),
                           reason=b.get("reason", ""))
 
@@ -117,26 +117,20 @@ def withdraw(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) 
 def review(hash_id: int, body: Any = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
-    return media.review(node, who.actor, hash_id, str(b.get("decision", "")), b.get("note", ""))
+    return matching.review(node, who.actor, hash_id, str(b.get("decision", "")), b.get("note", ""))
 
 
 @router.post("/match", summary="Match up to 10,000 hashes: MD5 / SHA-256 exactly, PDQ within each "
                                "list's threshold, dihedral groups of 8")
 def match(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
-    b = _object(body)
-    unknown = sorted(set(b) - {"pdq", "md5", "sha256", "dihedral"})
-    if unknown:
-        raise invalid(unknown[0], "is not a query field (pdq, md5, sha256, dihedral)")
-    return media.match(node, who.actor, pdq=b.get("pdq"), md5=b.get("md5"),
-                       sha256=b.get("sha256"), dihedral=b.get("dihedral"),
-                       member_id=who.member_id)
+    return matching.match(node, who.actor, member_id=who.member_id, **_object(body))
 
 
 @router.post("/feedback", status_code=201,
              summary="Verdicts on matches: confirmed, false-positive or not-violating")
 def feedback(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
-    return media.feedback(node, who.actor, b.get("items", b if "match_id" in b else None),
+    return matching.feedback(node, who.actor, b.get("items", b if "match_id" in b else None),
                           member_id=who.member_id)
 
 
@@ -144,9 +138,9 @@ def feedback(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) 
 def list_feedback(list_id: str | None = None, hash_id: int | None = None,
                   limit: int = Query(1000, ge=1, le=10_000), _: Principal = READ,
                   node: Node = NODE) -> list[dict[str, Any]]:
-    return media.list_feedback(node, list_id=list_id, hash_id=hash_id, limit=limit)
+    return matching.list_feedback(node, list_id=list_id, hash_id=hash_id, limit=limit)
 
 
 @router.get("/index", summary="The PDQ index: size, store version, snapshot")
 def index_status(_: Principal = READ, node: Node = NODE) -> dict[str, Any]:
-    return media.index_status(node)
+    return read_model.index_status(node)

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hanoi.api.deps import get_node, require
 from hanoi.core.roles import Permission
-from hanoi.services import members
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal
+from hanoi.node import members
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal
 
 router = APIRouter(prefix="/members", tags=["members"])
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 
 from hanoi.api.deps import current_principal, get_node
 from hanoi.core import keys
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal
 
 router = APIRouter(tags=["node"])
 

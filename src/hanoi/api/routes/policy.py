@@ -8,9 +8,9 @@ from fastapi import APIRouter, Body, Depends
 
 from hanoi.api.deps import get_node, require
 from hanoi.core.roles import Permission
-from hanoi.services import policy
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal
+from hanoi.node import policy
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal
 
 router = APIRouter(prefix="/policy", tags=["policy"])
 

@@ -11,11 +11,10 @@ from fastapi.responses import FileResponse, Response
 
 from hanoi.api.deps import get_node, require
 from hanoi.core.roles import Permission
-from hanoi.requests import contents, lifecycle
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal, parse_duration
+from hanoi.requests import contents, custody, lifecycle, service
 from hanoi.requests.responses import refusal_grounds
-from hanoi.services import evidence, rendering, requests
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal, parse_duration
 
 router = APIRouter(prefix="/requests", tags=["requests"])
 READ = Depends(require(Permission.REQUESTS_READ))
@@ -32,42 +31,42 @@ def types(_: Principal = READ) -> dict[str, Any]:
 
 @router.post("/validate", summary="Check a draft without storing it: every problem with its article")
 def validate(body: dict[str, Any] = ANY_OBJECT, _: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
-    problems = requests.validate(body.get("type"), body.get("fields") or {}, node.now())  # type: ignore[arg-type]
+    problems = service.validate(body.get("type"), body.get("fields") or {}, node.now())  # type: ignore[arg-type]
     return {"ok": not problems, "problems": [p.as_dict() for p in problems]}
 
 
 @router.post("", status_code=201, summary="Create a draft (outgoing) or record a request received (incoming)")
 def create(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
-    return requests.create(node, who.actor, body)
+    return service.create(node, who.actor, body)
 
 
 @router.get("", summary="List requests")
 def list_(state: str | None = None, direction: str | None = None, partner: str | None = None,
           type: str | None = None, limit: int = Query(200, ge=1, le=1000),
           _: Principal = READ, node: Node = NODE) -> list[dict[str, Any]]:
-    return requests.list_requests(node, state=state, direction=direction, partner=partner, type_=type, limit=limit)
+    return service.list_requests(node, state=state, direction=direction, partner=partner, type_=type, limit=limit)
 
 
 @router.get("/due", summary="Deadlines due within a period or overdue, soonest first")
 def due(within: str = Query("7d", max_length=8, description="30m, 12h, 7d, 2w"),
         _: Principal = READ, node: Node = NODE) -> list[dict[str, Any]]:
-    return requests.due(node, parse_duration(within, "within"))
+    return service.due(node, parse_duration(within, "within"))
 
 
 @router.get("/{request_id}", summary="A request with its checklist, decision, deadlines and evidence")
 def show(request_id: str, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
-    return requests.show(node, request_id)
+    return service.show(node, request_id)
 
 
 @router.patch("/{request_id}", summary="Edit a draft (null removes a field)")
 def update(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
-    return requests.update(node, who.actor, request_id, body)
+    return service.update(node, who.actor, request_id, body)
 
 
 @router.post("/{request_id}/submit", summary="Submit: completeness, then the gate, then the move")
 def submit(request_id: str, who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
-    return requests.submit(node, who.actor, request_id)
+    return service.submit(node, who.actor, request_id)
 
 
 @router.post("/{request_id}/events", summary="Record a lifecycle event (409 names the allowed moves)")
@@ -75,48 +74,48 @@ def event(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = W
           node: Node = NODE) -> dict[str, Any]:
     data = dict(body)
     name = data.pop("event", None)
-    return requests.act(node, who.actor, request_id, name, data)
+    return service.act(node, who.actor, request_id, name, data)
 
 
 @router.post("/{request_id}/review", summary="A named person's review (approve, refuse, findings)")
 def review(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
-    return requests.review(node, who.actor, request_id, body)
+    return service.review(node, who.actor, request_id, body)
 
 
 @router.post("/{request_id}/assessment", summary="The requested side's assessment; the gate re-decides")
 def assess(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
-    return requests.assess(node, who.actor, request_id, body)
+    return service.assess(node, who.actor, request_id, body)
 
 
 @router.post("/{request_id}/response", summary="Execute, partly execute, refuse (with grounds) or postpone")
 def respond(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
             node: Node = NODE) -> dict[str, Any]:
-    return requests.respond(node, who.actor, request_id, body)
+    return service.respond(node, who.actor, request_id, body)
 
 
 @router.post("/{request_id}/consents", summary="Record the sender's consent to reuse or onward transfer")
 def consent(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
             node: Node = NODE) -> dict[str, Any]:
-    return requests.record_consent(node, who.actor, request_id, body)
+    return service.record_consent(node, who.actor, request_id, body)
 
 
 @router.post("/{request_id}/use-checks", summary="May evidence received be put to this use? (ledgered)")
 def use_check(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
               node: Node = NODE) -> dict[str, Any]:
-    return requests.check_evidence_use(node, who.actor, request_id, body)
+    return service.check_evidence_use(node, who.actor, request_id, body)
 
 
 @router.get("/{request_id}/timeline", summary="Every ledger entry about the request, in order")
 def timeline(request_id: str, _: Principal = READ, node: Node = NODE) -> list[dict[str, Any]]:
-    return requests.timeline(node, request_id)
+    return service.timeline(node, request_id)
 
 
 @router.post("/{request_id}/evidence", status_code=201, summary="Attach a file (multipart; stored by SHA-256)")
 def add_evidence(request_id: str, file: UploadFile = File(...), description: str = Form(""),
                  who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
-    return evidence.add(node, who.actor, request_id, name=file.filename or "", stream=file.file,
+    return custody.add(node, who.actor, request_id, name=file.filename or "", stream=file.file,
                         media_type=file.content_type or "application/octet-stream", description=description)
 
 
@@ -127,10 +126,10 @@ def evidence_package(request_id: str, background: BackgroundTasks,
                      who: Principal = WRITE, node: Node = NODE) -> FileResponse:
     tmp = Path(tempfile.mkdtemp(prefix="hanoi-pkg-")) / f"{request_id}-evidence.zip"
     if received:
-        info = evidence.export_received(node, who.actor, request_id, tmp)
+        info = custody.export_received(node, who.actor, request_id, tmp)
         headers = {"X-Signer": info["signer"]}
     else:
-        info = evidence.export(node, who.actor, request_id, tmp)
+        info = custody.export(node, who.actor, request_id, tmp)
         headers = {"X-Package-Id": info["package_id"]}
     background.add_task(_cleanup, tmp)
     return FileResponse(tmp, media_type="application/zip", filename=tmp.name, headers=headers)
@@ -144,6 +143,6 @@ def _cleanup(path: Path) -> None:
 @router.get("/{request_id}/render", summary="Printable form with every field and its citation (html or pdf)")
 def render(request_id: str, format: str = Query("html", pattern="^(html|pdf)$"),
            _: Principal = READ, node: Node = NODE) -> Response:
-    data = rendering.render(node, request_id, format)
+    data = service.render_form(node, request_id, format)
     media = "application/pdf" if format == "pdf" else "text/html; charset=utf-8"
     return Response(data, media_type=media)

@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from hanoi.api.deps import get_node, require
 from hanoi.core.errors import Forbidden, InvalidInput, Problem, invalid
 from hanoi.core.roles import Permission
-from hanoi.services import signals
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal
+from hanoi.signals import io, service
 from hanoi.signals.reports import MAX_BATCH
 
 router = APIRouter(prefix="/signals", tags=["signals"])
@@ -31,7 +31,6 @@ NODE = Depends(get_node)
 ANY_OBJECT = Body(..., examples=[{}])
 OPTIONAL_OBJECT = Body(None, examples=[{}])
 
-signals.register()
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -62,7 +61,7 @@ def report(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node
     if "items" in body and data:
         raise InvalidInput("unknown fields beside items",
                            [Problem(k, "is not a field of a report batch") for k in sorted(data)])
-    return signals.report(node, who.actor, source, items, best_effort=best_effort,
+    return service.report(node, who.actor, source, items, best_effort=best_effort,
                           max_items=MAX_BATCH, federate=publish)
 
 
@@ -91,37 +90,37 @@ async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) ->
     type_ = body.get("type")
     if type_ is not None and not isinstance(type_, str):
         raise invalid("type", "must be a signal type name")
-    result = await run_in_threadpool(signals.lookup, node, who, body.get("values"), type_=type_)
+    result = await run_in_threadpool(service.lookup, node, who, body.get("values"), type_=type_)
     return _json(result)
 
 
 @router.get("/campaigns", summary="The campaign of a value: its signals and the links you may see")
 def campaign_q(value: str = Query(..., max_length=4096), type: str | None = None,
                who: Principal = READ, node: Node = NODE) -> dict[str, Any]:
-    return signals.campaign(node, who, value, type_=type)
+    return service.campaign(node, who, value, type_=type)
 
 
 @router.get("/campaigns/{value:path}", summary="The campaign of a value (value in the path)")
 def campaign(value: str, type: str | None = None, who: Principal = READ,
              node: Node = NODE) -> dict[str, Any]:
-    return signals.campaign(node, who, value, type_=type)
+    return service.campaign(node, who, value, type_=type)
 
 
 @router.post("/sightings", status_code=201, summary="Report a sighting of a signal (back to its sources)")
 def sighting(body: dict[str, Any] = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
-    return signals.feedback(node, who, "sighting", body)
+    return service.feedback(node, who, "sighting", body)
 
 
 @router.post("/false-positives", status_code=201, summary="Report a false positive (back to its sources)")
 def false_positive(body: dict[str, Any] = ANY_OBJECT, who: Principal = MATCH,
                    node: Node = NODE) -> dict[str, Any]:
-    return signals.feedback(node, who, "false-positive", body)
+    return service.feedback(node, who, "false-positive", body)
 
 
 @router.get("/feedback", summary="Sightings and false positives of the signals you reported")
 def feedback(limit: int = Query(500, ge=1, le=5000), who: Principal = READ,
              node: Node = NODE) -> list[dict[str, Any]]:
-    return signals.feedback_for_source(node, who.member_id, limit=limit)
+    return service.feedback_for_source(node, who.member_id, limit=limit)
 
 
 @router.post("/import", status_code=201, summary="Import a STIX / MISP / CSV document (the body; "
@@ -135,8 +134,6 @@ async def import_(request: Request, format: str | None = Query(None, max_length=
                   source: str | None = Query(None, max_length=64, description="Staff: the member the "
                                              "document comes from"),
                   who: Principal = WRITE, node: Node = NODE) -> Response:
-    from hanoi.services import signal_io
-
     if who.member_id is not None:
         if source not in (None, who.member_id):
             raise Forbidden("a partner's token imports as its own organisation only")
@@ -144,7 +141,7 @@ async def import_(request: Request, format: str | None = Query(None, max_length=
     data = await request.body()
     defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type),
                                                   ("confidence", confidence)) if v is not None}
-    out = await run_in_threadpool(lambda: signal_io.import_document(
+    out = await run_in_threadpool(lambda: io.import_document(
         node, who.actor, source, data, fmt=format, best_effort=best_effort, defaults=defaults,
         type_name=type, tags=tag))
     return _json(out, 201)
@@ -155,13 +152,11 @@ async def import_(request: Request, format: str | None = Query(None, max_length=
 def export(format: str = Query(..., max_length=8), for_: str | None = Query(None, alias="for", max_length=64),
            since: str | None = Query(None, max_length=40), who: Principal = READ,
            node: Node = NODE) -> Response:
-    from hanoi.services import signal_io
-
     member = who.member_id
     if for_ is not None and member is not None and for_ != member:
         raise Forbidden("a partner's token exports what its own organisation may receive only")
-    text, media = signal_io.export_document(node, format, member_id=member or for_,
-                                            since=signals.parse_since(since))
+    text, media = io.export_document(node, format, member_id=member or for_,
+                                            since=service.parse_since(since))
     return Response(text.encode(), media_type=media)
 
 
@@ -172,7 +167,7 @@ def name_members(report_id: int, body: dict[str, Any] = ANY_OBJECT, who: Princip
     _only_fields(body, {"members"}, "is not a field; send {members: [...]}")
     if "members" not in body:
         raise invalid("members", "is required: the member ids to name (an empty list names nobody)")
-    return signals.name_members(node, who, report_id, body["members"], mode="set")
+    return service.name_members(node, who, report_id, body["members"], mode="set")
 
 
 @router.post("/publish", status_code=202, summary="Queue reports for federated peers through the outbox "
@@ -184,12 +179,12 @@ def publish(body: dict[str, Any] | None = OPTIONAL_OBJECT, who: Principal = WRIT
     since = body.get("since")
     if since is not None and not isinstance(since, str):
         raise invalid("since", "must be an ISO 8601 time")
-    return signals.publish_reports(node, who, to=body.get("to"), since=signals.parse_since(since))
+    return service.publish_reports(node, who, to=body.get("to"), since=service.parse_since(since))
 
 
 @router.get("", summary="The newest reports you may see")
 def list_(type: str | None = None, since: str | None = Query(None, max_length=40),
           limit: int = Query(100, ge=1, le=10_000), who: Principal = READ,
           node: Node = NODE) -> Response:
-    return _json(signals.list_signals(node, who, type_=type, since=signals.parse_since(since),
+    return _json(service.list_signals(node, who, type_=type, since=service.parse_since(since),
                                       limit=limit))

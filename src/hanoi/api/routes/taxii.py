@@ -20,13 +20,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from hanoi.core.errors import HanoiError, Unauthorized
-from hanoi.services import signal_io, taxii, tokens
-from hanoi.services.node import Node
-from hanoi.services.tokens import Principal
+from hanoi.node import tokens
+from hanoi.node.runtime import Node
+from hanoi.node.tokens import Principal
+from hanoi.signals import taxii
 
 router = APIRouter(prefix="/taxii2", tags=["taxii"])
 ROOT = "api"
-signal_io.register()  # the signal.pull inbox handler (federation pull)
 CHALLENGE = 'Basic realm="Hanoi Exchange TAXII", charset="UTF-8", Bearer'
 
 

@@ -1,284 +1,171 @@
 """Signal interchange formats: STIX 2.1, MISP (feed and event) and CSV, in and out.
 
 Pure converters: bytes or parsed JSON in, *report dicts* out (and back). No database, no
-network, no clock. Whoever stores signals (the signals service, the TAXII routes, the CLI's
-``hanoi signals import``) reads files, calls a parser here, and gates and stores the reports.
+network, no clock. Whoever stores signals (the signals wing's ``io`` and ``taxii`` rooms)
+reads files, calls a parser here, and gates and stores the reports.
 
-A **report** is the one shape every format converts to and from (``Report``)::
-
-    {"ref": "indicator--... | line 12 | <attribute uuid>",   # names the source in messages
-     "type": "url",            # a name from hanoi.signals.types.SIGNAL_TYPES
-     "value": "http://...",    # normalised by the parsers here
-     "tlp": "AMBER+STRICT",    # TLP 2.0 level name (hanoi.signals.tlp.TLP.value)
-     "confidence": 80 | None, "abuse_type": "UNCC-13" | None,
-     "first_seen": RFC 3339 | None, "last_seen": ... | None, "expires": ... | None,
-     "tags": ["phishing"], "description": "", "source": "CERT-X" | None,
-     "external_id": "indicator--..." | None,
-     "conditions": "...", "recipients": ["de-bka"]}   # optional: only CSV carries them
-
-Every parser takes ``best_effort``: when true, a bad object or line is skipped and returned
-as a ``Rejected`` (its ref, type, raw value shortened for display, and the reason) while the
-rest is imported; when false, any bad object or line refuses the whole batch with one
-``InvalidInput`` whose problems name every bad object or line (``Problem.field`` = the ref).
-A document that cannot be read at all (not JSON, not a bundle) always raises.
-
-Parsers also take an optional ``notes`` list: they append remarks a person may want to see
-but that are not errors (a TLP 1.0 marking read as TLP 2.0, a revoked indicator skipped).
+One interface, one class per format (``SignalFormat``: ``claims`` a document's first bytes,
+``parse`` it, ``export`` reports); ``FORMATS`` lists them in the order detection asks them, and
+nothing else in the code switches on a format's name. The report shape and the shared checks
+are in ``common``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, ClassVar
 
-from hanoi.core.errors import InvalidInput, Problem, invalid
-from hanoi.core.offences import OFFENCES
-from hanoi.signals.tlp import TLP
-from hanoi.signals.types import NO_REGION, SIGNAL_TYPES, NormaliseContext, Rejected
-
-Format = Literal["stix", "misp", "csv"]
-FORMATS: tuple[Format, ...] = ("stix", "misp", "csv")
-
-MAX_DESCRIPTION = 10_000
-MAX_TAG = 128
-MAX_TAGS = 64
-_SHOWN = 200  # characters of a rejected raw value echoed back in an import report
+from hanoi.core.errors import invalid
+from hanoi.core.tlp import TLP
+from hanoi.signals.formats import csv, misp, stix
+from hanoi.signals.formats.common import REPORT_KEYS, Report
+from hanoi.signals.types import NO_REGION, NormaliseContext, Rejected
 
 
-class _Keys(TypedDict):
-    """The keys every report has."""
+class SignalFormat(ABC):
+    """A signal interchange format."""
 
-    ref: str
-    type: str
-    value: str
-    tlp: str
-    confidence: int | None
-    abuse_type: str | None
-    first_seen: str | None
-    last_seen: str | None
-    expires: str | None
-    tags: list[str]
-    description: str
-    source: str | None
-    external_id: str | None
+    name: ClassVar[str]
+    media_type: ClassVar[str]
 
+    @classmethod
+    @abstractmethod
+    def claims(cls, head: bytes, filename: str) -> bool:
+        """Whether a document whose first bytes (BOM and leading space removed) are ``head``
+        is of this format."""
 
-class Report(_Keys, total=False):
-    """One signal as the formats exchange it (see the module docstring); ``conditions`` and
-    ``recipients`` only when the document carries them (our CSV layout's columns)."""
+    @classmethod
+    @abstractmethod
+    def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
+              notes: list[str] | None, type_name: str | None) -> tuple[list[Report], list[Rejected]]:
+        """Reports and rejects (see ``common`` for ``best_effort`` and ``notes``)."""
 
-    conditions: str
-    recipients: list[str]
+    @classmethod
+    @abstractmethod
+    def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
+        """``reports`` as a document of this format, shared by the organisation ``sharer``."""
 
-
-REPORT_KEYS: tuple[str, ...] = tuple(_Keys.__annotations__)
-"""The keys every report has, in order."""
-
-
-class BadField(Exception):
-    """One bad field of one object or line; becomes a ``Rejected`` (internal to the parsers)."""
-
-    def __init__(self, message: str, type_name: str | None = None, raw: object = None):
-        super().__init__(message)
-        self.message = message
-        self.type_name = type_name
-        self.raw = raw
+    @classmethod
+    def names_types(cls) -> bool:
+        """Whether the document names the signal type of every entry (a CSV value list does not)."""
+        return True
 
 
-# --------------------------------------------------------------------------- detection
+# MISP's capitalised keys never occur in STIX, while MISP attributes have a "type" too.
+_MISP = re.compile(rb'"(Event|Attribute)"\s*:|"Orgc"\s*:|"threat_level_id"\s*:')
+_STIX = re.compile(rb'"type"\s*:\s*"bundle"|"spec_version"\s*:|"pattern_type"\s*:|"objects"\s*:'
+                   rb'|"type"\s*:\s*"(indicator|marking-definition|identity|url|domain-name|ipv4-addr)"')
 
 
-def detect_format(first_bytes: bytes, filename: str | None = None) -> Format:
-    """Guess the format of a document from its first bytes (a few KiB) and its file name.
+def _json(head: bytes) -> bool:
+    return head[:1] in (b"{", b"[")
 
-    JSON with a STIX ``bundle``, ``spec_version`` or ``indicator`` is ``stix``; JSON with an
+
+class Misp(SignalFormat):
+    name = "misp"
+    media_type = "application/json"
+
+    @classmethod
+    def claims(cls, head: bytes, filename: str) -> bool:
+        return _json(head) and _MISP.search(head) is not None
+
+    @classmethod
+    def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
+              notes: list[str] | None, type_name: str | None) -> tuple[list[Report], list[Rejected]]:
+        return misp.parse_events(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes)
+
+    @classmethod
+    def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
+        if not reports:
+            raise invalid("reports", "nothing to export: a MISP event needs at least one attribute")
+        return json.dumps(misp.to_event(reports, info=f"Signals from {sharer}", org=sharer, now=now), indent=1)
+
+
+class Stix(SignalFormat):
+    name = "stix"
+    media_type = "application/stix+json;version=2.1"
+
+    @classmethod
+    def claims(cls, head: bytes, filename: str) -> bool:
+        return _json(head) and _STIX.search(head) is not None  # a bundle, or a TAXII envelope
+
+    @classmethod
+    def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
+              notes: list[str] | None, type_name: str | None) -> tuple[list[Report], list[Rejected]]:
+        return stix.parse_bundle(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes)
+
+    @classmethod
+    def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
+        return json.dumps(stix.to_bundle(reports, identity_name=sharer, now=now), indent=1)
+
+
+class Csv(SignalFormat):
+    name = "csv"
+    media_type = "text/csv"
+
+    @classmethod
+    def claims(cls, head: bytes, filename: str) -> bool:
+        return not _json(head)
+
+    @classmethod
+    def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
+              notes: list[str] | None, type_name: str | None) -> tuple[list[Report], list[Rejected]]:
+        return csv.parse_csv(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
+                             type_name=type_name)
+
+    @classmethod
+    def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
+        return csv.to_csv(reports)
+
+    @classmethod
+    def names_types(cls) -> bool:
+        return False
+
+
+FORMATS: Mapping[str, type[SignalFormat]] = MappingProxyType({f.name: f for f in (Misp, Stix, Csv)})
+"""Every format, in the order detection asks them."""
+
+
+def signal_format(name: object, field: str = "format") -> type[SignalFormat]:
+    """The format named ``name``, or ``InvalidInput`` naming them all."""
+    found = FORMATS.get(name) if isinstance(name, str) else None
+    if found is None:
+        raise invalid(field, f"{name!r} is not a format; one of: {', '.join(FORMATS)}")
+    return found
+
+
+def detect_format(first_bytes: bytes, filename: str | None = None) -> type[SignalFormat]:
+    """The format of a document, from its first bytes (a few KiB) and its file name.
+
+    JSON with a STIX ``bundle``, ``spec_version`` or ``indicator`` is STIX; JSON with an
     ``Event``/``Attribute`` (a MISP event) or a feed manifest (event uuids mapping to objects
-    with ``info``/``Orgc``) is ``misp``; text that is not JSON is ``csv``. The file name only
-    breaks ties (``.csv``/``.txt`` is csv). ``InvalidInput`` on field ``format`` if it cannot
-    be told.
+    with ``info``/``Orgc``) is MISP; text that is not JSON is CSV. ``InvalidInput`` on field
+    ``format`` if it cannot be told.
     """
     head = first_bytes[:65536]
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
-    text = head.lstrip()
+    head = head.lstrip()
     name = (filename or "").lower()
-    if not text:
+    if not head:
         raise invalid("format", "the document is empty")
-    if text[:1] in (b"{", b"["):
-        # MISP's capitalised keys never occur in STIX, while MISP attributes have a "type" too.
-        if re.search(rb'"(Event|Attribute)"\s*:|"Orgc"\s*:|"threat_level_id"\s*:', text):
-            return "misp"
-        if re.search(rb'"type"\s*:\s*"bundle"|"spec_version"\s*:|"pattern_type"\s*:', text) or re.search(
-            rb'"type"\s*:\s*"(indicator|marking-definition|identity|url|domain-name|ipv4-addr)"', text
-        ):
-            return "stix"
-        if re.search(rb'"objects"\s*:', text):  # a TAXII envelope
-            return "stix"
-        raise invalid("format", "JSON, but neither a STIX bundle nor a MISP event or feed manifest")
-    if name.endswith((".json", ".stix")):
+    if not _json(head) and name.endswith((".json", ".stix")):
         raise invalid("format", f"{filename} is named as JSON but does not start with '{{' or '['")
-    return "csv"
-
-
-# --------------------------------------------------------------------------- shared checks
-
-_STIX_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z")
-
-
-def timestamp(value: object, field: str) -> str | None:
-    """``value`` as an RFC 3339 UTC timestamp (``2024-05-01T10:00:00Z``); ``None`` if empty.
-
-    Reads RFC 3339 / ISO 8601 with any offset, ``YYYY-MM-DD HH:MM:SS`` (read as UTC, as
-    URLhaus writes it, optionally followed by ``UTC``), a bare date, and Unix epoch seconds
-    (as MISP writes them, number or digit string). Anything else raises ``BadField``.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise BadField(f"{field}: expected a timestamp, got {value!r}")
-    if isinstance(value, int | float):
-        return _epoch(value, field)
-    if not isinstance(value, str):
-        raise BadField(f"{field}: expected a timestamp, got {type(value).__name__}")
-    text = value.strip()
-    if _STIX_TS.fullmatch(text):  # already RFC 3339 UTC: the common case, no datetime needed
-        if len(text) == 20:
-            return text
-        fraction = text[20:-1].rstrip("0")
-        return f"{text[:19]}.{fraction}Z" if fraction else f"{text[:19]}Z"
-    if text.isdigit() and len(text) >= 9:
-        return _epoch(int(text), field)
-    if text.upper().endswith(" UTC"):
-        text = text[:-4]
-    try:
-        moment = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise BadField(f"{field}: {value[:40]!r} is not a timestamp (expected RFC 3339)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return _format(moment)
-
-
-def _epoch(value: float, field: str) -> str:
-    try:
-        return _format(datetime.fromtimestamp(value, UTC))
-    except (OverflowError, OSError, ValueError):
-        raise BadField(f"{field}: {value!r} is out of range for a Unix timestamp") from None
-
-
-def _format(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}".rstrip("0") + "Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def confidence(value: object, field: str = "confidence") -> int | None:
-    """An integer 0-100 (digit strings accepted), or ``None`` if absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadField(f"{field}: expected an integer from 0 to 100, got {value!r}")
-    if not 0 <= value <= 100:
-        raise BadField(f"{field}: {value} is outside 0-100")
-    return value
-
-
-def abuse_type(value: object, field: str = "abuse_type") -> str | None:
-    """An offence code of the catalogue (``UNCC-13``, any case), or ``None`` if absent."""
-    if value is None or value == "":
-        return None
-    code = value.strip().upper() if isinstance(value, str) else None
-    if code not in OFFENCES:
-        raise BadField(f"{field}: {value!r} is not an offence code; use one of: {', '.join(OFFENCES)}")
-    return code
-
-
-def tags(values: Iterable[object], field: str = "tags") -> list[str]:
-    """Trimmed, de-duplicated tags in their first order; empty ones dropped."""
-    out: list[str] = []
-    for item in values:
-        if not isinstance(item, str):
-            raise BadField(f"{field}: a tag must be text, got {type(item).__name__}")
-        tag = item.strip()
-        if not tag or tag in out:
-            continue
-        if len(tag) > MAX_TAG:
-            raise BadField(f"{field}: tag {tag[:30]!r}... is {len(tag)} characters long, at most {MAX_TAG}")
-        out.append(tag)
-    if len(out) > MAX_TAGS:
-        raise BadField(f"{field}: {len(out)} tags, at most {MAX_TAGS}")
-    return out
-
-
-def description(value: object, field: str = "description") -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise BadField(f"{field}: expected text, got {type(value).__name__}")
-    if len(value) > MAX_DESCRIPTION:
-        raise BadField(f"{field}: {len(value)} characters long, at most {MAX_DESCRIPTION}")
-    return value.strip()
-
-
-def shown(raw: object) -> str:
-    """A raw value as an import report shows it: text, shortened."""
-    text = raw if isinstance(raw, str) else json.dumps(raw, default=str)[:_SHOWN] if raw is not None else ""
-    return text if len(text) <= _SHOWN else text[:_SHOWN] + f"... ({len(text)} characters)"
-
-
-def reject(ref: str, exc: BadField | InvalidInput, type_name: str | None = None, raw: object = None) -> Rejected:
-    """A ``Rejected`` from a ``BadField`` or a normalisation ``InvalidInput``."""
-    if isinstance(exc, BadField):
-        return Rejected(ref, exc.type_name or type_name, shown(exc.raw if exc.raw is not None else raw), exc.message)
-    reason = "; ".join(p.message for p in exc.problems) or exc.detail
-    return Rejected(ref, type_name, shown(raw), reason)
-
-
-def finish(
-    reports: list[Report], rejects: list[Rejected], *, best_effort: bool, what: str
-) -> tuple[list[Report], list[Rejected]]:
-    """Return the batch, or (strict mode) refuse it naming every rejected object or line."""
-    if rejects and not best_effort:
-        problems = [Problem(r.ref, r.reason) for r in rejects]
-        raise InvalidInput(
-            f"{what}: {len(rejects)} of {len(reports) + len(rejects)} entries are invalid; nothing was imported",
-            problems,
-        )
-    return reports, rejects
-
-
-def tlp_name(level: TLP | str) -> str:
-    return level.value if isinstance(level, TLP) else TLP(level).value
-
-
-def report_tlp(report: Mapping[str, Any]) -> TLP:
-    """The TLP level of a report (its ``tlp`` may be a ``TLP`` or the level name)."""
-    value = report["tlp"]
-    if isinstance(value, TLP):
-        return value
-    from hanoi.signals.tlp import parse_tlp
-
-    return parse_tlp(str(value)).level
-
-
-def check_type(type_name: str) -> None:
-    if type_name not in SIGNAL_TYPES:
-        raise BadField(f"type: {type_name!r} is not a signal type; one of: {', '.join(SIGNAL_TYPES)}")
-
-
-# --------------------------------------------------------------------------- one entry point
+    for fmt in FORMATS.values():
+        if fmt.claims(head, name):
+            return fmt
+    raise invalid("format", "JSON, but neither a STIX bundle nor a MISP event or feed manifest")
 
 
 def parse_document(
     data: bytes,
     *,
-    fmt: Format | None = None,
+    fmt: str | None = None,
     filename: str | None = None,
     best_effort: bool,
     default_tlp: TLP = TLP.AMBER,
@@ -295,31 +182,24 @@ def parse_document(
     search result). A MISP *feed* is a folder: read its ``manifest.json`` and event files and
     call ``misp.parse_feed``.
     """
-    fmt = fmt or detect_format(data[:65536], filename)
-    if type_name is not None and fmt != "csv":
-        raise invalid("type", f"names the type of a CSV value list; a {fmt.upper()} document names its own types")
-    if fmt == "stix":
-        from hanoi.signals.formats import stix
-
-        return stix.parse_bundle(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes)
-    if fmt == "misp":
-        from hanoi.signals.formats import misp
-
-        return misp.parse_events(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes)
-    if fmt == "csv":
-        from hanoi.signals.formats import csv
-
-        return csv.parse_csv(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
-                             type_name=type_name)
-    raise invalid("format", f"unknown format {fmt!r}; one of: {', '.join(FORMATS)}")
+    kind = signal_format(fmt) if fmt else detect_format(data[:65536], filename)
+    if type_name is not None and kind.names_types():
+        raise invalid("type", f"names the type of a CSV value list; a {kind.name.upper()} document names "
+                              "its own types")
+    return kind.parse(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
+                      type_name=type_name)
 
 
 __all__ = [
     "FORMATS",
     "REPORT_KEYS",
-    "Format",
+    "Csv",
+    "Misp",
     "Rejected",
     "Report",
+    "SignalFormat",
+    "Stix",
     "detect_format",
     "parse_document",
+    "signal_format",
 ]

@@ -38,7 +38,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
-from hanoi.signals.formats import (
+from hanoi.core.tlp import TLP, parse_tlp
+from hanoi.signals.formats.common import (
     BadField,
     Report,
     abuse_type,
@@ -52,7 +53,6 @@ from hanoi.signals.formats import (
     timestamp,
 )
 from hanoi.signals.reports import MAX_TAGS as MAX_REPORT_TAGS
-from hanoi.signals.tlp import TLP, parse_tlp
 from hanoi.signals.types import NO_REGION, SIGNAL_TYPES, NormaliseContext, Rejected, detect_type
 
 URLHAUS_COLUMNS = ("id", "dateadded", "url", "url_status", "last_online", "threat", "tags", "urlhaus_link", "reporter")

@@ -41,7 +41,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
-from hanoi.signals.formats import (
+from hanoi.core.tlp import TLP, most_restrictive, parse_tlp
+from hanoi.signals.formats.common import (
     MAX_TAG,
     MAX_TAGS,
     BadField,
@@ -53,7 +54,6 @@ from hanoi.signals.formats import (
     report_tlp,
     timestamp,
 )
-from hanoi.signals.tlp import TLP, most_restrictive, parse_tlp
 from hanoi.signals.types import NO_REGION, SIGNAL_TYPES, NormaliseContext, Rejected
 
 # MISP attribute type -> our signal type ("ip" is told apart by shape: ipv4, ipv6 or cidr).

@@ -54,7 +54,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
-from hanoi.signals.formats import (
+from hanoi.core.tlp import STIX_TLP1_IDS, STIX_TLP2_IDS, TLP, TLP2_CREATED, TLP2_EXTENSION_ID, most_restrictive
+from hanoi.signals.formats.common import (
     BadField,
     Report,
     abuse_type,
@@ -66,7 +67,6 @@ from hanoi.signals.formats import (
     tags,
     timestamp,
 )
-from hanoi.signals.tlp import STIX_TLP1_IDS, STIX_TLP2_IDS, TLP, TLP2_CREATED, TLP2_EXTENSION_ID, most_restrictive
 from hanoi.signals.types import NO_REGION, SIGNAL_TYPES, NormaliseContext, Rejected
 
 HANOI_EXTENSION_ID = "extension-definition--04348bf0-74f0-4afe-a471-b9041b596a38"

@@ -12,19 +12,20 @@ they came by (an e-mail, a phone call confirmed in writing).
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
 
 from hanoi.core.clock import isoformat
-from hanoi.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, invalid
-from hanoi.core.gate import Decision, PartnerView, Review, decide_request
-from hanoi.requests import contents, lifecycle
-from hanoi.requests.contents import PRESERVATION
+from hanoi.core.errors import Conflict, InvalidInput, Problem, invalid
+from hanoi.core.gate import Decision, GateRefused, Review
+from hanoi.core.offences import OFFENCES
+from hanoi.node import ledger
+from hanoi.node.runtime import Node, Work
+from hanoi.requests import contents, lifecycle, render, rows, send
 from hanoi.requests.deadlines import Extension, PreservationTerm, aware, request_deadlines
+from hanoi.requests.gate import ASSESSMENT_KEYS, DEFAULT_ASSESSMENT, RequestPolicy, decide_on, facts_of
 from hanoi.requests.lifecycle import EVENT_ACTORS, Event, State
 from hanoi.requests.responses import (
     Consent,
@@ -33,51 +34,16 @@ from hanoi.requests.responses import (
     check_use,
     parse_response,
 )
-from hanoi.services import policy as policy_service
-from hanoi.services.node import Node
-from hanoi.store.tables import evidence, members
+from hanoi.requests.types import PRESERVATION, REQUEST_TYPES, request_type
+from hanoi.store.tables import evidence
 from hanoi.store.tables import requests as requests_t
-from hanoi.store.uow import UnitOfWork
-
-OUTGOING, INCOMING = "outgoing", "incoming"
-SIDE = {OUTGOING: "requesting", INCOMING: "requested"}
-ASSESSMENT_KEYS = ("dual_criminality", "confidentiality_can_keep", "requester_accepts_disclosure",
-                   "assurances_received")
-DEFAULT_ASSESSMENT: dict[str, Any] = {"dual_criminality": "unassessed", "confidentiality_can_keep": None,
-                                      "requester_accepts_disclosure": False, "assurances_received": []}
-
-
-def subject(request_id: str) -> str:
-    return f"request:{request_id}"
-
 
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _row(conn: Connection, request_id: str, *, lock: bool = False) -> dict[str, Any]:
-    q = select(requests_t).where(requests_t.c.id == request_id)
-    if lock and conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    row = conn.execute(q).mappings().first()
-    if row is None:
-        raise NotFound(f"no request {request_id!r}", "request_id")
-    return dict(row)
-
-
-def _partner(conn: Connection, member_id: str, field_name: str = "partner") -> dict[str, Any]:
-    row = conn.execute(select(members).where(members.c.id == member_id)).mappings().first()
-    if row is None:
-        raise NotFound(f"no member {member_id!r}: register the partner first (hanoi members add)", field_name)
-    return dict(row)
-
-
-def _partner_view(partner: dict[str, Any]) -> PartnerView:
-    return PartnerView.from_dict(partner)
-
-
 def _public(row: dict[str, Any], partner: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
     out = {
-        "id": row["id"], "type": row["type"], "type_label": contents.REQUEST_TYPES[row["type"]].label,
+        "id": row["id"], "type": row["type"], "type_label": REQUEST_TYPES[row["type"]].label,
         "state": row["state"], "direction": row["direction"], "partner_id": row["partner_id"],
         "fields": row["fields"], "deadline_profiles": row["deadline_profiles"],
         "assessment": row["assessment"], "review": row["review"], "decision": row["decision"],
@@ -110,8 +76,8 @@ def _deadlines(row: dict[str, Any]) -> list[Any]:
 
 def show(node: Node, request_id: str) -> dict[str, Any]:
     with node.read() as conn:
-        row = _row(conn, request_id)
-        partner = _partner(conn, row["partner_id"])
+        row = rows.get(conn, request_id)
+        partner = rows.partner(conn, row["partner_id"])
         out = _public(row, partner, node.now())
         out["checklist"] = contents.checklist(row["type"], row["fields"], node.now())
         out["evidence"] = [
@@ -139,11 +105,9 @@ def list_requests(node: Node, *, state: str | None = None, direction: str | None
 
 
 def timeline(node: Node, request_id: str) -> list[dict[str, Any]]:
-    from hanoi.services import ledger
-
     with node.read() as conn:
-        _row(conn, request_id)
-    return ledger.page(node, subject=subject(request_id), limit=1000)["items"]
+        rows.get(conn, request_id)
+    return ledger.page(node, subject=rows.subject(request_id), limit=1000)["items"]
 
 
 # --- drafting ---------------------------------------------------------------------------------
@@ -157,13 +121,13 @@ def validate(type_: str, fields: dict[str, Any], now: datetime,
     return contents.validate_draft(type_, fields, now, accepted_languages=accepted_languages)
 
 
-def _check_profiles(node: Node, uow: UnitOfWork, type_: str, profiles: Any) -> list[str] | None:
+def _check_profiles(uow: Work, type_: str, profiles: Any) -> list[str] | None:
     if profiles in (None, []):
         return None
     if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
         raise invalid("deadline_profiles", "must be a list of deadline profile codes")
-    loaded = policy_service.current(uow)
-    request_deadlines(type_, uow.now, profile_codes=profiles, profiles=loaded.deadlines)
+    request_deadlines(type_, uow.now, profile_codes=profiles,
+                      profiles=uow.policy.section(RequestPolicy).deadlines)
     return profiles
 
 
@@ -176,10 +140,10 @@ def create(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise invalid("body", "must be an object")
     type_ = data.get("type")
-    contents.request_type(type_)
+    request_type(type_)
     assert isinstance(type_, str)
-    direction = data.get("direction", OUTGOING)
-    if direction not in SIDE:
+    direction = data.get("direction", rows.OUTGOING)
+    if direction not in rows.SIDE:
         raise invalid("direction", "must be 'outgoing' (we ask) or 'incoming' (we were asked)")
     partner_id = data.get("partner")
     if not isinstance(partner_id, str) or not partner_id:
@@ -190,48 +154,29 @@ def create(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise invalid("fields", "must be a mapping of field names to values")
     now = node.now()
-    problems = contents.validate_draft(type_, fields, now, partial=direction == OUTGOING)
+    problems = contents.validate_draft(type_, fields, now, partial=direction == rows.OUTGOING)
     if problems:
         raise InvalidInput(f"the {type_} request has {len(problems)} problem(s)", problems, "CONTENT-REQUIRED")
-    request_id = new_id(node, now)
+    request_id = rows.new_id(node.config.country, now)
     with node.write(actor) as uow:
-        partner = _partner(uow.conn, partner_id)
-        profiles = _check_profiles(node, uow, type_, data.get("deadline_profiles"))
-        row = insert_row(uow, request_id=request_id, type_=type_, direction=direction, partner_id=partner_id,
+        partner = rows.partner(uow.conn, partner_id)
+        profiles = _check_profiles(uow, type_, data.get("deadline_profiles"))
+        row = rows.insert(uow, request_id=request_id, type_=type_, direction=direction, partner_id=partner_id,
                          fields=contents.clean_fields(type_, fields), profiles=profiles,
                          remote_id=data.get("remote_id"), actor=actor)
-        if direction == INCOMING:
+        if direction == rows.INCOMING:
             receive(uow, row, partner, via=data.get("via") or "recorded by hand")
     return show(node, request_id)
 
 
-def new_id(node: Node, now: datetime) -> str:
-    return f"{node.config.country}-{now.year}-{secrets.token_hex(4)}"
-
-
-def insert_row(uow: UnitOfWork, *, request_id: str, type_: str, direction: str, partner_id: str,
-               fields: dict[str, Any], profiles: list[str] | None, remote_id: str | None,
-               actor: str) -> dict[str, Any]:
-    row = {"id": request_id, "type": type_, "direction": direction, "partner_id": partner_id,
-           "fields": fields, "deadline_profiles": profiles, "assessment": dict(DEFAULT_ASSESSMENT),
-           "review": None, "decision": None, "preservation": None, "response": None, "remote_id": remote_id,
-           "started_at": None, "created_by": actor, "created_at": uow.now, "updated_at": uow.now,
-           "state": State.DRAFT.value}
-    uow.conn.execute(requests_t.insert().values(**row))
-    uow.record("request.create", subject(request_id),
-               {"type": type_, "direction": direction, "partner": partner_id, "fields": fields,
-                "remote_id": remote_id})
-    return row
-
-
-def receive(uow: UnitOfWork, row: dict[str, Any], partner: dict[str, Any], *, via: str) -> Decision:
+def receive(uow: Work, row: dict[str, Any], partner: dict[str, Any], *, via: str) -> Decision:
     """An incoming request as it arrived: submitted by the partner, received here, and the gate
     decides on receipt at once."""
-    _move(uow, row, Event.SUBMIT, {"via": via}, check_side=False)
+    move(uow, row, Event.SUBMIT, {"via": via}, check_side=False)
     row["started_at"] = uow.now
-    _move(uow, row, Event.RECEIVE, {"via": via}, check_side=False)
+    move(uow, row, Event.RECEIVE, {"via": via}, check_side=False)
     decision = _decide(uow, row, partner, "receipt")
-    _follow_up_links(uow, row)
+    follow_up_links(uow, row)
     return decision
 
 
@@ -240,7 +185,7 @@ def update(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dic
     if not isinstance(data, dict):
         raise invalid("body", "must be an object")
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id, lock=True)
+        row = rows.get(uow.conn, request_id, lock=True)
         if row["state"] != State.DRAFT.value:
             raise Conflict(f"request {request_id} is {row['state']}: only a draft can be edited",
                            [Problem("state", f"is {row['state']}, not draft", "LIFECYCLE-TRANSITION")])
@@ -255,53 +200,26 @@ def update(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dic
             raise InvalidInput(f"the change leaves {len(problems)} problem(s)", problems, "CONTENT-REQUIRED")
         values: dict[str, Any] = {"fields": contents.clean_fields(row["type"], merged), "updated_at": uow.now}
         if "deadline_profiles" in data:
-            values["deadline_profiles"] = _check_profiles(node, uow, row["type"], data["deadline_profiles"])
+            values["deadline_profiles"] = _check_profiles(uow, row["type"], data["deadline_profiles"])
         uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id).values(**values))
-        uow.record("request.update", subject(request_id), {"changed": sorted(changes), **values})
+        uow.record("request.update", rows.subject(request_id), {"changed": sorted(changes), **values})
     return show(node, request_id)
 
 
 # --- the gate ---------------------------------------------------------------------------------
 
 
-def _facts(row: dict[str, Any]) -> Any:
-    a = {**DEFAULT_ASSESSMENT, **(row["assessment"] or {})}
-    return contents.gate_facts(
-        row["type"], row["fields"], dual_criminality=a["dual_criminality"],
-        confidentiality_can_keep=a["confidentiality_can_keep"],
-        requester_accepts_disclosure=a["requester_accepts_disclosure"],
-        assurances_received=a["assurances_received"])
-
-
-def _decide(uow: UnitOfWork, row: dict[str, Any], partner: dict[str, Any], moment: str) -> Decision:
+def _decide(uow: Work, row: dict[str, Any], partner: dict[str, Any], moment: str) -> Decision:
     """Run the gate, store and ledger the decision (every reason that fired)."""
-    loaded = policy_service.current(uow)
-    review = Review.from_dict(row["review"]) if row["review"] else None
-    decision = decide_request(_facts(row), _partner_view(partner), loaded.gate,
-                              role=SIDE[row["direction"]], review=review)  # type: ignore[arg-type]
+    loaded = uow.policy
+    decision = decide_on(row, partner, loaded.standing, loaded.section(RequestPolicy))
     row["decision"] = {**decision.as_dict(), "moment": moment, "at": isoformat(uow.now),
                        "policy_digest": loaded.digest}
     uow.conn.execute(requests_t.update().where(requests_t.c.id == row["id"])
                      .values(decision=row["decision"], updated_at=uow.now))
-    uow.record(f"request.gate.{moment}", subject(row["id"]), row["decision"],
+    uow.record(f"request.gate.{moment}", rows.subject(row["id"]), row["decision"],
                decision=decision.outcome, reasons=[r.as_dict() for r in decision.reasons])
     return decision
-
-
-class GateRefused(Forbidden):
-    """The gate denied, or needs a named reviewer first: nothing moves, the decision is ledgered."""
-
-    def __init__(self, decision: Decision, what: str):
-        blocking = [r for r in decision.reasons if r.effect == decision.outcome]
-        rule = blocking[0].code if blocking else None
-        verb = "denied" if decision.outcome == "deny" else "needs review by a named person before"
-        super().__init__(f"the safeguards gate {verb} {what}: " +
-                         "; ".join(f"{r.code} ({r.detail or r.as_dict()['text']})" for r in blocking), rule)
-        self.problems = [Problem("gate", f"{r.effect}: {r.detail or r.as_dict()['text']}", r.code)
-                         for r in decision.reasons if r.effect != "allow"]
-        self.title = "Refused by the safeguards gate" if decision.outcome == "deny" else "Review required"
-        self.status = 403 if decision.outcome == "deny" else 409
-        self.decision = decision
 
 
 def _run_gate_or_refuse(node: Node, actor: str, request_id: str, moment: str, what: str) -> None:
@@ -310,8 +228,8 @@ def _run_gate_or_refuse(node: Node, actor: str, request_id: str, moment: str, wh
     The decision must stay on record even though the action it blocks does not happen.
     """
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id, lock=True)
-        decision = _decide(uow, row, _partner(uow.conn, row["partner_id"]), moment)
+        row = rows.get(uow.conn, request_id, lock=True)
+        decision = _decide(uow, row, rows.partner(uow.conn, row["partner_id"]), moment)
     if not decision.allowed:
         raise GateRefused(decision, what)
 
@@ -322,16 +240,16 @@ def review(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dic
     if not isinstance(data, dict):
         raise invalid("body", "must be an object")
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id, lock=True)
+        row = rows.get(uow.conn, request_id, lock=True)
         if lifecycle.is_terminal(row["state"]):
             raise Conflict(f"request {request_id} is {row['state']} (final): nothing left to review")
         rev = Review.from_dict({**data, "at": data.get("at") or isoformat(uow.now)})
         row["review"] = rev.as_dict()
         uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
                          .values(review=row["review"], updated_at=uow.now))
-        uow.record("request.review", subject(request_id), row["review"],
+        uow.record("request.review", rows.subject(request_id), row["review"],
                    decision="approved" if rev.approved else "refused")
-        _decide(uow, row, _partner(uow.conn, row["partner_id"]), "review")
+        _decide(uow, row, rows.partner(uow.conn, row["partner_id"]), "review")
     return show(node, request_id)
 
 
@@ -345,24 +263,24 @@ def assess(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dic
         raise InvalidInput("unknown assessment fields", [Problem(k, f"is not one of: {', '.join(ASSESSMENT_KEYS)}")
                                                          for k in sorted(unknown)])
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id, lock=True)
+        row = rows.get(uow.conn, request_id, lock=True)
         if lifecycle.is_terminal(row["state"]):
             raise Conflict(f"request {request_id} is {row['state']} (final)")
         row["assessment"] = {**DEFAULT_ASSESSMENT, **(row["assessment"] or {}), **data}
-        _facts(row)  # validates the values, naming the field
+        facts_of(row)  # validates the values, naming the field
         uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
                          .values(assessment=row["assessment"], updated_at=uow.now))
-        uow.record("request.assess", subject(request_id), row["assessment"])
-        _decide(uow, row, _partner(uow.conn, row["partner_id"]), "assessment")
+        uow.record("request.assess", rows.subject(request_id), row["assessment"])
+        _decide(uow, row, rows.partner(uow.conn, row["partner_id"]), "assessment")
     return show(node, request_id)
 
 
 # --- lifecycle --------------------------------------------------------------------------------
 
 
-def _move(uow: UnitOfWork, row: dict[str, Any], event: Event, data: dict[str, Any], *,
+def move(uow: Work, row: dict[str, Any], event: Event, data: dict[str, Any], *,
           check_side: bool = True) -> State:
-    side = SIDE[row["direction"]]
+    side = rows.SIDE[row["direction"]]
     owner = EVENT_ACTORS[event]
     # "system" steps are the node's own (a receipt arrived); by hand they need the channel too.
     # Expiry is checked against the term below, so anyone may record it.
@@ -380,13 +298,13 @@ def _move(uow: UnitOfWork, row: dict[str, Any], event: Event, data: dict[str, An
     row["state"] = new.value
     uow.conn.execute(requests_t.update().where(requests_t.c.id == row["id"])
                      .values(state=new.value, updated_at=uow.now, started_at=row["started_at"]))
-    uow.record(f"request.{event.value}", subject(row["id"]),
+    uow.record(f"request.{event.value}", rows.subject(row["id"]),
                {"event": event.value, "from": old, "to": new.value,
                 **{k: v for k, v in data.items() if k in ("via", "note", "reason")}})
     return new
 
 
-def _follow_up_links(uow: UnitOfWork, row: dict[str, Any]) -> None:
+def follow_up_links(uow: Work, row: dict[str, Any]) -> None:
     """Keep a preservation's term in step with the follow-up request that names it (Art. 42)."""
     ref = row["fields"].get("preservation_reference")
     if not ref or row["type"] == PRESERVATION:
@@ -407,16 +325,16 @@ def _follow_up_links(uow: UnitOfWork, row: dict[str, Any]) -> None:
         term = replace(term, **changed)  # type: ignore[arg-type]
         uow.conn.execute(requests_t.update().where(requests_t.c.id == ref)
                          .values(preservation=term.as_dict(), updated_at=uow.now))
-        uow.record("request.preservation.follow-up", subject(ref),
+        uow.record("request.preservation.follow-up", rows.subject(ref),
                    {"follow_up": row["id"], **{k: isoformat(v) for k, v in changed.items()}})
 
 
 def submit(node: Node, actor: str, request_id: str) -> dict[str, Any]:
     """Check completeness (every problem with its article), run the gate, then submit."""
     with node.read() as conn:
-        row = _row(conn, request_id)
-        partner = _partner(conn, row["partner_id"])
-    if row["direction"] != OUTGOING:
+        row = rows.get(conn, request_id)
+        partner = rows.partner(conn, row["partner_id"])
+    if row["direction"] != rows.OUTGOING:
         raise Conflict(f"request {request_id} is incoming: the partner submitted it",
                        [Problem("direction", "is incoming", "LIFECYCLE-TRANSITION")])
     if row["state"] != State.DRAFT.value:
@@ -425,13 +343,11 @@ def submit(node: Node, actor: str, request_id: str) -> dict[str, Any]:
                               accepted_languages=partner["languages"] or None)
     _run_gate_or_refuse(node, actor, request_id, "submit", f"submitting request {request_id}")
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id, lock=True)
+        row = rows.get(uow.conn, request_id, lock=True)
         row["started_at"] = uow.now
-        _move(uow, row, Event.SUBMIT, {})
-        _follow_up_links(uow, row)
-        from hanoi.services import requests_remote
-
-        requests_remote.notify_submit(uow, row)
+        move(uow, row, Event.SUBMIT, {})
+        follow_up_links(uow, row)
+        send.notify_submit(uow, row)
     return show(node, request_id)
 
 
@@ -452,10 +368,10 @@ def act(node: Node, actor: str, request_id: str, event: str, data: dict[str, Any
     if ev is Event.SUBMIT:
         return submit(node, actor, request_id)
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id, lock=True)
+        row = rows.get(uow.conn, request_id, lock=True)
         if ev is Event.EXTEND:
             _extend(uow, row, data)
-        new = _move(uow, row, ev, data)
+        new = move(uow, row, ev, data)
         if ev is Event.PRESERVE:
             preserved_at = aware(data["preserved_at"], "preserved_at") if data.get("preserved_at") else uow.now
             if preserved_at > uow.now:
@@ -464,7 +380,7 @@ def act(node: Node, actor: str, request_id: str, event: str, data: dict[str, Any
             row["preservation"] = term.as_dict()
             uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
                              .values(preservation=row["preservation"]))
-            uow.record("request.preservation.start", subject(request_id), term.status(uow.now))
+            uow.record("request.preservation.start", rows.subject(request_id), term.status(uow.now))
         if ev is Event.EXPIRE and row["preservation"]:
             term = PreservationTerm.from_dict(row["preservation"])
             if term.state(uow.now) != "expired":
@@ -472,15 +388,13 @@ def act(node: Node, actor: str, request_id: str, event: str, data: dict[str, Any
                                f"({term.state(uow.now)}): it cannot expire yet",
                                [Problem("event", "the term has not ended", "PRESERVATION-60-DAYS")])
         if lifecycle.is_terminal(new):
-            _follow_up_links(uow, row)
+            follow_up_links(uow, row)
         if not data.get("via"):  # our own step (not the partner's, recorded by hand): tell the partner
-            from hanoi.services import requests_remote
-
-            requests_remote.notify_event(uow, row, ev, {k: v for k, v in data.items() if k in ("note", "reason")})
+                send.notify_event(uow, row, ev, {k: v for k, v in data.items() if k in ("note", "reason")})
     return show(node, request_id)
 
 
-def _extend(uow: UnitOfWork, row: dict[str, Any], data: dict[str, Any]) -> None:
+def _extend(uow: Work, row: dict[str, Any], data: dict[str, Any]) -> None:
     if not row["preservation"]:
         raise Conflict(f"request {row['id']} has no preservation to extend")
     term = PreservationTerm.from_dict(row["preservation"])
@@ -500,18 +414,16 @@ def respond(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> di
     if not isinstance(data, dict):
         raise invalid("body", "must be an object")
     with node.read() as conn:
-        row = _row(conn, request_id)
+        row = rows.get(conn, request_id)
         stored = {e["sha256"]: dict(e) for e in conn.execute(
             select(evidence).where(evidence.c.request_id == request_id)).mappings()}
-    if row["direction"] != INCOMING and not data.get("via"):
+    if row["direction"] != rows.INCOMING and not data.get("via"):
         raise Conflict(f"request {request_id} is outgoing: the partner responds to it",
                        [Problem("direction", "is outgoing", "LIFECYCLE-TRANSITION")])
-    reserved = policy_service.load(node).gate.preservation_dual_criminality_reserved
+    reserved = node.policy().section(RequestPolicy).preservation_dual_criminality_reserved
     in_catalogue = True
     code = row["fields"].get("offence_code")
     if isinstance(code, str):
-        from hanoi.core.offences import OFFENCES
-
         off = OFFENCES.get(code.upper())
         in_catalogue = bool(off and off.in_catalogue)
     body = {k: v for k, v in data.items() if k != "via"}
@@ -528,17 +440,15 @@ def respond(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> di
     if response.kind in ("executed", "partially-executed"):
         _run_gate_or_refuse(node, actor, request_id, "send", f"handing over the response to {request_id}")
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id, lock=True)
-        _move(uow, row, response.event, {"via": data.get("via"), "reason": response.reason}, check_side=False)
+        row = rows.get(uow.conn, request_id, lock=True)
+        move(uow, row, response.event, {"via": data.get("via"), "reason": response.reason}, check_side=False)
         uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
                          .values(response=response.as_dict()))
-        uow.record(f"request.response.{response.kind}", subject(request_id), response.as_dict(),
+        uow.record(f"request.response.{response.kind}", rows.subject(request_id), response.as_dict(),
                    decision=response.kind, reasons=[{"code": g} for g in response.grounds])
-        _follow_up_links(uow, row)
+        follow_up_links(uow, row)
         if not data.get("via"):
-            from hanoi.services import requests_remote
-
-            requests_remote.notify_response(uow, row, response)
+                send.notify_response(uow, row, response)
     return show(node, request_id)
 
 
@@ -556,7 +466,7 @@ def _conditions(row: dict[str, Any]) -> HandoverConditions:
 def record_consent(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """Record the original sender's consent to reuse or onward transfer (Art. 36, Art. 40(~19))."""
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id, lock=True)
+        row = rows.get(uow.conn, request_id, lock=True)
         cond = _conditions(row)
         problems: list[Problem] = []
         consent = Consent.parse({**data, "at": data.get("at") or isoformat(uow.now)}, "consent", problems)
@@ -566,17 +476,17 @@ def record_consent(node: Node, actor: str, request_id: str, data: dict[str, Any]
         resp = {**row["response"], "conditions": cond.as_dict()}
         uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
                          .values(response=resp, updated_at=uow.now))
-        uow.record("request.consent", subject(request_id), consent.as_dict())
+        uow.record("request.consent", rows.subject(request_id), consent.as_dict())
     return show(node, request_id)
 
 
 def check_evidence_use(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """Decide (and ledger) whether evidence received may be put to a proposed use."""
     with node.write(actor) as uow:
-        row = _row(uow.conn, request_id)
+        row = rows.get(uow.conn, request_id)
         use = ProposedUse.from_dict({**data, "at": data.get("at") or isoformat(uow.now)})
         decision = check_use(_conditions(row), use)
-        uow.record("request.use-check", subject(request_id), {"use": use.as_dict(), **decision.as_dict()},
+        uow.record("request.use-check", rows.subject(request_id), {"use": use.as_dict(), **decision.as_dict()},
                    decision=decision.outcome, reasons=[r.as_dict() for r in decision.reasons])
     return {"use": use.as_dict(), "decision": decision.as_dict()}
 
@@ -611,6 +521,26 @@ def due(node: Node, within: timedelta) -> list[dict[str, Any]]:
     return sorted(out, key=lambda d: d["due_at"])
 
 
-# Names the federation handlers use (services.requests_remote).
-move = _move
-follow_up_links = _follow_up_links
+# --- the printable form -----------------------------------------------------------------------
+
+
+def document(node: Node, request_id: str) -> dict[str, Any]:
+    """A request as its printable form shows it, with its timeline, for signature and filing."""
+    shown = show(node, request_id)
+    shown["timeline"] = [
+        {"ts": e["ts"], "action": e["action"], "actor": e["actor"],
+         "state": e["payload"].get("to") if isinstance(e["payload"], dict) else None}
+        for e in timeline(node, request_id)
+    ]
+    shown["node"] = {"id": node.node_id, "name": node.config.name, "country": node.config.country}
+    return shown
+
+
+def render_form(node: Node, request_id: str, fmt: str) -> bytes:
+    """The printable form as HTML or PDF bytes."""
+    doc = document(node, request_id)
+    if fmt == "html":
+        return render.render_html(doc).encode("utf-8")
+    if fmt == "pdf":
+        return render.render_pdf(doc)
+    raise invalid("format", "must be html or pdf")

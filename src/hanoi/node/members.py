@@ -11,16 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from hanoi.core import keys
 from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import Conflict, HanoiError, InvalidInput, NotFound, Problem
 from hanoi.core.members import Standing, country_name, validate_assessment, validate_member
-from hanoi.services.node import Node
+from hanoi.node.runtime import Node, Work
 from hanoi.store.tables import assessments, member_keys, members
-from hanoi.store.uow import UnitOfWork
 
 UNASSESSED = Standing.CONCERNS
 
@@ -103,21 +102,21 @@ def add(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
         uow.conn.execute(members.insert().values(**row, standing=standing.value, created_at=now,
                                                  updated_at=now))
         for rec in records:
-            _insert_key(uow, draft.id, rec)
+            insert_key(uow, draft.id, rec)
         uow.record("member.add", f"member:{draft.id}", {**row, "standing": standing.value,
                                                         "keys": [r.as_dict() for r in records]})
         if assessment:
-            _insert_assessment(uow, draft.id, assessment)
+            insert_assessment(uow, draft.id, assessment)
     return show(node, draft.id)
 
 
-def _insert_key(uow: UnitOfWork, member_id: str, rec: keys.PublicKeyRecord) -> None:
+def insert_key(uow: Work, member_id: str, rec: keys.PublicKeyRecord) -> None:
     uow.conn.execute(member_keys.insert().values(
         member_id=member_id, key_id=rec.key_id, public_key=rec.public_key_b64,
         not_before=rec.not_before or uow.now, not_after=rec.not_after, added_at=uow.now))
 
 
-def _insert_assessment(uow: UnitOfWork, member_id: str, assessment: Any) -> None:
+def insert_assessment(uow: Work, member_id: str, assessment: Any) -> None:
     uow.conn.execute(assessments.insert().values(
         member_id=member_id, standing=assessment.standing.value, assessor=assessment.assessor,
         assessed_at=assessment.assessed_at, findings=assessment.findings,
@@ -135,7 +134,7 @@ def assess(node: Node, actor: str, member_id: str, data: dict[str, Any]) -> dict
     assessment = validate_assessment(data, node.now())
     with node.write(actor) as uow:
         _require(uow.conn, member_id)
-        _insert_assessment(uow, member_id, assessment)
+        insert_assessment(uow, member_id, assessment)
     return show(node, member_id)
 
 
@@ -152,7 +151,7 @@ def add_key(node: Node, actor: str, member_id: str, spec: dict[str, Any]) -> dic
         if rec.key_id in existing:
             raise Conflict(f"key {rec.key_id!r} already registered for {member_id}",
                            [Problem("kid", "already registered")])
-        _insert_key(uow, member_id, rec)
+        insert_key(uow, member_id, rec)
         uow.record("member.key.add", f"member:{member_id}", rec.as_dict())
     return show(node, member_id)
 
@@ -194,6 +193,23 @@ def _member_dict(row: Any) -> dict[str, Any]:
     return out
 
 
+_BY_ID = select(members).where(members.c.id == bindparam("member_id"))
+
+
+def find(conn: Connection, member_id: str) -> dict[str, Any] | None:
+    """The member's row, or None."""
+    row = conn.execute(_BY_ID, {"member_id": member_id}).mappings().first()
+    return dict(row) if row else None
+
+
+def get(conn: Connection, member_id: str, field: str = "member_id", hint: str = "") -> dict[str, Any]:
+    """The member's row; ``NotFound`` naming ``field`` otherwise (``hint`` says what to do)."""
+    row = find(conn, member_id)
+    if row is None:
+        raise NotFound(f"no member {member_id!r}{': ' + hint if hint else ''}", field)
+    return row
+
+
 def list_members(node: Node, *, standing: str | None = None, country: str | None = None,
                  kind: str | None = None) -> list[dict[str, Any]]:
     q = select(members).order_by(members.c.id)
@@ -209,10 +225,7 @@ def list_members(node: Node, *, standing: str | None = None, country: str | None
 
 def show(node: Node, member_id: str) -> dict[str, Any]:
     with node.read() as conn:
-        row = conn.execute(select(members).where(members.c.id == member_id)).mappings().first()
-        if row is None:
-            raise NotFound(f"no member {member_id!r}", "member_id")
-        out = _member_dict(row)
+        out = _member_dict(get(conn, member_id))
         now = node.now()
         out["keys"] = [{**r.as_dict(), "fingerprint": r.fingerprint, "valid_now": r.valid_at(now)}
                        for r in key_records(conn, member_id)]

@@ -32,6 +32,7 @@ from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import Conflict, InvalidInput, NotFound, Problem, invalid
 from hanoi.core.members import MemberKind, validate_assessment, validate_member
 from hanoi.federation.descriptor import (
+    TYP_DESCRIPTOR,
     KeyRotation,
     NodeDescriptor,
     check_endpoint,
@@ -40,11 +41,11 @@ from hanoi.federation.descriptor import (
     sign_rotation,
 )
 from hanoi.federation.envelope import JWS, Rejection, read_signed
-from hanoi.services import members as members_service
-from hanoi.services import outbox
-from hanoi.services.node import Node
-from hanoi.store.tables import member_keys, members, peers
-from hanoi.store.uow import UnitOfWork
+from hanoi.node import members as members_service
+from hanoi.node import outbox
+from hanoi.node.runtime import Node, Work
+from hanoi.store.tables import members, peers
+from hanoi.store.tables import outbox as outbox_t
 
 PUBLIC_URL_ENV = "HANOI_PUBLIC_URL"
 DESCRIPTOR_PATH = "/federation/v1/descriptor"
@@ -109,8 +110,6 @@ def _describe(desc: NodeDescriptor, signed_by: str, url: str,
 def _open_stored(text: str) -> tuple[NodeDescriptor, str]:
     jws = json.loads(text)
     desc = open_descriptor(jws)
-    from hanoi.federation.descriptor import TYP_DESCRIPTOR
-
     kid = read_signed(jws, typ=TYP_DESCRIPTOR, max_bytes=1 << 20).kid
     return desc, kid
 
@@ -140,8 +139,6 @@ def fetch(node: Node, actor: str, url: str, *, client: httpx.Client | None = Non
     except Rejection as rej:
         raise InvalidInput(f"the descriptor does not verify: {rej.detail}",
                            [Problem("descriptor", rej.detail, rej.rule_code)], rej.rule_code) from None
-    from hanoi.federation.descriptor import TYP_DESCRIPTOR
-
     kid = read_signed(r.content, typ=TYP_DESCRIPTOR, max_bytes=1 << 20).kid
     if desc.node_id == node.node_id:
         raise invalid("url", "that is this node's own descriptor")
@@ -190,11 +187,9 @@ def trust(node: Node, actor: str, peer_id: str, fingerprint: str, *,
         raise invalid("kind", f"{desc.kind!r} is not a member kind this node knows")
     checked = validate_assessment(dict(assessment), node.now()) if assessment else None
     with node.write(actor) as uow:
-        member = uow.conn.execute(select(members).where(members.c.id == peer_id)).mappings().first()
-        if member is None:
-            added = _add_member(uow, desc, state_status or "party")
-        else:
-            added = _update_member(uow, dict(member), desc)
+        member = members_service.find(uow.conn, peer_id)
+        added = (_add_member(uow, desc, state_status or "party") if member is None
+                 else _update_member(uow, member, desc))
         uow.conn.execute(update(peers).where(peers.c.id == peer_id).values(
             fingerprint=normalise_fingerprint(expected)[:64], trusted_at=uow.now, trusted_by=actor))
         uow.record("peer.trust", f"member:{peer_id}",
@@ -202,11 +197,11 @@ def trust(node: Node, actor: str, peer_id: str, fingerprint: str, *,
                     "endpoint": desc.endpoint, "keys_added": added, "confirmed_by": actor},
                    reasons=[{"code": "PEER-FINGERPRINT", "detail": f"{actor} confirmed {expected}"}])
         if checked is not None:
-            members_service._insert_assessment(uow, peer_id, checked)
+            members_service.insert_assessment(uow, peer_id, checked)
     return members_service.show(node, peer_id)
 
 
-def _add_member(uow: UnitOfWork, desc: NodeDescriptor, state_status: str) -> list[str]:
+def _add_member(uow: Work, desc: NodeDescriptor, state_status: str) -> list[str]:
     draft = validate_member({"id": desc.node_id, "name": desc.name, "kind": desc.kind,
                              "country": desc.country, "state_status": state_status,
                              "endpoint": desc.endpoint})
@@ -221,15 +216,13 @@ def _add_member(uow: UnitOfWork, desc: NodeDescriptor, state_status: str) -> lis
     return [k.key_id for k in desc.keys]
 
 
-def _insert_key(uow: UnitOfWork, member_id: str, rec: keys.PublicKeyRecord) -> None:
+def _insert_key(uow: Work, member_id: str, rec: keys.PublicKeyRecord) -> None:
     if len(rec.key_id) > 64:
         raise invalid("keys", f"key id {rec.key_id!r} is longer than 64 characters")
-    uow.conn.execute(member_keys.insert().values(
-        member_id=member_id, key_id=rec.key_id, public_key=rec.public_key_b64,
-        not_before=rec.not_before or uow.now, not_after=rec.not_after, added_at=uow.now))
+    members_service.insert_key(uow, member_id, rec)
 
 
-def _update_member(uow: UnitOfWork, member: dict[str, Any], desc: NodeDescriptor) -> list[str]:
+def _update_member(uow: Work, member: dict[str, Any], desc: NodeDescriptor) -> list[str]:
     if member["country"] != desc.country:
         raise Conflict(f"member {desc.node_id!r} is registered in {member['country']}, the "
                        f"descriptor says {desc.country}",
@@ -253,8 +246,6 @@ def _update_member(uow: UnitOfWork, member: dict[str, Any], desc: NodeDescriptor
 def list_peers(node: Node) -> list[dict[str, Any]]:
     """Fetched peers with their member standing, endpoint and outbox counts."""
     from sqlalchemy import func
-
-    from hanoi.store.tables import outbox as outbox_t
 
     with node.read() as conn:
         rows = conn.execute(select(peers, members.c.standing, members.c.endpoint, members.c.name)

@@ -13,11 +13,13 @@ ids built into STIX 2.1 itself (section 7.2.1.4) are read too, since feeds still
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from hanoi.core.errors import invalid
+from hanoi.core.gate import Reason
 
 TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 TLP2_CREATED = "2022-10-01T00:00:00.000Z"
@@ -138,3 +140,30 @@ def most_restrictive(*levels: TLP) -> TLP:
     if not levels:
         raise ValueError("most_restrictive() needs at least one level")
     return max(levels, key=lambda level: level.rank)
+
+
+def rule_code(tlp: TLP) -> str:
+    """The rule code of a marking (``TLP-AMBER-STRICT`` for ``AMBER+STRICT``)."""
+    return "TLP-" + tlp.value.replace("+", "-")
+
+
+def disclosure_reason(tlp: TLP, member: str | None, *, who: str, named: Collection[str] = (),
+                      named_here: Collection[str] = ()) -> Reason:
+    """The TLP 2.0 rule for passing an item so marked to ``member`` (None: the public), for
+    every wing: CLEAR goes to anyone; GREEN to any member of the community; AMBER and
+    AMBER+STRICT to the members the originator ``named``; AMBER also to the members this node
+    named on a need-to-know basis (``named_here``); RED never leaves the node."""
+    if tlp is TLP.CLEAR:
+        return Reason("TLP-CLEAR", "allow", "disclosure is not limited")
+    if tlp is TLP.RED:
+        return Reason("TLP-RED", "deny", "never leaves this node")
+    code = rule_code(tlp)
+    if member is None:
+        return Reason(code, "deny", "the recipient is not a member of the community")
+    if tlp is TLP.GREEN:
+        return Reason(code, "allow", f"{who} is a member of the community")
+    if member in named:
+        return Reason(code, "allow", f"the originator named {who}")
+    if tlp is TLP.AMBER and member in named_here:
+        return Reason(code, "allow", f"this node named {who} (need-to-know)")
+    return Reason(code, "deny", f"{who} was not named as a recipient")

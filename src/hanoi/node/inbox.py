@@ -33,7 +33,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,10 +41,11 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.engine import Connection
 
+from hanoi.core.citations import RULES
 from hanoi.core.errors import HanoiError
 from hanoi.core.gate import Decision, PartnerView, standing_reasons
 from hanoi.core.keys import PublicKeyRecord
-from hanoi.federation.descriptor import apply_rotation, open_rotation
+from hanoi.federation.descriptor import TYP_ROTATION, apply_rotation, open_rotation
 from hanoi.federation.envelope import (
     TYP_ENVELOPE,
     Envelope,
@@ -55,41 +56,20 @@ from hanoi.federation.envelope import (
     read_signed,
 )
 from hanoi.federation.receipts import LedgerHead, Receipt, accept, reject, sign_receipt
-from hanoi.services import members as members_service
-from hanoi.services.node import Node
-from hanoi.services.outbox import gate_policy, load_plugins
+from hanoi.node import members as members_service
+from hanoi.node.runtime import Node, Work
 from hanoi.store.tables import inbox, member_keys, members
-from hanoi.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 ACTOR = "system:inbox"
 MAX_BATCH = 500
 
-Handler = Callable[[UnitOfWork, Envelope, dict[str, Any]], dict[str, Any] | None]
-_HANDLERS: dict[str, Handler] = {}
 
 
-def register_handler(type_: str, fn: Handler) -> None:
-    """Apply envelopes of ``type_`` with ``fn(uow, envelope, sender_member_row)`` inside the
-    receiving unit of work. ``sender_member_row`` is the sender's member row plus
-    ``inbound_decision`` (the inbound gate's decision as a dict). The handler may return a dict
-    (ledgered with ``inbox.accepted``; a ``subject`` in it names the ledger subject, e.g.
-    ``request:<id>``); raising a ``HanoiError`` rejects the item with its rule code (or
-    FED-ITEM-INVALID) and rolls back everything the handler wrote."""
-    _HANDLERS[type_] = fn
-
-
-def handler_types() -> list[str]:
-    return sorted(_HANDLERS)
-
-
-def _ping(uow: UnitOfWork, env: Envelope, sender: dict[str, Any]) -> dict[str, Any] | None:
-    # A connectivity check: it stores nothing but its ``inbox.accepted`` entry.
+def ping(work: Work, env: Envelope, sender: dict[str, Any]) -> dict[str, Any] | None:
+    """A connectivity check: it stores nothing but its ``inbox.accepted`` entry."""
     return None
-
-
-register_handler("ping", _ping)
 
 
 @dataclass(frozen=True)
@@ -158,7 +138,7 @@ def _peek(item: Any, max_bytes: int) -> dict[str, Any]:
 class _Batch:
     """Per-transaction caches: senders' keys and member rows, the policy, the signing key."""
 
-    def __init__(self, node: Node, uow: UnitOfWork):
+    def __init__(self, node: Node, uow: Work):
         self.node = node
         self.uow = uow
         self.now: datetime = uow.now
@@ -187,7 +167,7 @@ class _Batch:
         """The inbound gate for this sender (once per batch: it depends on the sender only)."""
         if sender not in self._decisions:
             self._decisions[sender] = Decision.of(
-                standing_reasons(PartnerView.from_dict(member), gate_policy(self.uow).gate))
+                standing_reasons(PartnerView.from_dict(member), self.uow.policy.standing))
         return self._decisions[sender]
 
     def preload(self, envelopes: Sequence[Envelope]) -> None:
@@ -276,8 +256,6 @@ def _reject_verified(b: _Batch, env: Envelope, item: Any, rule: str, detail: str
 
 
 def _handler_rule(err: HanoiError) -> str:
-    from hanoi.core.citations import RULES
-
     for code in (err.rule, *(p.rule for p in err.problems)):
         if code and code in RULES:
             return code
@@ -332,7 +310,8 @@ def _receive_one(b: _Batch, item: Any, env: Envelope | Rejection) -> Outcome:
         return _reject_verified(b, env, item, blocking[0].code,
                                 "; ".join(f"{r.code}: {r.detail}" for r in blocking),
                                 [r.as_dict() for r in decision.reasons])
-    handler = _HANDLERS.get(env.type)
+    item = b.node.registry.item(env.type)
+    handler = item.receive if item is not None else None
     if handler is None:
         return _reject_verified(b, env, item, "FED-UNKNOWN-TYPE",
                                 f"this node does not handle {env.type!r} items")
@@ -380,7 +359,6 @@ def receive_batch(node: Node, items: Sequence[Any]) -> list[Outcome]:
     per item, in order: the signed receipt as JSON text, ``Unreadable`` or ``Transient``."""
     if not items:
         return []
-    load_plugins()
     checked = _verify(node, items)
     out: list[Outcome] = []
     try:
@@ -412,8 +390,6 @@ def receive(node: Node, item: Any) -> str:
 
 
 def _rotation_node(jws: Any) -> str | None:
-    from hanoi.federation.descriptor import TYP_ROTATION
-
     try:
         signed = read_signed(jws, typ=TYP_ROTATION, max_bytes=256 * 1024)
     except Rejection:

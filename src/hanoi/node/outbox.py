@@ -41,7 +41,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,11 +56,10 @@ from hanoi.core.gate import Decision, PartnerView, Reason, standing_reasons
 from hanoi.federation.backoff import next_attempt_delay
 from hanoi.federation.envelope import JWS, Envelope, Rejection, canonical_json, sign_envelope
 from hanoi.federation.receipts import Receipt, open_receipt
-from hanoi.services import members as members_service
-from hanoi.services import policy as policy_service
-from hanoi.services.node import Node
+from hanoi.node import members as members_service
+from hanoi.node.runtime import Node, Work
+from hanoi.node.wings import SendGate
 from hanoi.store.tables import members, outbox
-from hanoi.store.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -84,94 +83,24 @@ _queued = threading.Event()
 # An arbitrary constant naming "the outbox claim lock" among PostgreSQL advisory locks.
 _CLAIM_LOCK_KEY = 0x4F5554424F58  # "OUTBOX"
 
-SendGate = Callable[[UnitOfWork, dict[str, Any], dict[str, Any]], Decision]
-_SEND_GATES: dict[str, SendGate] = {}
-
-# Modules whose ``register()`` adds send gates and inbox handlers. Delivery and the inbox load
-# them before their first item, whatever started them (``hanoi serve``'s worker thread starts
-# before the API app, ``hanoi outbox deliver`` has no app): an item must never leave under the
-# default gate because its own gate was not registered yet.
-PLUGINS: tuple[str, ...] = ("hanoi.services.requests_remote", "hanoi.services.signals", "hanoi.services.signal_io",
-                             "hanoi.services.media")
-_plugins_loaded = False
-_plugins_lock = threading.Lock()
-
-
-def load_plugins() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    import importlib
-
-    with _plugins_lock:
-        if _plugins_loaded:
-            return
-        for name in PLUGINS:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    raise
-                continue
-            module.register()
-        _plugins_loaded = True
-
 
 # --- the send gate -----------------------------------------------------------------------------
 
 
-def register_send_gate(type_prefix: str, fn: SendGate) -> None:
-    """Use ``fn(uow, outbox_row, member_row) -> Decision`` at send time for every type starting
-    with ``type_prefix`` (the longest registered prefix wins). ``deny`` refuses the row for good
-    (ledgered, never sent), ``review`` holds it (re-checked every ``HOLD_RECHECK`` and on
-    ``retry``), ``allow`` sends it. The default for every type is ``default_send_gate``."""
-    _SEND_GATES[type_prefix] = fn
-
-
-def send_gate_for(type_: str) -> SendGate:
-    best = max((p for p in _SEND_GATES if type_.startswith(p)), key=len, default=None)
-    return _SEND_GATES[best] if best is not None else default_send_gate
-
-
-_policy_cache: dict[str, tuple[tuple[int, int], Any]] = {}
-
-
-def gate_policy(uow: UnitOfWork) -> Any:
-    """The policy in force (``policy.current``), parsed once per unit of work and, across
-    units of work, again only when the policy file changes: the worker and the inbox gate many
-    small batches, and parsing the YAML each time would cost more than the gate itself. A
-    policy is cached only once its digest is on the ledger (``policy.current`` recorded
-    nothing), so a hand edit is still ledgered before it decides anything."""
-    loaded = getattr(uow, "_hanoi_policy", None)
-    if loaded is not None:
-        return loaded
-    path, stamp = policy_service.file_stamp(policy_service.uow_node(uow))
-    cached = _policy_cache.get(path)
-    if cached is not None and cached[0] == stamp:
-        loaded = cached[1]
-    else:
-        before = len(uow.entries)
-        loaded = policy_service.current(uow)
-        if len(uow.entries) == before:
-            _policy_cache[path] = (stamp, loaded)
-    uow._hanoi_policy = loaded  # type: ignore[attr-defined]
-    return loaded
-
-
-def default_send_gate(uow: UnitOfWork, row: dict[str, Any], member: dict[str, Any]) -> Decision:
+def default_send_gate(work: Work, row: dict[str, Any], member: dict[str, Any]) -> Decision:
     """Who the partner is: suspended -> deny; concerns or a non-Party State -> review (as the
-    node policy says); good standing -> allow."""
-    return Decision.of(standing_reasons(PartnerView.from_dict(member), gate_policy(uow).gate))
+    node policy says); good standing -> allow. The gate of every item that hands nothing over
+    and names no gate of its own (``hanoi.node.wings.Item``)."""
+    return Decision.of(standing_reasons(PartnerView.from_dict(member), work.policy.standing))
 
 
-def _key_management_gate(uow: UnitOfWork, row: dict[str, Any], member: dict[str, Any]) -> Decision:
-    # A key rotation carries only this node's new public key: every peer, whatever its
-    # standing, must be able to verify what this node signs (and a suspended peer learns
-    # nothing by it), so it is never held.
-    return Decision.of(())
-
-
-register_send_gate("key.", _key_management_gate)
+def send_gate_for(node: Node, type_: str) -> SendGate:
+    """The send gate of an item type, as its wing's manifest declares it."""
+    item = node.registry.item(type_)
+    if item is None:  # enqueue refuses unknown types; a row from before an upgrade waits
+        raise InvalidInput(f"this node does not know the item type {type_!r}",
+                           [Problem("type", "no wing declares it", "FED-UNKNOWN-TYPE")])
+    return item.send_gate or default_send_gate
 
 
 # --- enqueue -----------------------------------------------------------------------------------
@@ -211,7 +140,7 @@ def federated(conn: Connection, member_id: str) -> bool:
 
 
 def enqueue(
-    uow: UnitOfWork,
+    uow: Work,
     *,
     recipient: str,
     type: str,  # the envelope's field name, as the lead's callers spell it
@@ -225,7 +154,10 @@ def enqueue(
     subject the row's entries go under (default ``envelope:<id>``), so e.g. a request's
     timeline shows when it was queued, delivered or refused. Ledgers ``outbox.queued``.
     """
-    node = policy_service.uow_node(uow)
+    node = uow.node
+    if node.registry.item(type) is None:
+        raise InvalidInput(f"the item cannot be sent: this node does not know the item type {type!r}",
+                           [Problem("type", "no wing declares it", "FED-UNKNOWN-TYPE")])
     env_id = new_envelope_id()
     try:
         # Validates type, payload (canonical JSON) and answers exactly as the envelope will.
@@ -457,7 +389,7 @@ def _gate(node: Node, items: list[_Item], now: datetime,
                     continue
                 item.member = member
                 try:
-                    decision = send_gate_for(row["type"])(uow, dict(row), dict(member))
+                    decision = send_gate_for(node, row["type"])(uow, dict(row), dict(member))
                 except Exception as err:
                     # A gate that cannot decide (a policy file that does not parse, a defect)
                     # keeps its row waiting, and the rest of the queue moving.
@@ -501,7 +433,7 @@ def _gate(node: Node, items: list[_Item], now: datetime,
     return sendable
 
 
-def _final(uow: UnitOfWork, item: _Item, state: str, rule: str, detail: str, *,
+def _final(uow: Work, item: _Item, state: str, rule: str, detail: str, *,
            decision: str, reasons: list[dict[str, Any]] | None = None) -> None:
     """Refuse or fail a row before sending (so no attempt is counted), and ledger it."""
     row = item.row
@@ -776,7 +708,6 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
                 rng: random.Random | None = None) -> int:
     """One delivery round: claim up to ``limit`` due rows, gate, send, record. Returns the
     number of rows claimed (0: nothing was due)."""
-    load_plugins()
     now = node.now()
     rows = _claim(node, limit, now)
     if not rows:

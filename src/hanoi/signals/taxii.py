@@ -36,7 +36,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,13 +44,13 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from hanoi.core.clock import isoformat, parse_time
-from hanoi.core.errors import Forbidden, NotFound, Problem, invalid
+from hanoi.core.errors import Forbidden, NotFound, invalid
 from hanoi.core.roles import Permission, Role, allows
-from hanoi.services import signals as signal_service
-from hanoi.services.node import Node
+from hanoi.core.tlp import TLP
+from hanoi.node.runtime import Node
+from hanoi.signals import io, rows, service
 from hanoi.signals.formats import stix
 from hanoi.signals.gate import PUBLIC, Viewer, sees
-from hanoi.signals.tlp import TLP
 from hanoi.store.tables import signal_reports, signals
 
 MEDIA_TYPE = "application/taxii+json;version=2.1"
@@ -142,8 +142,7 @@ def _viewer(node: Node, coll: Collection) -> Viewer | None:
     if coll.audience == "community":
         return _COMMUNITY
     with node.read() as conn:
-        return signal_service._viewer(conn, signal_service.Caller("taxii", coll.member_id),
-                                      signal_service._gate_policy(node))
+        return service.viewer_for(conn, service.Caller("taxii", coll.member_id), node.policy().standing)
 
 
 # --- object ids and the paging token -----------------------------------------------------------
@@ -299,10 +298,10 @@ def page(node: Node, coll: Collection, f: Filters) -> Page:
             q = base
             if after is not None:
                 q = q.where(or_(t > after[0], and_(t == after[0], c > after[1])))
-            rows = conn.execute(q.order_by(t, c).limit(_SCAN)).mappings().all()
-            for row in rows:
+            page_rows = conn.execute(q.order_by(t, c).limit(_SCAN)).mappings().all()
+            for row in page_rows:
                 item = dict(row)
-                if viewer is not None and not sees(viewer, signal_service._view(item, node.node_id), now):
+                if viewer is not None and not sees(viewer, rows.view_of(item, node.node_id), now):
                     continue
                 item["object"] = to_object(node, item)
                 if not _version_ok(item["object"], f.versions):
@@ -310,9 +309,9 @@ def page(node: Node, coll: Collection, f: Filters) -> Page:
                 kept.append(item)
                 if len(kept) > f.limit:
                     break
-            if len(kept) > f.limit or len(rows) < _SCAN:
+            if len(kept) > f.limit or len(page_rows) < _SCAN:
                 break
-            after = (rows[-1]["reported_at"], rows[-1]["id"])
+            after = (page_rows[-1]["reported_at"], page_rows[-1]["id"])
     more = len(kept) > f.limit
     kept = kept[:f.limit]
     token = _encode_next(kept[-1]["reported_at"], kept[-1]["id"]) if more else None
@@ -366,9 +365,9 @@ def add_objects(node: Node, who: Any, coll: Collection, body: bytes) -> dict[str
     if not objects:
         raise invalid("objects", "is empty", "SIGNAL-LIMITS")
     reports, rejected = stix.parse_bundle(objects, best_effort=True, default_tlp=TLP.AMBER,
-                                          ctx=signal_service._ctx(node))
-    items = [report_item(r) for r in reports]
-    drafts, invalid_items = signal_service.validate(node, items) if items else ([], [])
+                                          ctx=service.normalise_context(node))
+    items = [io.report_item(r) for r in reports]
+    drafts, invalid_items = service.validate(node, items) if items else ([], [])
     failures: dict[str, str] = {}
     for r in rejected:
         failures.setdefault(r.ref, r.reason)
@@ -377,7 +376,7 @@ def add_objects(node: Node, who: Any, coll: Collection, body: bytes) -> dict[str
     stored = 0
     if drafts:
         source = who.member_id  # a partner reports as itself; staff as this node
-        out = signal_service.store(node, who.actor, source, drafts, best_effort=True)
+        out = service.store(node, who.actor, source, drafts, best_effort=True)
         stored = out["stored"]
     ok = sorted({d.ref for d in drafts if d.ref} - set(failures))
     ids = [o.get("id") for o in objects if isinstance(o, dict) and isinstance(o.get("id"), str)]
@@ -408,27 +407,6 @@ def status(node: Node, status_id: str) -> dict[str, Any]:
     return out
 
 
-def report_item(r: Mapping[str, Any]) -> dict[str, Any]:
-    """A formats ``Report`` as a ``services.signals`` report item (absent fields left out, so
-    an import's defaults fill them)."""
-    item: dict[str, Any] = {"ref": r["ref"], "type": r["type"], "value": r["value"],
-                            "tlp": r["tlp"]}
-    for src, dst in (("confidence", "confidence"), ("abuse_type", "abuse_type"),
-                     ("first_seen", "first_seen"), ("last_seen", "last_seen"),
-                     ("expires", "expires_at")):
-        if r.get(src) not in (None, ""):
-            item[dst] = r[src]
-    if r.get("tags"):
-        item["tags"] = list(r["tags"])
-    return item
-
-
-def rejected_problems(rejects: Sequence[Any]) -> list[tuple[str, Problem]]:
-    """Formats ``Rejected`` as ``(ref, Problem)`` pairs for ``services.signals.store``."""
-    return [(r.ref, Problem(r.ref, r.reason + (f" (value {r.raw!r})" if r.raw else ""),
-                            "SIGNAL-LIMITS")) for r in rejects]
-
-
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MEDIA_TYPE", "Collection", "Filters",
            "Page", "add_objects", "collection", "collections_for", "envelope", "filters",
-           "manifest", "object_id", "page", "report_id_of", "report_item", "status", "versions"]
+           "manifest", "object_id", "page", "report_id_of", "status", "versions"]

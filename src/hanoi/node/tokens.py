@@ -18,9 +18,8 @@ from sqlalchemy import select
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import NotFound, Unauthorized, invalid
 from hanoi.core.roles import Role
-from hanoi.services.node import Node
+from hanoi.node.runtime import Node, Work
 from hanoi.store.tables import api_tokens, members
-from hanoi.store.uow import UnitOfWork
 
 PREFIX = "hx_"
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
@@ -61,7 +60,7 @@ def _role(value: Any) -> Role:
         raise invalid("role", f"{value!r} is not one of: {', '.join(r.value for r in Role)}") from None
 
 
-def create_in(uow: UnitOfWork, *, name: str, role: Role | str, member_id: str | None = None,
+def create_in(uow: Work, *, name: str, role: Role | str, member_id: str | None = None,
               expires_at: datetime | None = None) -> tuple[str, dict[str, Any]]:
     """Create a token inside an open unit of work; return the secret (shown once) and its record."""
     role = _role(role)

@@ -1,4 +1,4 @@
-"""Verify, page through and checkpoint the node's ledger.
+"""Verify, page through and checkpoint the node's ledger; and ledger a gate's refusal.
 
 Verification recomputes every entry's hash and link from the stored fields, checks each
 signed checkpoint against the node key and the entry it names, and reports the first break.
@@ -12,16 +12,29 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from hanoi.core import keys
 from hanoi.core.clock import isoformat
+from hanoi.core.gate import Decision, GateRefused
 from hanoi.core.ledger import GENESIS, Break, check_rows, checkpoint_message
-from hanoi.services.node import Node
+from hanoi.node.peers import own_keys
+from hanoi.node.runtime import Node
 from hanoi.store import ledger_store
 from hanoi.store.db import make_engine
 
 PARALLEL_FROM = 100_000
+
+
+def refuse(node: Node, actor: str, action: str, subject: str, payload: dict[str, Any],
+           decision: Decision, what: str) -> NoReturn:
+    """Ledger a gate decision that stops an act (in a unit of work of its own: the act does not
+    happen, but the refusal must stay on record), then raise ``GateRefused`` (403 for deny,
+    409 for review)."""
+    with node.write(actor) as work:
+        work.record(action, subject, {**payload, "decision": decision.as_dict()},
+                    decision=decision.outcome, reasons=[r.as_dict() for r in decision.reasons])
+    raise GateRefused(decision, what)
 
 
 @dataclass(frozen=True)
@@ -119,8 +132,6 @@ def _verify_parallel(url: str, head_seq: int, workers: int, check_payloads: bool
 
 def _check_checkpoints(node: Node, conn: Any, cps: list[tuple[int, str, str, str, str]],
                        head_seq: int) -> Break | None:
-    from hanoi.services.peers import own_keys
-
     # The current key and every earlier one: checkpoints signed before a rotation stay valid.
     known = {r.key_id: r.public_key for r in own_keys(node.config, node.private_key)}
     stored = ledger_store.hashes_at(conn, [c[0] for c in cps if c[0] <= head_seq])

@@ -1,0 +1,98 @@
+"""The signals wing's read model: this process's in-memory index of every report, kept current.
+
+Built from the store on first use, then refreshed before each read from the rows added since
+(reports, links: append-only, so ``id > last`` is the whole delta; on PostgreSQL writers hold
+the ledger lock from before their first insert to commit, so ids commit in order and no row is
+skipped). The one report field that changes after it is stored, ``named``, is caught up from
+the ledger: each refresh reads the ``signal.named`` entries after the last ledger position it
+saw and re-reads those reports' names. Several API processes each keep their own index and
+catch up the same way. The node holds one per wing (``node.read_model(SignalReadModel)``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from hanoi.core.tlp import TLP
+from hanoi.node.runtime import Node
+from hanoi.signals import rows
+from hanoi.signals.index import IndexedReport, SignalIndex
+from hanoi.store.tables import ledger_entries, signal_links, signal_reports, signals
+
+
+class SignalReadModel:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._lock = threading.Lock()
+        self._index: SignalIndex | None = None
+        self._named_seq = 0
+        """The ledger position up to which namings are applied."""
+
+    def index(self) -> SignalIndex:
+        """The index, caught up with the store."""
+        node = self._node
+        with self._lock, node.read() as conn:
+            if self._index is None:
+                idx = SignalIndex()
+                # The ledger head before the reports are read: a naming after it is applied by
+                # a later refresh, one before it is already in the rows read.
+                self._named_seq = rows.ledger_head(conn)
+                _refresh(conn, idx, node.node_id)
+                self._index = idx
+            else:
+                _refresh(conn, self._index, node.node_id)
+                self._renamed(conn, self._index)
+            return self._index
+
+    def _renamed(self, conn: Connection, idx: SignalIndex) -> None:
+        """Apply the namings ledgered since the last refresh (by this process or any other):
+        the ledger is the change feed of ``named``, the reports' rows its current value."""
+        last = self._named_seq
+        head = rows.ledger_head(conn)
+        if head <= last:
+            return
+        changed: set[int] = set()
+        for payload in conn.execute(select(ledger_entries.c.payload)
+                                    .where(ledger_entries.c.seq > last, ledger_entries.c.seq <= head,
+                                           ledger_entries.c.action == rows.NAMED)).scalars():
+            rid = json.loads(payload).get("report_id")
+            if isinstance(rid, int):
+                changed.add(rid)
+        ids = sorted(changed)
+        for i in range(0, len(ids), rows.SQL_CHUNK):
+            for r in conn.execute(select(signal_reports.c.id, signal_reports.c.named)
+                                  .where(signal_reports.c.id.in_(ids[i:i + rows.SQL_CHUNK]))):
+                idx.set_named(r.id, frozenset(r.named or ()))
+        self._named_seq = head
+
+    def close(self) -> None:
+        with self._lock:
+            self._index = None
+
+
+def _refresh(conn: Connection, idx: SignalIndex, node_id: str) -> None:
+    q = (select(signal_reports.c.id, signal_reports.c.signal_id, signals.c.type, signals.c.value,
+                signal_reports.c.source, signal_reports.c.origin, signal_reports.c.tlp,
+                signal_reports.c.confidence, signal_reports.c.consent,
+                signal_reports.c.recipients, signal_reports.c.named, signal_reports.c.expires_at)
+         .join(signals, signals.c.id == signal_reports.c.signal_id)
+         .where(signal_reports.c.id > idx.last_report_id).order_by(signal_reports.c.id))
+    tlps = {t.value: t for t in TLP}
+    for r in conn.execution_options(yield_per=20_000).execute(q):
+        idx.add(IndexedReport(
+            r.id, r.signal_id, r.type, r.value, r.source, tlps[r.tlp], r.confidence,
+            r.origin == "local" and r.source == node_id, bool(r.consent),
+            frozenset(r.recipients or ()), frozenset(r.named or ()), r.expires_at))
+    q2 = (select(signal_links.c.id, signal_links.c.a, signal_links.c.b, signal_links.c.report_id)
+          .where(signal_links.c.id > idx.last_link_id).order_by(signal_links.c.id))
+    for link in conn.execution_options(yield_per=20_000).execute(q2):
+        idx.link(link.a, link.b, link.report_id, link.id)
+
+
+def index(node: Node) -> SignalIndex:
+    """The node's signal index, caught up with the store."""
+    return node.read_model(SignalReadModel).index()
