@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hanoi.bootstrap import init_node
 from hanoi.config import save_config
@@ -121,12 +122,12 @@ class Timeline:
     def say(self, who: str, what: str) -> None:
         stamp = f"{time.monotonic() - self.start:6.1f}s"
         self.rows.append((stamp, who, what))
-        self.console.print(f"[dim]{stamp}[/] [bold]{who:>9}[/] {what}", highlight=False)
+        self.console.print(Text.assemble((stamp, "dim"), " ", (f"{who:>9}", "bold"), f" {what}"))
 
     def table(self) -> Table:
         t = Table("t", "node", "what happened", title="Timeline of the exchange")
         for row in self.rows:
-            t.add_row(*row)
+            t.add_row(*(Text(cell) for cell in row))  # what nodes said is data, never markup
         return t
 
 
@@ -366,17 +367,18 @@ def run(directory: Path, *, once: bool, port: int | None, console: Console) -> i
         _peering(nodes, tl)
         _scenario(nodes, tl, Path(tempfile.mkdtemp(prefix="hanoi-demo-")))
     except (DemoFailed, httpx.HTTPError) as exc:
-        console.print(f"[bold red]demo failed:[/] {exc}")
+        console.print(Text.assemble(("demo failed:", "bold red"), f" {exc}"))
         _stop(nodes)
         return 1
     console.print(tl.table())
-    console.print("\n[bold]Explore each node[/] (API under /api/v1, interactive docs at /docs):")
+    console.print(Text.assemble("\n", ("Explore each node", "bold"),
+                                " (API under /api/v1, interactive docs at /docs):"))
     for n in nodes.values():
         console.print(f"  {n.key:<9} {n.name:<38} {n.url}/api/v1   admin token {n.token}", highlight=False,
                       soft_wrap=True)
     console.print(f"homes under {directory}; e.g. hanoi --home {nodes['gb'].home} requests list", soft_wrap=True)
     if not once:
-        console.print("[bold]running; Ctrl-C to stop[/]")
+        console.print("running; Ctrl-C to stop", style="bold")
         try:
             while all(n.proc is not None and n.proc.poll() is None for n in nodes.values()):
                 time.sleep(0.5)

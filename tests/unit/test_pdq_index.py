@@ -242,7 +242,6 @@ def test_removing_a_quarter_compacts(small_tail: None) -> None:
     assert ix.nbytes() < PdqIndex.build(words, range(100)).nbytes()
 
 
-@pytest.mark.skipif(not (FIX / "haystack.txt").is_file(), reason="PDQ fixtures not found")
 def test_fixture_needles_in_haystack_equal_brute_force() -> None:
     hay = (FIX / "haystack.txt").read_text().split()
     needles = (FIX / "needles.txt").read_text().split()

@@ -1,1 +1,1 @@
-"""The ``hanoi`` command line: a thin shell over ``hanoi.services``."""
+"""The ``hanoi`` command line: a thin shell over the wings' use cases and the node platform."""

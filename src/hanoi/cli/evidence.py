@@ -8,19 +8,20 @@ from typing import Annotated
 
 import typer
 
-from hanoi.cli.common import actor, console, open_node, print_json
+from hanoi.cli.common import JsonFlag, actor, console, open_node, print_json, progress
 from hanoi.cli.evidence_verify import app
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.requests import custody
 
+RequestId = Annotated[str, typer.Argument(help="The request's id, e.g. FR-2026-1a2b3c4d")]
 
 @app.command("add")
 def add(
-    request_id: str,
+    request_id: RequestId,
     file: Annotated[Path, typer.Argument(help="The file to attach")],
-    description: Annotated[str, typer.Option()] = "",
+    description: Annotated[str, typer.Option(help="What the file holds")] = "",
     media_type: Annotated[str | None, typer.Option(help="Default: guessed from the name")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Attach a file to a request (stored by SHA-256; the handling is ledgered)."""
     if not file.is_file():
@@ -37,16 +38,20 @@ def add(
 
 @app.command("export")
 def export(
-    request_id: str,
+    request_id: RequestId,
     output: Annotated[Path, typer.Option("-o", "--output", help="The package to write (.zip)")],
     received: Annotated[bool, typer.Option("--received", help="The package the partner sent, signed by it")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Write a signed evidence package for a request (ours, or with --received the partner's)."""
-    if received:
-        got = custody.export_received(open_node(), actor(), request_id, output)
-        console.print(f"wrote {got['path']}: {got['files']} file(s) from {got['signer']}, "
-                      f"signed by {got['signer_fingerprint']}")
-        return
-    out = custody.export(open_node(), actor(), request_id, output)
-    console.print(f"wrote {out['path']}: {out['files']} file(s), package {out['package_id']}, "
-                  f"signed by {out['signer_fingerprint']}")
+    with progress("writing the package", as_json=as_json):
+        out = (custody.export_received if received else custody.export)(open_node(), actor(), request_id,
+                                                                          output)
+    if as_json:
+        print_json(out)
+    elif received:
+        console.print(f"wrote {out['path']}: {out['files']} file(s) from {out['signer']}, "
+                      f"signed by {out['signer_fingerprint']}")
+    else:
+        console.print(f"wrote {out['path']}: {out['files']} file(s), package {out['package_id']}, "
+                      f"signed by {out['signer_fingerprint']}")

@@ -46,13 +46,10 @@ def verify(
         raise typer.Exit(0 if result.ok else 1)
     for f in result.files:
         line = f"ok      {f.path}  sha256 {f.sha256}" if f.ok else f"FAILED  {f.path}: {f.reason}"
-        console.print(line, markup=False, highlight=False,
-                      style=None if f.ok else "bold red")
+        console.print(line, style=None if f.ok else "bold red")
     for problem in result.problems:
-        console.print(f"FAILED  {problem}", markup=False, highlight=False, style="bold red")
+        console.print(f"FAILED  {problem}", style="bold red")
     if result.ok and key is None:
-        console.print("note: no --key given; confirm the fingerprint with the sender out of "
-                      "band", markup=False, highlight=False)
-    console.print(result.summary(), markup=False, highlight=False,
-                  style="bold green" if result.ok else "bold red")
+        console.print("note: no --key given; confirm the fingerprint with the sender out of band")
+    console.print(result.summary(), style="bold green" if result.ok else "bold red")
     raise typer.Exit(0 if result.ok else 1)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,8 +21,21 @@ from hanoi.cli import policy as policy_cli
 from hanoi.cli import requests as requests_cli
 from hanoi.cli import signals as signals_cli
 from hanoi.cli import tokens as tokens_cli
-from hanoi.cli.common import KINDS_HELP, console, home, report, state
-from hanoi.core import keys
+from hanoi.cli.common import (
+    DEBUG_ENV,
+    KINDS_HELP,
+    JsonFlag,
+    UsageProblem,
+    console,
+    err_console,
+    error_line,
+    home,
+    one_line,
+    print_json,
+    report,
+    state,
+    styled,
+)
 from hanoi.core.errors import HanoiError
 from hanoi.node import outbox, peers
 
@@ -47,8 +61,11 @@ app.command("hash")(media_cli.hash_command)
 @app.callback()
 def _root(
     home_dir: Annotated[Path | None, typer.Option("--home", help="The node's directory (or HANOI_HOME)")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help=f"Show the Python traceback of an internal "
+                                                        f"error (or set {DEBUG_ENV}=1)")] = False,
 ) -> None:
     state.home = home_dir
+    state.debug = debug
 
 
 @app.command()
@@ -58,16 +75,26 @@ def init(
     kind: Annotated[str, typer.Option(help=KINDS_HELP)],
     region: Annotated[str | None, typer.Option(help="Default phone region (default: the country)")] = None,
     public_url: Annotated[str | None, typer.Option(help="URL where peers reach this node")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a node: config, identity key, migrated database, first admin token."""
     where = home()
     node, token = init_node(where, name=name, country=country, kind=kind, default_region=region,
                             public_url=public_url)
-    console.print(f"node [bold]{node.config.name}[/] ({node.node_id}) created in {where}")
+    from hanoi.core import keys
+
+    if as_json:
+        print_json({"node_id": node.node_id, "name": node.config.name, "home": str(where),
+                    "key_id": node.config.key_id,
+                    "fingerprint": keys.fingerprint(node.private_key.public_key()),
+                    "database": node.engine.url.render_as_string(hide_password=True), "admin_token": token})
+        node.close()
+        return
+    console.print(styled("node ", (node.config.name, "bold"), f" ({node.node_id}) created in {where}"))
     console.print(f"identity key {node.config.key_id}: {keys.fingerprint(node.private_key.public_key())}")
     console.print(f"database: {node.engine.url.render_as_string(hide_password=True)}")
     console.print("first admin API token (shown once, store it now):")
-    console.print(token, highlight=False, markup=False)
+    console.print(token)
     node.close()
 
 
@@ -87,8 +114,8 @@ def serve(
         os.environ[peers.PUBLIC_URL_ENV] = f"http://{host}:{port}"  # peers on this machine only
     if worker:  # one delivery thread in this process, whatever the number of API workers
         outbox.start_worker(open_node(where, migrate=False))
-    console.print(f"[bold]{node.config.name}[/] serving on http://{host}:{port}/api/v1 "
-                  f"(OpenAPI: http://{host}:{port}/openapi.json)")
+    console.print(styled((node.config.name, "bold"), f" serving on http://{host}:{port}/api/v1 "
+                         f"(OpenAPI: http://{host}:{port}/openapi.json)"))
     if workers > 1:
         node.close()
         os.environ["HANOI_HOME"] = str(where)
@@ -113,22 +140,85 @@ def demo(
     raise typer.Exit(demo_module.run(directory.resolve(), once=once, port=port, console=console))
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code: 0 ok, 1 refused or failed check, 2 usage error."""
+@functools.cache
+def _command() -> Any:
+    """The click command tree Typer builds from ``app``: built once (it takes a fifth of a
+    second), then every ``run`` in the process parses with it."""
+    return typer.main.get_command(app)
+
+
+def _click_errors() -> tuple[type[Exception], ...]:
+    """Usage errors as Typer raises them: from the click it bundles (``typer._click``, Typer
+    0.19 and later) and from click itself (earlier Typer, and click-based extensions)."""
     import click
 
+    kinds: list[type[Exception]] = [click.ClickException]
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="hanoi")
+        from typer._click.exceptions import ClickException as BundledClickException
+    except ImportError:  # a Typer that uses click itself
+        pass
+    else:
+        kinds.append(BundledClickException)
+    return tuple(kinds)
+
+
+def _exits() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """The exceptions that end a command with a code, and those that interrupt it."""
+    import click
+
+    return (typer.Exit, click.exceptions.Exit), (typer.Abort, click.exceptions.Abort, KeyboardInterrupt)
+
+
+def _usage_line(exc: Exception) -> str:
+    """A usage error on one line, naming the command and where its usage is explained."""
+    ctx = getattr(exc, "ctx", None)
+    fmt = getattr(exc, "format_message", None)
+    message = one_line(fmt() if callable(fmt) else exc)
+    if ctx is None:
+        return message
+    return f"{message.rstrip('.')} (see '{ctx.command_path} --help')"
+
+
+def _debugging() -> bool:
+    return state.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0", "false", "no")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code: 0 ok, 1 refused, failed check or internal error,
+    2 usage error, 130 interrupted. Whatever goes wrong prints one line, never a traceback
+    (unless --debug or HANOI_DEBUG asks for it)."""
+    state.reset()
+    exits, interrupts = _exits()
+    try:
+        result = _command().main(args=argv, standalone_mode=False, prog_name="hanoi")
     except HanoiError as err:
         report(err)
         return 1
-    except (typer.Exit, click.exceptions.Exit) as exc:
-        return int(exc.exit_code)
-    except (typer.Abort, click.exceptions.Abort):
+    except UsageProblem as exc:
+        err_console.print(error_line(exc))
+        return 2
+    except exits as exc:
+        return int(getattr(exc, "exit_code", 1))
+    except interrupts:
+        err_console.print(error_line("interrupted"))
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except _click_errors() as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return 0  # a bare `hanoi` or `hanoi GROUP`: its help is printed, as --help would
+        err_console.print(error_line(_usage_line(exc)))
+        return int(getattr(exc, "exit_code", 2))
+    except BrokenPipeError:  # `hanoi ... | head`: the reader left; say nothing more
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python flushes stdout at exit)
+        return 1
+    except Exception as exc:
+        if _debugging():
+            raise
+        if isinstance(exc, OSError) and exc.filename:  # a file named on the command line, most often
+            err_console.print(error_line(f"{exc.strerror}: {exc.filename}"))
+        else:
+            err_console.print(error_line(f"internal error ({type(exc).__name__}: {exc}); run again with "
+                                         f"--debug (or {DEBUG_ENV}=1) to see the traceback"))
+        return 1
     return result if isinstance(result, int) else 0
 
 

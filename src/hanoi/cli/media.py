@@ -17,10 +17,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from hanoi.cli.common import actor, console, err_console, open_node, print_json
+from hanoi.cli.common import (
+    JsonFlag,
+    UsageProblem,
+    actor,
+    console,
+    err_console,
+    error_line,
+    open_node,
+    print_json,
+    print_table,
+    progress,
+    styled,
+    table,
+)
 from hanoi.core.errors import HanoiError, InvalidInput, Problem, invalid
 from hanoi.media import model
 from hanoi.media.algorithms import EXACT, Pdq
@@ -32,6 +43,7 @@ app = typer.Typer(help="Media hash lists (NCII, CSAM): submit, distribute, withd
                        "feedback. Images never leave the device: use `hanoi hash`.",
                   no_args_is_help=True)
 
+ListId = Annotated[str, typer.Argument(help="The hash list's id (`hanoi media lists` shows them)")]
 CSV_COLUMNS = ("path", "kind", "pdq", "quality", "md5", "sha256", "dihedral")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -55,14 +67,8 @@ def _files(paths: Sequence[Path]) -> tuple[list[tuple[Path, bool]], list[str]]:
     return out, missing
 
 
-def _progress(total: int) -> Progress:
-    return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeRemainingColumn(), console=err_console,
-                    transient=True, disable=not err_console.is_terminal or total < 2)
-
-
-def hash_files(paths: Sequence[Path], *, dihedral: bool = False,
-               max_pixels: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+def hash_files(paths: Sequence[Path], *, dihedral: bool = False, max_pixels: int | None = None,
+               as_json: bool = False) -> tuple[list[dict[str, Any]], list[str]]:
     """Hash files and folders (recursively): one record per image or video, and one message per
     file refused. Other files inside folders are skipped; named explicitly, they are refused."""
     from hanoi.media.pdq import MAX_PIXELS, detect_kind, hash_path
@@ -72,10 +78,9 @@ def hash_files(paths: Sequence[Path], *, dihedral: bool = False,
     errors = [f"{m}: no such file or folder" for m in missing]
     records: list[dict[str, Any]] = []
     skipped = 0
-    with _progress(len(files)) as progress:
-        task = progress.add_task("hashing", total=len(files))
+    with progress("hashing", len(files), as_json=as_json, minimum=2) as bar:
         for f, explicit in files:
-            progress.advance(task)
+            bar.advance()
             try:
                 with open(f, "rb") as fh:
                     head = fh.read(256)
@@ -105,8 +110,7 @@ def hash_files(paths: Sequence[Path], *, dihedral: bool = False,
                 rec["dihedral"] = list(h.pdq.dihedral) if h.pdq and h.pdq.dihedral else None
             records.append(rec)
     if skipped:
-        err_console.print(f"skipped {skipped} file(s) that are neither images nor videos",
-                          highlight=False)
+        err_console.print(f"skipped {skipped} file(s) that are neither images nor videos")
     return records, errors
 
 
@@ -129,20 +133,24 @@ def hash_command(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file, not stdout")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="Refuse images with more pixels (bombs); "
                                                         "default 50,000,000")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines, one record per file (the "
+                                                         "default)")] = False,
 ) -> None:
     """Hash images (PDQ + quality, MD5, SHA-256) and videos (MD5, SHA-256) on this device.
 
     Nothing is sent anywhere: only the output can be submitted (`hanoi media submit`) or
     matched (`hanoi media match --hashes`). Exit 1 if any file was refused.
     """
-    records, errors = hash_files(paths, dihedral=dihedral, max_pixels=max_pixels)
+    if as_json and as_csv:
+        raise UsageProblem("--json and --csv exclude each other: JSON lines are the default")
+    records, errors = hash_files(paths, dihedral=dihedral, max_pixels=max_pixels, as_json=as_json)
     if output is not None:
         with open(output, "w", encoding="utf-8", newline="") as fh:
             write_records(records, fh, as_csv=as_csv)
     else:
         write_records(records, sys.stdout, as_csv=as_csv)
     for e in errors:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        err_console.print(error_line(e))
     if errors:
         raise typer.Exit(1)
 
@@ -229,12 +237,15 @@ def _batches(items: Sequence[dict[str, Any]], limit: int = model.MAX_BATCH) -> I
 # --- lists -----------------------------------------------------------------------------------
 
 
-def _print_list(lst: dict[str, Any]) -> None:
+def _print_list(lst: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(lst)
+        return
     counts = lst.get("counts", {})
-    console.print(f"[bold]{lst['id']}[/] {lst['name']} ({lst['category']}, TLP:{lst['tlp']}, "
-                  f"threshold {lst['threshold']}) " +
-                  (f"from {lst['origin']} " if lst["origin"] else "") +
-                  " ".join(f"{k} {v}" for k, v in counts.items() if v), highlight=False)
+    console.print(styled((lst["id"], "bold"), f" {lst['name']} ({lst['category']}, TLP:{lst['tlp']}, "
+                         f"threshold {lst['threshold']}) " +
+                         (f"from {lst['origin']} " if lst["origin"] else "") +
+                         " ".join(f"{k} {v}" for k, v in counts.items() if v)))
 
 
 @app.command("create-list")
@@ -247,6 +258,7 @@ def create_list(
                          typer.Option("--recipient", help="A member allowed to receive it (repeat)")] = None,
     spike_matches: Annotated[int, typer.Option(help="Quarantine a hash above this many matches ...")] = 500,
     spike_minutes: Annotated[int, typer.Option(help="... within this many minutes")] = 60,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a hash list of this node."""
     from hanoi.media import service
@@ -255,18 +267,20 @@ def create_list(
         "name": name, "category": category, "threshold": threshold, "tlp": tlp,
         "recipients": recipient or [], "spike_matches": spike_matches,
         "spike_minutes": spike_minutes})
-    _print_list(lst)
+    _print_list(lst, as_json)
 
 
 @app.command("update-list")
 def update_list(
-    list_id: Annotated[str, typer.Argument()],
-    threshold: Annotated[int | None, typer.Option()] = None,
-    tlp: Annotated[str | None, typer.Option()] = None,
+    list_id: ListId,
+    threshold: Annotated[int | None, typer.Option(help="PDQ Hamming distance counted as a match")] = None,
+    tlp: Annotated[str | None, typer.Option(help="TLP level (AMBER: only named recipients)")] = None,
     recipient: Annotated[list[str] | None,
                          typer.Option("--recipient", help="Replace the named recipients (repeat)")] = None,
-    spike_matches: Annotated[int | None, typer.Option()] = None,
-    spike_minutes: Annotated[int | None, typer.Option()] = None,
+    spike_matches: Annotated[int | None, typer.Option(help="Quarantine a hash above this many "
+                                                           "matches ...")] = None,
+    spike_minutes: Annotated[int | None, typer.Option(help="... within this many minutes")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Change a list's threshold, TLP, named recipients or spike rule."""
     from hanoi.media import service
@@ -274,11 +288,11 @@ def update_list(
     data: dict[str, Any] = {k: v for k, v in {
         "threshold": threshold, "tlp": tlp, "recipients": recipient,
         "spike_matches": spike_matches, "spike_minutes": spike_minutes}.items() if v is not None}
-    _print_list(service.update_list(open_node(), actor(), list_id, data))
+    _print_list(service.update_list(open_node(), actor(), list_id, data), as_json)
 
 
 @app.command("lists")
-def lists(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def lists(as_json: JsonFlag = False) -> None:
     """The hash lists of this node (its own and those received)."""
     from hanoi.media import service
 
@@ -286,21 +300,22 @@ def lists(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         print_json(out)
         return
-    table = Table("id", "name", "category", "TLP", "threshold", "origin", "active", "quarantined",
-                  "withdrawn", "deleted", "subscribers")
+    t = table("id", "name", "category", "TLP", "threshold", "origin", "active", "quarantined",
+              "withdrawn", "deleted", "subscribers", whole=("id", "origin"))
     for lst in out:
         c = lst["counts"]
-        table.add_row(lst["id"], lst["name"], lst["category"], lst["tlp"], str(lst["threshold"]),
-                      lst["origin"] or "-", str(c["active"]), str(c["quarantined"]),
-                      str(c["withdrawn"]), str(c["deleted"]), ", ".join(lst["subscribers"]))
-    console.print(table)
+        t.add_row(lst["id"], lst["name"], lst["category"], lst["tlp"], str(lst["threshold"]),
+                  lst["origin"] or "-", str(c["active"]), str(c["quarantined"]),
+                  str(c["withdrawn"]), str(c["deleted"]), ", ".join(lst["subscribers"]))
+    print_table(t)
 
 
 @app.command("hashes")
 def hashes(
-    list_id: Annotated[str, typer.Argument()],
-    status: Annotated[str | None, typer.Option()] = None,
-    case_ref: Annotated[str | None, typer.Option()] = None,
+    list_id: ListId,
+    status: Annotated[str | None, typer.Option(help="Only hashes in this status: active, quarantined, "
+                                                    "withdrawn or deleted")] = None,
+    case_ref: Annotated[str | None, typer.Option(help="Only the hashes of this case")] = None,
 ) -> None:
     """The hashes of a list (JSON)."""
     from hanoi.media import service
@@ -314,6 +329,7 @@ def submit(
     list_id: Annotated[str, typer.Argument(help="One of this node's lists")],
     file: Annotated[Path, typer.Argument(help="`hanoi hash` output (JSON lines or CSV), or - for stdin")],
     case_ref: Annotated[str | None, typer.Option(help="The case reference for records without one")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Submit hashes from a file (all or nothing per batch of 10,000 hashes)."""
     from hanoi.media import service
@@ -321,35 +337,46 @@ def submit(
     items = [_submittable(r) for r in read_hash_file(file)]
     node = open_node()
     stored = already = 0
-    for batch in _batches(items):
-        res = service.submit(node, actor(), list_id, batch, case_ref=case_ref)
-        stored += res["stored"]
-        already += res["already_listed"]
-        for member, d in res["distributed"].items():
-            console.print(f"  to {member}: {d['outcome']}, {d['sent']} sent", highlight=False)
-    console.print(f"{stored} hash(es) stored, {already} already listed", highlight=False)
+    distributed: list[dict[str, Any]] = []
+    with progress("submitting", len(items), as_json=as_json, minimum=model.MAX_BATCH + 1) as bar:
+        for batch in _batches(items):
+            res = service.submit(node, actor(), list_id, batch, case_ref=case_ref)
+            bar.advance(len(batch))
+            stored += res["stored"]
+            already += res["already_listed"]
+            distributed += [{"member": member, **d} for member, d in res["distributed"].items()]
+    if as_json:
+        print_json({"stored": stored, "already_listed": already, "distributed": distributed})
+        return
+    for d in distributed:
+        console.print(f"  to {d['member']}: {d['outcome']}, {d['sent']} sent")
+    console.print(f"{stored} hash(es) stored, {already} already listed")
 
 
 @app.command("distribute")
 def distribute(
-    list_id: Annotated[str, typer.Argument()],
+    list_id: ListId,
     to: Annotated[str, typer.Option("--to", help="The member to receive the list")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Pass a list to a member (gate: standing and TLP), now and for every later hash."""
     from hanoi.media import service
 
     res = service.distribute(open_node(), actor(), list_id, to)
-    console.print(f"{res['sent']} hash(es) queued for {to} in {len(res['envelopes'])} item(s)",
-                  highlight=False)
+    if as_json:
+        print_json(res)
+        return
+    console.print(f"{res['sent']} hash(es) queued for {to} in {len(res['envelopes'])} item(s)")
 
 
 @app.command("withdraw")
 def withdraw(
     hash_ids: Annotated[list[int] | None, typer.Argument(help="Hash ids")] = None,
     list_id: Annotated[str | None, typer.Option("--list", help="With --case-ref: every hash of a case")] = None,
-    case_ref: Annotated[str | None, typer.Option()] = None,
+    case_ref: Annotated[str | None, typer.Option(help="The case whose hashes to withdraw (with --list)")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Deleted (the person asked) rather than withdrawn")] = False,
-    reason: Annotated[str, typer.Option()] = "",
+    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger)")] = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Withdraw (or delete) hashes; every member that received them is told to drop them."""
     from hanoi.media import service
@@ -357,22 +384,28 @@ def withdraw(
     res = service.withdraw(open_node(), actor(), hash_ids=hash_ids or None, list_id=list_id,
                          case_ref=case_ref, status="deleted" if delete else "withdrawn",
                          reason=reason)
+    if as_json:
+        print_json(res)
+        return
     console.print(f"{res['changed']} hash(es) {res['status']}; members told: " +
-                  (", ".join(f"{k} ({v})" for k, v in res["told"].items()) or "none"),
-                  highlight=False)
+                  (", ".join(f"{k} ({v})" for k, v in res["told"].items()) or "none"))
 
 
 @app.command("review")
 def review(
-    hash_id: Annotated[int, typer.Argument()],
+    hash_id: Annotated[int, typer.Argument(help="The quarantined hash's id")],
     decision: Annotated[str, typer.Argument(help="release or withdraw")],
-    note: Annotated[str, typer.Option()] = "",
+    note: Annotated[str, typer.Option(help="The reviewer's note")] = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Review a quarantined hash."""
     from hanoi.media import matching
 
     res = matching.review(open_node(), actor(), hash_id, decision, note)
-    console.print(f"hash {hash_id} is now {res['status']}", highlight=False)
+    if as_json:
+        print_json(res)
+        return
+    console.print(f"hash {hash_id} is now {res['status']}")
 
 
 # --- matching and feedback -------------------------------------------------------------------
@@ -409,7 +442,7 @@ def match(
                            typer.Option("--hashes", help="Or a file of hashes (`hanoi hash` output)")] = None,
     dihedral: Annotated[bool, typer.Option("--dihedral", help="Also find rotated and flipped copies")] = False,
     algorithm: Annotated[str | None, typer.Option(help="Algorithm of bare lines in --hashes")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Match files (hashed on this device) or a file of hashes against the node's lists."""
     from hanoi.media import matching
@@ -418,7 +451,7 @@ def match(
         records = read_hash_file(hashes_file, algorithm)
         errors: list[str] = []
     elif paths:
-        records, errors = hash_files(paths, dihedral=dihedral)
+        records, errors = hash_files(paths, dihedral=dihedral, as_json=as_json)
     else:
         raise invalid("paths", "give files or folders to hash, or --hashes FILE")
     q, back = _queries(records, dihedral)
@@ -437,40 +470,43 @@ def match(
     if as_json:
         print_json({"records": len(records), "matches": matches})
     else:
-        table = Table("file", "algorithm", "list", "category", "source", "distance", "match id",
-                      title="matches")
+        t = table("file", "algorithm", "list", "category", "source", "distance", "match id",
+                  title="matches", whole=("match id", "source"))
         for m in matches:
-            table.add_row(str(m["path"] or f"#{back[(m['algorithm'], m['query'])]}"),
-                          m["algorithm"], m["list"], m["category"], m["source"],
-                          str(m["distance"]), str(m["match_id"]) +
-                          (" (quarantined)" if m["quarantined"] else ""))
+            t.add_row(str(m["path"] or f"#{back[(m['algorithm'], m['query'])]}"),
+                      m["algorithm"], m["list"], m["category"], m["source"],
+                      str(m["distance"]), str(m["match_id"]) +
+                      (" (quarantined)" if m["quarantined"] else ""))
         if matches:
-            console.print(table)
+            print_table(t)
         hit = len({back[(m["algorithm"], m["query"])] for m in matches})
-        console.print(f"{hit} of {len(records)} record(s) matched", highlight=False)
+        console.print(f"{hit} of {len(records)} record(s) matched")
     for e in errors:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False)
+        err_console.print(error_line(e))
     if errors:
         raise typer.Exit(1)
 
 
 @app.command("feedback")
 def feedback(
-    match_id: Annotated[int, typer.Argument()],
+    match_id: Annotated[int, typer.Argument(help="The match's id (`hanoi media match` prints it)")],
     verdict: Annotated[str, typer.Argument(help="confirmed, false-positive or not-violating")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Report a match's verdict (it flows back to the hash's source)."""
     from hanoi.media import matching
 
     res = matching.feedback(open_node(), actor(), [{"match_id": match_id, "verdict": verdict}])
-    console.print(f"recorded; sent to: {', '.join(res['sent_to']) or 'nobody (our own hash)'}",
-                  highlight=False)
+    if as_json:
+        print_json(res)
+        return
+    console.print(f"recorded; sent to: {', '.join(res['sent_to']) or 'nobody (our own hash)'}")
 
 
 @app.command("feedback-log")
 def feedback_log(
-    list_id: Annotated[str | None, typer.Option("--list")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    list_id: Annotated[str | None, typer.Option("--list", help="Only feedback on this list's hashes")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Feedback on this node's hashes."""
     from hanoi.media import matching
@@ -479,11 +515,11 @@ def feedback_log(
     if as_json:
         print_json(out)
         return
-    table = Table("at", "hash", "case", "verdict", "from", "distance")
+    t = table("at", "hash", "case", "verdict", "from", "distance", whole=("hash", "case", "from"))
     for f in out:
-        table.add_row(f["created_at"][:19], str(f["hash_id"]), f["case_ref"] or "-", f["verdict"],
-                      f["member_id"] or f["reporter"], str(f["distance"]))
-    console.print(table)
+        t.add_row(f["created_at"][:19], str(f["hash_id"]), f["case_ref"] or "-", f["verdict"],
+                  f["member_id"] or f["reporter"], str(f["distance"]))
+    print_table(t)
 
 
 @app.command("index")

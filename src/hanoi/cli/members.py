@@ -6,14 +6,26 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from hanoi.cli.common import KINDS_HELP, actor, console, load_file, open_node, print_json
+from hanoi.cli.common import (
+    KINDS_HELP,
+    JsonFlag,
+    actor,
+    cell,
+    console,
+    load_file,
+    open_node,
+    print_json,
+    print_table,
+    styled,
+    table,
+)
 from hanoi.node import members
 
 app = typer.Typer(help="Members (partner organisations), their keys and standing.", no_args_is_help=True)
 
 STANDING_STYLE = {"good": "green", "concerns": "yellow", "suspended": "bold red"}
+MemberId = Annotated[str, typer.Argument(help="The member's id, e.g. fr-pharos")]
 
 
 @app.command("add")
@@ -28,7 +40,7 @@ def add(
     language: Annotated[list[str] | None, typer.Option(help="Accepted language (repeatable)")] = None,
     available_24_7: Annotated[bool, typer.Option("--24-7/--office-hours", help="Reachable around the clock")] = False,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON with all fields")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Register a member. Without an assessment its standing starts at 'concerns'."""
     data: dict[str, Any] = dict(load_file(from_file) or {}) if from_file else {}
@@ -44,33 +56,33 @@ def add(
 
 @app.command("list")
 def list_(
-    standing: Annotated[str | None, typer.Option()] = None,
-    country: Annotated[str | None, typer.Option()] = None,
-    kind: Annotated[str | None, typer.Option()] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    standing: Annotated[str | None, typer.Option(help="Only members of this standing: good, concerns "
+                                                      "or suspended")] = None,
+    country: Annotated[str | None, typer.Option(help="Only members of this State (ISO 3166-1 alpha-2)")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"Only members of this kind: {KINDS_HELP}")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """List members."""
     rows = members.list_members(open_node(), standing=standing, country=country, kind=kind)
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "name", "kind", "State", "status", "standing", "24/7", title=f"{len(rows)} members")
+    t = table("id", "name", "kind", "State", "status", "standing", "24/7", title=f"{len(rows)} members")
     for m in rows:
-        table.add_row(m["id"], m["name"], m["kind"], m["country"], m["state_status"],
-                      f"[{STANDING_STYLE[m['standing']]}]{m['standing']}[/]",
-                      "yes" if m["available_24_7"] else "")
-    console.print(table)
+        t.add_row(m["id"], m["name"], m["kind"], m["country"], m["state_status"],
+                  cell(m["standing"], STANDING_STYLE[m["standing"]]), "yes" if m["available_24_7"] else "")
+    print_table(t)
 
 
 @app.command("show")
-def show(member_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def show(member_id: MemberId, as_json: JsonFlag = False) -> None:
     """A member with its keys and the history of its assessments."""
     _out(members.show(open_node(), member_id), as_json)
 
 
 @app.command("assess")
 def assess(
-    member_id: str,
+    member_id: MemberId,
     standing: Annotated[str | None, typer.Option(help="good, concerns or suspended")] = None,
     assessor: Annotated[str | None, typer.Option(help="Who made the assessment")] = None,
     findings: Annotated[str | None, typer.Option(help="What was found")] = None,
@@ -80,7 +92,7 @@ def assess(
     source: Annotated[list[str] | None, typer.Option(help="Source relied on (repeatable)")] = None,
     assessed_at: Annotated[str | None, typer.Option(help="When (ISO 8601; default now)")] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON assessment")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Record a safeguards assessment: the only way to change a member's standing."""
     data: dict[str, Any] = dict(load_file(from_file) or {}) if from_file else {}
@@ -92,12 +104,12 @@ def assess(
 
 @app.command("add-key")
 def add_key(
-    member_id: str,
-    public_key: str,
+    member_id: MemberId,
+    public_key: Annotated[str, typer.Argument(help="The Ed25519 public key (base64url, hex or PEM)")],
     kid: Annotated[str | None, typer.Option(help="Key id")] = None,
-    not_before: Annotated[str | None, typer.Option()] = None,
-    not_after: Annotated[str | None, typer.Option()] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    not_before: Annotated[str | None, typer.Option(help="Valid from (ISO 8601; default now)")] = None,
+    not_after: Annotated[str | None, typer.Option(help="Valid until (ISO 8601; default open)")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Add a public key; let it overlap the old one, then expire the old one (rotation)."""
     spec = {"public_key": public_key, "kid": kid, "not_before": not_before, "not_after": not_after}
@@ -106,9 +118,10 @@ def add_key(
 
 @app.command("expire-key")
 def expire_key(
-    member_id: str, kid: str,
+    member_id: MemberId,
+    kid: Annotated[str, typer.Argument(help="The key's id (`hanoi members show` lists them)")],
     at: Annotated[str | None, typer.Option(help="When it stops being valid (default now)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """End a key's validity window."""
     _out(members.expire_key(open_node(), actor(), member_id, kid, at), as_json)
@@ -118,10 +131,10 @@ def _out(m: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(m)
         return
-    console.print(f"[bold]{m['name']}[/] ({m['id']}) — {m['kind']}, {m['country_name']} "
-                  f"[{m['country']}], {m['state_status']}")
-    console.print(f"standing: [{STANDING_STYLE[m['standing']]}]{m['standing']}[/]"
-                  + ("" if m["assessments"] else " (not yet assessed)"))
+    console.print(styled((m["name"], "bold"), f" ({m['id']}) — {m['kind']}, {m['country_name']} "
+                         f"[{m['country']}], {m['state_status']}"))
+    console.print(styled("standing: ", (m["standing"], STANDING_STYLE[m["standing"]]),
+                         "" if m["assessments"] else " (not yet assessed)"))
     if m.get("endpoint"):
         console.print(f"endpoint: {m['endpoint']}")
     if m.get("languages"):
@@ -130,5 +143,6 @@ def _out(m: dict[str, Any], as_json: bool) -> None:
         window = f"{k['not_before']} .. {k['not_after'] or 'open'}"
         console.print(f"key {k['kid']}: {k['fingerprint']}  [{window}]{'' if k['valid_now'] else ' (not valid now)'}")
     for a in m.get("assessments", []):
-        console.print(f"assessed {a['assessed_at']} by {a['assessor']}: [{STANDING_STYLE[a['standing']]}]"
-                      f"{a['standing']}[/] — {a['findings']} (Arts. {', '.join(a['articles'])})")
+        console.print(styled(f"assessed {a['assessed_at']} by {a['assessor']}: ",
+                             (a["standing"], STANDING_STYLE[a["standing"]]),
+                             f" — {a['findings']} (Arts. {', '.join(a['articles'])})"))

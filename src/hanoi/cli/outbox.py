@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from hanoi.cli.common import actor, console, open_node, print_json
+from hanoi.cli.common import (
+    JsonFlag,
+    UsageProblem,
+    actor,
+    cell,
+    console,
+    open_node,
+    print_json,
+    print_table,
+    renamed,
+    table,
+)
 from hanoi.node import outbox
 
 app = typer.Typer(help="The outbox: items queued for peers, delivered, held or failed.",
@@ -23,13 +33,15 @@ def show(
     state: Annotated[str | None, typer.Option(
         help="pending, held, delivered, rejected, refused, failed (everything that will not "
              "arrive), open, all (default: everything not delivered)")] = None,
-    peer: Annotated[str | None, typer.Option(help="Only rows for this peer")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Only rows to this peer")] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows")] = 200,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    peer: Annotated[str | None, typer.Option("--peer", hidden=True, help="The old name of --to")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """List outbox rows with why they wait or failed."""
     if ctx.invoked_subcommand is not None:
         return
+    peer = renamed(to, peer, "--to", "--peer")
     node = open_node()
     rows = outbox.list_rows(node, state=state, recipient=peer, limit=limit) if state else [
         r for r in outbox.list_rows(node, state="all", recipient=peer, limit=limit)
@@ -41,30 +53,36 @@ def show(
     console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "the outbox is empty")
     if not rows:
         return
-    table = Table("id", "peer", "type", "state", "tries", "next / done", "why")
+    t = table("id", "peer", "type", "state", "tries", "next / done", "why", whole=("id", "peer"))
     for r in rows:
         when = r["delivered_at"] or (r["next_attempt_at"] if r["state"] in ("pending", "held")
                                      else r["updated_at"])
         why = r["last_error"] or ""
         if r["rule"]:
             why = f"{r['rule']}: {why}"
-        table.add_row(r["id"], r["recipient"], r["type"], f"[{STYLE[r['state']]}]{r['state']}[/]",
-                      str(r["attempts"]), when, why)
-    console.print(table)
+        t.add_row(r["id"], r["recipient"], r["type"], cell(r["state"], STYLE[r["state"]]),
+                  str(r["attempts"]), when, why)
+    print_table(t)
 
 
 @app.command("deliver")
 def deliver(
     once: Annotated[bool, typer.Option("--once", help="One round, then exit")] = False,
     limit: Annotated[int, typer.Option(help="Rows per round")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text (with --once)")] = False,
 ) -> None:
     """Deliver due rows now (`hanoi serve` does this in the background)."""
     import threading
 
+    if as_json and not once:
+        raise UsageProblem("--json needs --once: without it, delivery runs until stopped")
     node = open_node()
     if once:
         with outbox.make_client() as client:
             n = outbox.deliver_due(node, limit=limit, client=client)
+        if as_json:
+            print_json({"handled": n, "counts": outbox.counts(node)})
+            return
         console.print(f"{n} row(s) handled; " +
                       ", ".join(f"{c} {s}" for s, c in outbox.counts(node).items() if c))
         return
@@ -77,7 +95,10 @@ def deliver(
 
 
 @app.command("retry")
-def retry(envelope_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def retry(
+    envelope_id: Annotated[str, typer.Argument(help="The outbox row's id (`hanoi outbox` lists them)")],
+    as_json: JsonFlag = False,
+) -> None:
     """Make a pending or held row due now (a held row's gate runs again)."""
     row = outbox.retry(open_node(), actor(), envelope_id)
     if as_json:

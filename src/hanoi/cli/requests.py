@@ -8,15 +8,31 @@ from typing import Annotated, Any
 
 import typer
 from rich.prompt import Confirm, Prompt
-from rich.table import Table
 
-from hanoi.cli.common import actor, console, err_console, load_file, open_node, print_json
+from hanoi.cli.common import (
+    JsonFlag,
+    actor,
+    cell,
+    console,
+    err_console,
+    load_file,
+    open_node,
+    print_json,
+    print_table,
+    renamed,
+    styled,
+    table,
+)
 from hanoi.core.citations import RULES
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.node.tokens import parse_duration
 from hanoi.requests import contents, service
 
 app = typer.Typer(help="Cooperation requests under Chapter V of the Convention.", no_args_is_help=True)
+
+RequestId = Annotated[str, typer.Argument(help="The request's id, e.g. GB-2026-1a2b3c4d")]
+OFFENCE_HELP = "The offence code, e.g. UNCC-13 (fraud); `hanoi offences` lists them"
+OFFENCE_FIELD = "offence_code"  # the request field the --offence option sets
 
 STATE_STYLE = {"draft": "dim", "refused": "red", "withdrawn": "dim", "expired": "red", "executed": "green",
                "partially-executed": "yellow", "preserved": "cyan", "extended": "cyan"}
@@ -40,7 +56,7 @@ def _document(path: Path, type_: str | None) -> dict[str, Any]:
 def _print_problems(problems: list[Problem]) -> None:
     for p in problems:
         cite = f"  [{p.rule}, {RULES[p.rule].citation}]" if p.rule else ""
-        console.print(f"{p.field}: {p.message}{cite}", highlight=False, markup=False)
+        console.print(f"{p.field}: {p.message}{cite}")
 
 
 @app.command("validate")
@@ -48,6 +64,7 @@ def validate(
     request_id: Annotated[str | None, typer.Argument(help="A stored draft (or use --from)")] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON draft; nothing is stored")] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Request type, if the file does not say")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """List every missing or invalid field with its article; exit 1 while anything is wrong."""
     if from_file is not None:
@@ -60,6 +77,11 @@ def validate(
                     for r in shown["checklist"] for p in r["problems"]]
     else:
         raise InvalidInput("nothing to validate", [Problem("from", "give a request id or --from FILE")])
+    if as_json:
+        print_json({"complete": not problems,
+                    "problems": [{"field": p.field, "message": p.message, "rule": p.rule,
+                                  "citation": RULES[p.rule].citation if p.rule else None} for p in problems]})
+        raise typer.Exit(1 if problems else 0)
     _print_problems(problems)
     if problems:
         err_console.print(f"{len(problems)} problem(s): not ready to submit", style="bold red")
@@ -70,7 +92,7 @@ def validate(
 def _ask(spec: contents.FieldSpec, type_: str) -> Any:
     rule = RULES[spec.rule_code(type_)]
     required = spec.required(type_)
-    label = f"{spec.label} [dim]({rule.citation}{'' if required else ', optional'})[/]"
+    label = styled(spec.label, " ", (f"({rule.citation}{'' if required else ', optional'})", "dim"))
     if spec.kind == "bool":
         return Confirm.ask(label, default=required, console=console)
     if spec.kind == "int":
@@ -97,11 +119,14 @@ def new(
     incoming: Annotated[bool, typer.Option("--incoming", help="Record a request this node received")] = False,
     via: Annotated[str | None, typer.Option(help="How an incoming request arrived (e-mail, fax...)")] = None,
     profile: Annotated[list[str] | None, typer.Option(help="Deadline profile of the partner agreement")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    offence: Annotated[str | None, typer.Option("--offence", help=OFFENCE_HELP + " (overrides the file's)")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Draft a request: from a file, or by answering a prompt for each field."""
     if from_file is not None:
         doc = _document(from_file, type_)
+        if offence:
+            doc["fields"][OFFENCE_FIELD] = offence
     else:
         if not type_:
             raise InvalidInput("the request type is not given",
@@ -110,10 +135,12 @@ def new(
         if not sys.stdin.isatty():
             raise InvalidInput("no terminal to ask in: give the fields with --from FILE",
                                [Problem("from", "needed when standard input is not a terminal")])
-        console.print(f"[bold]{rt.label}[/] — {RULES[rt.rule].citation}. Lists: separate items with ';'.")
+        console.print(styled((rt.label, "bold"), f" — {RULES[rt.rule].citation}. Lists: separate items with ';'."))
         specs = sorted(contents.fields_for(type_), key=lambda s: not s.required(type_))
-        doc = {"type": type_, "fields": {}}
+        doc = {"type": type_, "fields": {OFFENCE_FIELD: offence} if offence else {}}
         for spec in specs:
+            if offence and spec.name == OFFENCE_FIELD:
+                continue
             value = _ask(spec, type_)
             if value not in (None, "", []):
                 doc["fields"][spec.name] = value
@@ -135,12 +162,14 @@ def new(
 
 @app.command("edit")
 def edit(
-    request_id: str,
+    request_id: RequestId,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="field=value (repeatable; empty value removes)")
+        list[str] | None, typer.Option("--set", help="field=value (repeatable; empty value removes; "
+                                                     "'offence' is the offence_code field)")
     ] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON with fields to change")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    offence: Annotated[str | None, typer.Option("--offence", help=OFFENCE_HELP)] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Change a draft's fields."""
     changes: dict[str, Any] = {}
@@ -151,7 +180,11 @@ def edit(
         name, sep, value = item.partition("=")
         if not sep:
             raise InvalidInput("--set takes field=value", [Problem("set", f"{item!r} has no '='")])
-        changes[name.strip()] = _typed(name.strip(), value)
+        field = OFFENCE_FIELD if name.strip() == "offence" else name.strip()
+        changes[field] = _typed(field, value)
+    if offence:
+        changes[OFFENCE_FIELD] = renamed(offence, changes.get(OFFENCE_FIELD), "--offence",
+                                         f"--set {OFFENCE_FIELD}=")
     _out(service.update(open_node(), actor(), request_id, {"fields": changes}), as_json)
 
 
@@ -174,75 +207,79 @@ def _typed(name: str, value: str) -> Any:
 
 
 @app.command("submit")
-def submit(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def submit(request_id: RequestId, as_json: JsonFlag = False) -> None:
     """Check completeness, run the safeguards gate, and submit."""
     _out(service.submit(open_node(), actor(), request_id), as_json)
 
 
 @app.command("show")
-def show(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def show(request_id: RequestId, as_json: JsonFlag = False) -> None:
     """Everything about a request: fields with citations, gate decision, deadlines, evidence."""
     shown = service.show(open_node(), request_id)
     if as_json:
         print_json(shown)
         return
     _out(shown, False)
-    table = Table("field", "value", "citation", title="Contents")
+    contents_table = table("field", "value", "citation", title="Contents", whole=())
     for row in shown["checklist"]:
         value = shown["fields"].get(row["field"])
-        mark = "" if row["ok"] else " [red](" + "; ".join(p["message"] for p in row["problems"]) + ")[/]"
-        table.add_row(row["label"], ("" if value is None else str(value)) + mark, row["citation"])
-    console.print(table)
+        mark = "" if row["ok"] else " (" + "; ".join(p["message"] for p in row["problems"]) + ")"
+        contents_table.add_row(row["label"], styled("" if value is None else str(value), (mark, "red")),
+                               row["citation"])
+    print_table(contents_table)
     for ev in shown["evidence"]:
         console.print(f"evidence {ev['name']}: sha256 {ev['sha256']} ({ev['size']} bytes)")
 
 
 @app.command("list")
 def list_(
-    state: Annotated[str | None, typer.Option()] = None,
+    state: Annotated[str | None, typer.Option(help="Only requests in this state, e.g. submitted")] = None,
     direction: Annotated[str | None, typer.Option(help="outgoing or incoming")] = None,
-    partner: Annotated[str | None, typer.Option()] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    partner: Annotated[str | None, typer.Option(help="Only requests with this partner member")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
+    """The requests of this node, with their state and next deadline."""
     rows = service.list_requests(open_node(), state=state, direction=direction, partner=partner)
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "type", "direction", "partner", "state", "next deadline", title=f"{len(rows)} requests")
+    t = table("id", "type", "direction", "partner", "state", "next deadline", title=f"{len(rows)} requests",
+              whole=("id", "partner"))
     for r in rows:
         nxt = r["deadlines"][0]["due_at"] if r["deadlines"] else (r["preservation"] or {}).get("until", "")
-        table.add_row(r["id"], r["type"], r["direction"], r["partner_id"],
-                      f"[{STATE_STYLE.get(r['state'], '')}]{r['state']}[/]", nxt)
-    console.print(table)
+        t.add_row(r["id"], r["type"], r["direction"], r["partner_id"],
+                  cell(r["state"], STATE_STYLE.get(r["state"], "")), nxt)
+    print_table(t)
 
 
 @app.command("timeline")
-def timeline(request_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def timeline(request_id: RequestId, as_json: JsonFlag = False) -> None:
     """Every ledgered step of a request, in order."""
     entries = service.timeline(open_node(), request_id)
     if as_json:
         print_json(entries)
         return
-    table = Table("seq", "time", "actor", "action", "decision", "details", title=f"Timeline of {request_id}")
+    t = table("seq", "time", "actor", "action", "decision", "details", title=f"Timeline of {request_id}",
+              whole=("seq",))
     for e in entries:
         p = e["payload"]
         detail = f"{p.get('from')} -> {p.get('to')}" if "to" in p else ", ".join(
             r.get("code", "") for r in e["reasons"]) if e["reasons"] else ""
-        table.add_row(str(e["seq"]), e["ts"], e["actor"], e["action"], e["decision"] or "", detail)
-    console.print(table)
+        t.add_row(str(e["seq"]), e["ts"], e["actor"], e["action"], e["decision"] or "", detail)
+    print_table(t)
 
 
 @app.command("event")
 def event(
-    request_id: str,
+    request_id: RequestId,
     name: Annotated[str, typer.Argument(help="acknowledge, start, request-info, provide-info, consult, resume, "
                                              "withdraw, preserve, extend, release, expire, receive")],
     via: Annotated[str | None, typer.Option(help="Channel, when recording the partner's step by hand")] = None,
-    note: Annotated[str | None, typer.Option()] = None,
-    reason: Annotated[str | None, typer.Option()] = None,
+    note: Annotated[str | None, typer.Option(help="A note recorded with the step")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (recorded with the step; needed to extend)")] = None,
     days: Annotated[int | None, typer.Option(help="Extension length in days")] = None,
     preserved_at: Annotated[str | None, typer.Option(help="When the data were preserved (ISO 8601)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Move a request along its lifecycle (an illegal move names the allowed ones)."""
     data = {"via": via, "note": note, "reason": reason, "days": days, "preserved_at": preserved_at}
@@ -252,12 +289,12 @@ def event(
 
 @app.command("respond")
 def respond(
-    request_id: str,
+    request_id: RequestId,
     kind: Annotated[str | None, typer.Option(help="executed, partially-executed, refused, postponed")] = None,
     ground: Annotated[list[str] | None, typer.Option(help="Refusal ground code (repeatable)")] = None,
-    reason: Annotated[str | None, typer.Option()] = None,
+    reason: Annotated[str | None, typer.Option(help="The reasons given (a refusal must give them)")] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON response")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Respond: executed / partially executed with evidence; refused with grounds; postponed."""
     data: dict[str, Any] = dict(load_file(from_file) or {}) if from_file else {}
@@ -268,12 +305,12 @@ def respond(
 
 @app.command("review")
 def review(
-    request_id: str,
+    request_id: RequestId,
     reviewer: Annotated[str, typer.Option(help="The named person reviewing")],
-    approve: Annotated[bool, typer.Option("--approve/--refuse")],
+    approve: Annotated[bool, typer.Option("--approve/--refuse", help="The reviewer's decision")],
     discrimination: Annotated[bool, typer.Option("--discrimination-found", help="Art. 40(~22) finding")] = False,
-    note: Annotated[str, typer.Option()] = "",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    note: Annotated[str, typer.Option(help="The reviewer's note")] = "",
+    as_json: JsonFlag = False,
 ) -> None:
     """Record a named person's review; the gate decides again."""
     _out(service.review(open_node(), actor(), request_id,
@@ -283,12 +320,14 @@ def review(
 
 @app.command("assess")
 def assess(
-    request_id: str,
+    request_id: RequestId,
     dual_criminality: Annotated[str | None, typer.Option(help="met, not-met or unassessed")] = None,
-    cannot_keep_confidential: Annotated[bool, typer.Option("--cannot-keep-confidential")] = False,
-    requester_accepts: Annotated[bool, typer.Option("--requester-accepts-disclosure")] = False,
+    cannot_keep_confidential: Annotated[bool, typer.Option(
+        "--cannot-keep-confidential", help="This side cannot keep the request confidential")] = False,
+    requester_accepts: Annotated[bool, typer.Option(
+        "--requester-accepts-disclosure", help="The requester accepts that it will not stay confidential")] = False,
     assurance: Annotated[list[str] | None, typer.Option(help="Assurance received (policy id)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """The requested side's assessment (dual criminality, confidentiality, assurances)."""
     data: dict[str, Any] = {}
@@ -306,29 +345,34 @@ def assess(
 @app.command("due")
 def due(
     within: Annotated[str, typer.Option(help="30m, 12h, 7d, 2w")] = "7d",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Deadlines due within the period, and everything overdue, soonest first."""
     rows = service.due(open_node(), parse_duration(within, "within"))
     if as_json:
         print_json(rows)
         return
-    table = Table("due", "state", "request", "partner", "deadline", "rule", title=f"Due within {within}")
+    t = table("due", "state", "request", "partner", "deadline", "rule", title=f"Due within {within}",
+              whole=("request", "partner"))
     for d in rows:
         style = {"overdue": "bold red", "due-soon": "yellow"}.get(d["state"], "")
-        table.add_row(d["due_at"], f"[{style}]{d['state']}[/]", d["request_id"], d["partner_id"], d["label"],
-                      f"{d['rule']} ({d['citation']})")
-    console.print(table)
+        t.add_row(d["due_at"], cell(d["state"], style), d["request_id"], d["partner_id"], d["label"],
+                  f"{d['rule']} ({d['citation']})")
+    print_table(t)
 
 
 @app.command("render")
 def render(
-    request_id: str,
+    request_id: RequestId,
     output: Annotated[Path, typer.Option("-o", "--output", help="file.html or file.pdf")],
+    as_json: JsonFlag = False,
 ) -> None:
     """A printable form with every field and its citation, for signature and filing."""
     data = service.render_form(open_node(), request_id, "pdf" if output.suffix.lower() == ".pdf" else "html")
     output.write_bytes(data)
+    if as_json:
+        print_json({"path": str(output), "bytes": len(data)})
+        return
     console.print(f"wrote {output} ({len(data)} bytes)")
 
 
@@ -336,16 +380,16 @@ def _out(r: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print_json(r)
         return
-    console.print(f"[bold]{r['id']}[/] {r['type_label']} — {r['direction']}, partner {r['partner_id']}, "
-                  f"state [{STATE_STYLE.get(r['state'], 'bold')}]{r['state']}[/]")
+    console.print(styled((r["id"], "bold"), f" {r['type_label']} — {r['direction']}, partner {r['partner_id']}, "
+                         "state ", (r["state"], STATE_STYLE.get(r["state"], "bold"))))
     d = r.get("decision")
     if d:
-        console.print(f"gate ({d['moment']}): [bold]{d['outcome']}[/]")
+        console.print(styled(f"gate ({d['moment']}): ", (d["outcome"], "bold")))
         for reason in d["reasons"]:
             console.print(f"  {reason['effect']:<6} {reason['code']} ({reason['citation']}): "
-                          f"{reason['detail'] or reason['text']}", highlight=False)
+                          f"{reason['detail'] or reason['text']}")
         for c in d.get("conditions", []):
-            console.print(f"  condition: {c}", highlight=False)
+            console.print(f"  condition: {c}")
     for dl in r.get("deadlines", []):
         console.print(f"deadline {dl['due_at']} ({dl['state']}): {dl['label']} [{dl['citation']}]")
     if r.get("preservation"):

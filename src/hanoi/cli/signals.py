@@ -1,8 +1,11 @@
 """``hanoi signals``: report, import, look up, link and feed back indicators of fraud or attack;
 name who may receive an AMBER report; publish to federated peers.
 
-The CLI is this node's staff: it sees every report (RED included) unless ``--as-member`` asks
-what a partner would see. Each command calls one service function, the same as its API route.
+The CLI is this node's staff: it sees every report (RED included) unless ``--to`` asks what a
+partner would receive. Each command calls one service function, the same as its API route.
+The offence is ``--offence`` and the receiving member ``--to`` everywhere; the old spellings
+(``--abuse-type``, ``--as-member`` and ``--for`` where they named the recipient) are hidden
+aliases.
 """
 
 from __future__ import annotations
@@ -13,10 +16,22 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from hanoi.cli.common import actor, console, err_console, open_node, print_json
+from hanoi.cli.common import (
+    JsonFlag,
+    actor,
+    cell,
+    console,
+    err_console,
+    open_node,
+    print_json,
+    print_table,
+    progress,
+    renamed,
+    required,
+    styled,
+    table,
+)
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.signals import io, service
 from hanoi.signals.reports import MAX_BATCH
@@ -29,6 +44,16 @@ TYPES_HELP = ", ".join(SIGNAL_TYPES)
 TLP_STYLE = {"RED": "bold red", "AMBER+STRICT": "yellow", "AMBER": "yellow", "GREEN": "green",
              "CLEAR": "white"}
 _LONGEST = max(MAX_VALUE_LENGTH.values())
+
+OFFENCE_HELP = "Offence code, e.g. UNCC-13 (fraud); `hanoi offences` lists them"
+To = Annotated[str | None, typer.Option("--to", help="Answer as this member would be answered: "
+                                                     "what the gate lets it receive")]
+OldAsMember = Annotated[str | None, typer.Option("--as-member", hidden=True,
+                                                 help="The old name of --to")]
+OldAbuseType = Annotated[str | None, typer.Option("--abuse-type", hidden=True,
+                                                  help="The old name of --offence")]
+Type = Annotated[str | None, typer.Option("--type", help=f"The value's type (detected if absent): {TYPES_HELP}")]
+Note = Annotated[str | None, typer.Option(help="A note recorded with it")]
 
 
 def _caller(as_member: str | None) -> service.Caller:
@@ -51,9 +76,9 @@ def _related(specs: list[str] | None) -> list[dict[str, str]]:
 def add(
     value: Annotated[str, typer.Argument(help="The indicator (defanged spellings are accepted)")],
     tlp: Annotated[str, typer.Option(help="CLEAR, GREEN, AMBER, AMBER+STRICT or RED")],
-    abuse_type: Annotated[str, typer.Option("--abuse-type", help="Offence code, e.g. UNCC-13 (fraud)")],
-    type_: Annotated[str | None, typer.Option("--type", help=f"Detected if absent: {TYPES_HELP}")] = None,
-    confidence: Annotated[int, typer.Option(min=0, max=100)] = 50,
+    offence: Annotated[str | None, typer.Option("--offence", help=OFFENCE_HELP + " (required)")] = None,
+    type_: Type = None,
+    confidence: Annotated[int, typer.Option(min=0, max=100, help="How sure the reporter is, 0-100")] = 50,
     tag: Annotated[list[str] | None, typer.Option(help="A tag (repeat for more)")] = None,
     related: Annotated[list[str] | None, typer.Option(help="TYPE:VALUE named by the same report "
                                                            "(links a campaign; repeat)")] = None,
@@ -65,11 +90,13 @@ def add(
     first_seen: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
     last_seen: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
     expires: Annotated[str | None, typer.Option(help="Expiry, ISO 8601")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    abuse_type: OldAbuseType = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Report one signal (and the identifiers the same report names)."""
+    offence = required(renamed(offence, abuse_type, "--offence", "--abuse-type"), "--offence", OFFENCE_HELP)
     item: dict[str, Any] = {
-        "type": type_, "value": value, "tlp": tlp, "abuse_type": abuse_type,
+        "type": type_, "value": value, "tlp": tlp, "abuse_type": offence,
         "confidence": confidence, "tags": tag or [], "related": _related(related),
         "recipients": recipient or [], "consent": not no_consent, "conditions": conditions,
         "first_seen": first_seen, "last_seen": last_seen, "expires_at": expires,
@@ -80,8 +107,8 @@ def add(
         print_json(out)
         return
     for r in out.get("reports", []):
-        console.print(f"reported {r['type']} [bold]{r['value']}[/] (signal {r['signal_id']}, "
-                      f"report {r['report_id']})", highlight=False)
+        console.print(styled(f"reported {r['type']} ", (r["value"], "bold"),
+                             f" (signal {r['signal_id']}, report {r['report_id']})"))
     if related:
         console.print(f"linked to {len(related)} related identifier(s)")
 
@@ -123,9 +150,9 @@ def _open(path: str) -> TextIO:
 def lookup(
     file: Annotated[str, typer.Argument(help="A file with one value per line, or - for stdin")] = "-",
     type_: Annotated[str | None, typer.Option("--type", help=f"Type of every value: {TYPES_HELP}")] = None,
-    as_member: Annotated[str | None, typer.Option("--as-member", help="Answer as this member would be "
-                                                                      "answered (the gate applies)")] = None,
+    to: To = None,
     matches_only: Annotated[bool, typer.Option("--matches", help="Print matches only")] = False,
+    as_member: OldAsMember = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
     """Look values up (in batches of 10,000); exit 0 whether or not anything matched."""
@@ -136,54 +163,59 @@ def lookup(
         if stream is not sys.stdin:
             stream.close()
     node = open_node()
-    caller = _caller(as_member)
-    table = Table("line", "value", "type", "match", "TLP", "confidence", "sources", "campaign")
+    caller = _caller(renamed(to, as_member, "--to", "--as-member"))
+    t = table("line", "value", "type", "match", "TLP", "confidence", "sources", "campaign", whole=("line",))
     matched = 0
-    for start in range(0, len(values), MAX_BATCH):
-        part = values[start:start + MAX_BATCH]
-        out = service.lookup(node, caller, [v for _, v in part], type_=type_)
-        matched += out["matches"]
-        for (line, _), r in zip(part, out["results"], strict=True):
-            if matches_only and not r["match"]:
-                continue
-            if as_json:
-                sys.stdout.write(json.dumps({"line": line, **r}, ensure_ascii=False) + "\n")
-                continue
-            table.add_row(str(line), r["value"], r["type"] or "?",
-                          "[bold]yes[/]" if r["match"] else (f"[red]{r['error']}[/]" if r.get("error") else "no"),
-                          f"[{TLP_STYLE[r['tlp']]}]{r['tlp']}[/]" if r["match"] else "",
-                          str(r.get("confidence", "")) if r["match"] else "",
-                          str(r.get("sources", "")) if r["match"] else "",
-                          str(r.get("campaign") or "") if r["match"] else "")
+    with progress("looking up", len(values), as_json=as_json, minimum=MAX_BATCH + 1) as bar:
+        for start in range(0, len(values), MAX_BATCH):
+            part = values[start:start + MAX_BATCH]
+            out = service.lookup(node, caller, [v for _, v in part], type_=type_)
+            bar.advance(len(part))
+            matched += out["matches"]
+            for (line, _), r in zip(part, out["results"], strict=True):
+                if matches_only and not r["match"]:
+                    continue
+                if as_json:
+                    sys.stdout.write(json.dumps({"line": line, **r}, ensure_ascii=False) + "\n")
+                    continue
+                hit = r["match"]
+                t.add_row(str(line), r["value"], r["type"] or "?",
+                          cell("yes", "bold") if hit else (cell(r["error"], "red") if r.get("error") else "no"),
+                          cell(r["tlp"], TLP_STYLE[r["tlp"]]) if hit else "",
+                          str(r.get("confidence", "")) if hit else "",
+                          str(r.get("sources", "")) if hit else "",
+                          str(r.get("campaign") or "") if hit else "")
     if not as_json:
-        console.print(table)
+        print_table(t)
         console.print(f"{matched} of {len(values)} value(s) matched")
 
 
 @app.command("campaign")
 def campaign(
     value: Annotated[str, typer.Argument(help="Any value of the campaign")],
-    type_: Annotated[str | None, typer.Option("--type")] = None,
-    as_member: Annotated[str | None, typer.Option("--as-member")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    type_: Type = None,
+    to: To = None,
+    as_member: OldAsMember = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """The signals linked to VALUE and the reports linking them."""
-    out = service.campaign(open_node(), _caller(as_member), value, type_=type_)
+    out = service.campaign(open_node(), _caller(renamed(to, as_member, "--to", "--as-member")), value,
+                           type_=type_)
     if as_json:
         print_json(out)
         return
     label = f"campaign {out['campaign']}" if out["campaign"] else "no campaign (not linked)"
-    console.print(f"[bold]{label}[/]: {len(out['members'])} signal(s), {len(out['links'])} link(s)")
-    t = Table("signal", "type", "value", "TLP", "confidence", "sources")
+    console.print(styled((label, "bold"), f": {len(out['members'])} signal(s), {len(out['links'])} link(s)"))
+    t = table("signal", "type", "value", "TLP", "confidence", "sources", whole=("signal",))
     for m in out["members"]:
         t.add_row(str(m["signal_id"]), m["type"], m["value"], m["tlp"] or "", str(m["confidence"] or ""),
                   str(m["sources"]))
-    console.print(t)
+    print_table(t)
     if out["links"]:
-        lt = Table("a", "b", "evidence (report)", "source", "TLP")
+        lt = table("a", "b", "evidence (report)", "source", "TLP", whole=("a", "b", "evidence (report)"))
         for lk in out["links"]:
             lt.add_row(str(lk["a"]), str(lk["b"]), str(lk["report_id"]), lk["source"], lk["tlp"])
-        console.print(lt)
+        print_table(lt)
 
 
 def _feedback(kind: str, value: str, type_: str | None, count: int, seen_at: str | None,
@@ -195,19 +227,19 @@ def _feedback(kind: str, value: str, type_: str | None, count: int, seen_at: str
         print_json(out)
         return
     peers = f"; sent to {', '.join(out['sent_to_peers'])}" if out["sent_to_peers"] else ""
-    console.print(f"{kind} of {out['type']} {out['value']} recorded (#{out['feedback_id']}){peers}",
-                  highlight=False)
+    console.print(f"{kind} of {out['type']} {out['value']} recorded (#{out['feedback_id']}){peers}")
 
 
 @app.command("sighting")
 def sighting(
-    value: Annotated[str, typer.Argument()],
-    type_: Annotated[str | None, typer.Option("--type")] = None,
-    count: Annotated[int, typer.Option(min=1)] = 1,
+    value: Annotated[str, typer.Argument(help="The value seen")],
+    type_: Type = None,
+    count: Annotated[int, typer.Option(min=1, help="How many times it was seen")] = 1,
     seen_at: Annotated[str | None, typer.Option("--seen-at", help="ISO 8601 (default: now)")] = None,
-    note: Annotated[str | None, typer.Option()] = None,
-    as_member: Annotated[str | None, typer.Option("--as-member", help="Record it for this member")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    note: Note = None,
+    as_member: Annotated[str | None, typer.Option("--as-member", help="Record it as seen by this member "
+                                                                      "(default: this node)")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Record a sighting of a signal (it flows back to the signal's sources)."""
     _feedback("sighting", value, type_, count, seen_at, note, as_member, as_json)
@@ -215,11 +247,12 @@ def sighting(
 
 @app.command("false-positive")
 def false_positive(
-    value: Annotated[str, typer.Argument()],
-    type_: Annotated[str | None, typer.Option("--type")] = None,
-    note: Annotated[str | None, typer.Option()] = None,
-    as_member: Annotated[str | None, typer.Option("--as-member")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    value: Annotated[str, typer.Argument(help="The value that was wrongly reported")],
+    type_: Type = None,
+    note: Note = None,
+    as_member: Annotated[str | None, typer.Option("--as-member", help="Record it as found by this member "
+                                                                      "(default: this node)")] = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Record that a signal was a false positive (it flows back to its sources)."""
     _feedback("false-positive", value, type_, 1, None, note, as_member, as_json)
@@ -227,23 +260,25 @@ def false_positive(
 
 @app.command("list")
 def list_(
-    type_: Annotated[str | None, typer.Option("--type")] = None,
+    type_: Annotated[str | None, typer.Option("--type", help=f"Only this type: {TYPES_HELP}")] = None,
     since: Annotated[str | None, typer.Option(help="Reported since (ISO 8601)")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
-    as_member: Annotated[str | None, typer.Option("--as-member")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many reports")] = 50,
+    to: To = None,
+    as_member: OldAsMember = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """The newest reports (as a member would see them with --as-member)."""
-    rows = service.list_signals(open_node(), _caller(as_member), type_=type_,
-                                since=service.parse_since(since), limit=limit)
+    """The newest reports (as a member would receive them, with --to)."""
+    rows = service.list_signals(open_node(), _caller(renamed(to, as_member, "--to", "--as-member")),
+                                type_=type_, since=service.parse_since(since), limit=limit)
     if as_json:
         print_json(rows)
         return
-    t = Table("report", "type", "value", "TLP", "abuse", "conf.", "source", "last seen")
+    t = table("report", "type", "value", "TLP", "offence", "conf.", "source", "last seen",
+              whole=("report", "source"))
     for r in rows:
-        t.add_row(str(r["report_id"]), r["type"], r["value"], f"[{TLP_STYLE[r['tlp']]}]{r['tlp']}[/]",
+        t.add_row(str(r["report_id"]), r["type"], r["value"], cell(r["tlp"], TLP_STYLE[r["tlp"]]),
                   r["abuse_type"], str(r["confidence"]), r["source"], r["last_seen"][:19])
-    console.print(t)
+    print_table(t)
 
 
 @app.command("import")
@@ -254,28 +289,28 @@ def import_(
                                                                  "dumps, value lists, our columns); "
                                                                  "detected when omitted")] = None,
     tlp: Annotated[str | None, typer.Option(help="TLP for entries that carry none")] = None,
-    abuse_type: Annotated[str | None, typer.Option("--abuse-type", help="Offence code for entries "
-                                                                        "that carry none, e.g. UNCC-11")] = None,
+    offence: Annotated[str | None, typer.Option("--offence", help="Offence code for entries that carry "
+                                                                  "none, e.g. UNCC-11")] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Type of a plain value list (csv)")] = None,
-    confidence: Annotated[int | None, typer.Option(min=0, max=100)] = None,
+    confidence: Annotated[int | None, typer.Option(min=0, max=100, help="Confidence (0-100) for "
+                                                                         "entries that carry none")] = None,
     source: Annotated[str | None, typer.Option(help="The member the list comes from")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Tag every entry (repeat)")] = None,
     best_effort: Annotated[bool, typer.Option("--best-effort", help="Store the valid entries and list "
                                                                     "every reject")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    abuse_type: OldAbuseType = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Import signals: all entries or none (unless --best-effort); every reject names its line,
     STIX object id or MISP attribute. The same reader and rules as POST /api/v1/signals/import."""
-    defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type),
+    offence = renamed(offence, abuse_type, "--offence", "--abuse-type")
+    defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", offence),
                                                   ("confidence", confidence)) if v is not None}
     node = open_node()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err_console, transient=True,
-                  disable=as_json or not err_console.is_terminal) as progress:
-        task = progress.add_task("reading", total=None)
+    with progress("reading", as_json=as_json) as bar:
 
         def step(n: int) -> None:
-            progress.update(task, description="validating", completed=n)
+            bar.update(n, description="validating")
 
         if str(file) != "-" and file.is_dir():
             if format_ not in (None, "misp") or type_ is not None:
@@ -294,9 +329,9 @@ def import_(
         print_json(out)
         return
     for note in out.get("notes", []):
-        err_console.print(f"note: {note}", highlight=False, markup=False)
+        err_console.print(f"note: {note}")
     for r in out["rejected"]:
-        err_console.print(f"rejected {r['field']}: {r['message']}", highlight=False, markup=False)
+        err_console.print(f"rejected {r['field']}: {r['message']}")
     unit = "row(s)" if out.get("format") == "csv" else "entr(ies)"
     console.print(f"imported {out['stored']:,} report(s) of {out['received']:,} {unit} "
                   f"({out['new_signals']:,} new signal(s)); {len({r['ref'] for r in out['rejected']}):,} "
@@ -316,19 +351,21 @@ def _read_bytes(file: Path) -> bytes:
 def export(
     format_: Annotated[str, typer.Option("--format", help="stix, misp or csv")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: stdout)")] = None,
-    for_: Annotated[str | None, typer.Option("--for", help="Export what this member may receive "
-                                                           "(default: everything, as this node's staff)")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Export what this member may receive "
+                                                        "(default: everything, as this node's staff)")] = None,
     public: Annotated[bool, typer.Option("--public", help="Export what anyone may receive (CLEAR)")] = False,
     since: Annotated[str | None, typer.Option(help="Reported since (ISO 8601)")] = None,
+    for_: Annotated[str | None, typer.Option("--for", hidden=True, help="The old name of --to")] = None,
 ) -> None:
     """Export signals through the gate for a recipient, as STIX 2.1, a MISP event or CSV."""
-    text, _ = io.export_document(open_node(), format_, member_id=for_, public=public,
-                                        since=service.parse_since(since))
+    with progress("exporting"):
+        text, _ = io.export_document(open_node(), format_, member_id=renamed(to, for_, "--to", "--for"),
+                                            public=public, since=service.parse_since(since))
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
     output.write_text(text, encoding="utf-8")
-    err_console.print(f"wrote {output}", highlight=False)
+    err_console.print(f"wrote {output}")
 
 
 @app.command("publish")
@@ -336,11 +373,12 @@ def publish(
     to: Annotated[list[str] | None, typer.Option("--to", help="A peer (repeat); default: every "
                                                               "federated peer")] = None,
     since: Annotated[str | None, typer.Option(help="Only reports made since (ISO 8601)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Queue reports for federated peers through the outbox; each peer gets what the gate allows."""
-    out = service.publish_reports(open_node(), _caller(None), to=to or None,
-                                  since=service.parse_since(since))
+    with progress("publishing", as_json=as_json):
+        out = service.publish_reports(open_node(), _caller(None), to=to or None,
+                                      since=service.parse_since(since))
     if as_json:
         print_json(out)
         return
@@ -348,8 +386,7 @@ def publish(
         console.print("nothing to publish: no federated peer")
     for peer, n in out["peers"].items():
         console.print(f"queued {n:,} of {out['considered']:,} report(s) for {peer}" if n else
-                      f"nothing for {peer}: the gate lets it receive none of {out['considered']:,} report(s)",
-                      highlight=False)
+                      f"nothing for {peer}: the gate lets it receive none of {out['considered']:,} report(s)")
 
 
 @app.command("name")
@@ -357,7 +394,7 @@ def name(
     report_id: Annotated[int, typer.Argument(help="The AMBER report")],
     member: Annotated[list[str], typer.Argument(help="The member(s) to name (or un-name with --remove)")],
     remove: Annotated[bool, typer.Option("--remove", help="Un-name these members")] = False,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Name members this node lets receive an AMBER report on a need-to-know basis."""
     out = service.name_members(open_node(), _caller(None), report_id, member,
@@ -367,16 +404,20 @@ def name(
         return
     named = ", ".join(out["named"]) or "nobody"
     console.print(f"report {out['report_id']} ({out['type']} {out['value']}, TLP:{out['tlp']}): "
-                  f"named {named}", highlight=False)
+                  f"named {named}")
 
 
 @app.command("pull")
 def pull(
     peer: Annotated[str, typer.Argument(help="The federated peer to ask")],
     since: Annotated[int, typer.Option(min=0, help="The peer's report id cursor (0: everything)")] = 0,
+    as_json: JsonFlag = False,
 ) -> None:
     """Ask a peer for the signals it may send us after a cursor (answered through federation)."""
     out = service.pull(open_node(), actor(), peer, since)
+    if as_json:
+        print_json(out)
+        return
     console.print(f"pull queued for {out['peer']} since {out['since']}; `hanoi outbox deliver` sends it")
 
 
@@ -384,15 +425,15 @@ def pull(
 def feedback(
     as_member: Annotated[str | None, typer.Option("--as-member", help="Feedback on this member's "
                                                                       "reports (default: this node's)")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Sightings and false positives of the signals this node (or a member) reported."""
     rows = service.feedback_for_source(open_node(), as_member)
     if as_json:
         print_json(rows)
         return
-    t = Table("#", "kind", "type", "value", "by", "count", "seen at")
+    t = table("#", "kind", "type", "value", "by", "count", "seen at", whole=("#", "by"))
     for r in rows:
         t.add_row(str(r["feedback_id"]), r["kind"], r["type"], r["value"], r["member"], str(r["count"]),
                   r["seen_at"][:19])
-    console.print(t)
+    print_table(t)

@@ -13,17 +13,28 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A rule code with the provision it applies and one sentence a lawyer can read."""
+    """A rule code with the provision it applies and one sentence a lawyer can read.
+
+    A rule of this node (instrument ``node``) has no article: where a setting decides it,
+    ``setting`` names that setting (``policy: KEY`` in ``policy.yaml``, ``config: KEY`` in
+    ``config.yaml``) so a reader knows where to look it up or change it.
+    """
 
     code: str
     instrument: str
     article: str
     paragraph: str
     text: str
+    setting: str = ""
 
     @property
     def citation(self) -> str:
-        """Short human citation, e.g. ``UNCC Art. 40(~21)``."""
+        """Short human citation: ``UNCC Art. 40(~21)``, ``FIRST TLP 2.0`` (a standard without
+        articles), ``node policy: assurances`` or ``node rule``."""
+        if self.instrument == NODE:
+            return f"{NODE} {self.setting}" if self.setting else f"{NODE} rule"
+        if not self.article:
+            return self.instrument
         para = f"({self.paragraph})" if self.paragraph else ""
         return f"{self.instrument} Art. {self.article}{para}"
 
@@ -33,6 +44,7 @@ class Rule:
             "instrument": self.instrument,
             "article": self.article,
             "paragraph": self.paragraph,
+            "setting": self.setting,
             "citation": self.citation,
             "text": self.text,
         }
@@ -47,8 +59,8 @@ _RULES: tuple[Rule, ...] = (
     # --- members, standing and the node's own integrity -------------------------------------
     Rule("MEMBER-STATE", UNCC, "1", "", "A member is identified by the ISO 3166-1 alpha-2 code of its State."),
     Rule("STANDING-ASSESSED", UNCC, "6", "", "A partner's standing changes only through a recorded safeguards assessment (human-rights consistency, Art. 6; conditions and safeguards, Art. 24)."),
-    Rule("LEDGER-APPEND-ONLY", NODE, "-", "", "The ledger is append-only: entries are never updated or deleted."),
-    Rule("AUTH-ROLE", NODE, "-", "", "The caller's role does not permit this action."),
+    Rule("LEDGER-APPEND-ONLY", NODE, "", "", "The ledger is append-only: entries are never updated or deleted."),
+    Rule("AUTH-ROLE", NODE, "", "", "The caller's role does not permit this action."),
     # --- the safeguards gate ----------------------------------------------------------------
     Rule("GATE-SUSPENDED", UNCC, "6", "", "The partner's standing is suspended after a safeguards assessment: nothing is exchanged with it."),
     Rule("GATE-CONCERNS", UNCC, "24", "", "The partner's standing records concerns: a named person must review before anything is exchanged."),
@@ -56,11 +68,11 @@ _RULES: tuple[Rule, ...] = (
     Rule("GATE-DISCRIMINATION", UNCC, "40", "~22", "A reviewer found substantial grounds that the request aims to prosecute or punish a person on account of sex, race, language, religion, nationality, ethnic origin or political opinions."),
     Rule("GATE-OFFENCE-SCOPE", UNCC, "2", "", "The offence is outside the catalogue (Arts. 7-17) and below the serious-crime threshold (maximum penalty of at least four years)."),
     Rule("GATE-DUAL-CRIMINALITY", UNCC, "40", "~9", "Coercive measures (stored data, real-time collection, interception) need the conduct to be a crime in both States."),
-    Rule("GATE-ASSURANCES", NODE, "policy", "", "Node policy requires assurances before assistance in this case; review with the condition named."),
+    Rule("GATE-ASSURANCES", NODE, "", "", "Node policy requires assurances before assistance in this case; review with the condition named.", setting="policy: assurances"),
     Rule("GATE-CONFIDENTIALITY", UNCC, "40", "~20", "The requested side cannot keep the request confidential: the requester must be told before execution."),
     Rule("GATE-ONWARD-TRANSFER", UNCC, "36", "", "Onward transfer to a third State or organisation needs the original sender's prior authorisation."),
     Rule("GATE-SPECIALTY", UNCC, "40", "~19", "Evidence is used only for the stated proceedings unless the requested State consents."),
-    Rule("GATE-TLP", "FIRST TLP 2.0", "-", "", "Traffic Light Protocol marking limits who may receive the item."),
+    Rule("GATE-TLP", "FIRST TLP 2.0", "", "", "Traffic Light Protocol marking limits who may receive the item."),
     # --- request contents (Art. 40(15), 42) --------------------------------------------------
     Rule("CONTENT-REQUIRED", UNCC, "40", "~15", "A request must contain the contents the Convention requires."),
     Rule("CONTENT-LANGUAGE", UNCC, "40", "~14", "A request is made in a language acceptable to the requested State."),
@@ -83,16 +95,16 @@ _RULES: tuple[Rule, ...] = (
     Rule("DEADLINE-DIRECT-ORDER-30D", BUDAPEST_P2, "7", "", "A direct order to a provider not met within 30 days may be enforced through Art. 8 or MLA."),
     Rule("DEADLINE-TRAFFIC-45D", BUDAPEST_P2, "8", "6", "Traffic data returned within 45 days; orders served within 45 days."),
     # --- federation: envelopes, receipts, node descriptors, key rotation ----------------------
-    Rule("FED-MALFORMED", NODE, "-", "", "The federation message is not a well-formed signed object of the expected kind with every required field."),
-    Rule("FED-TOO-LARGE", NODE, "-", "", "The federation message exceeds the size this node accepts."),
-    Rule("FED-SIGNATURE", NODE, "-", "", "The message is not signed with Ed25519 by the key it names, or the signature does not verify."),
-    Rule("FED-UNKNOWN-SENDER", NODE, "-", "", "The sender is not a registered peer of this node."),
-    Rule("FED-UNKNOWN-KEY", NODE, "-", "", "The key named by the message is not a registered key of its sender."),
-    Rule("FED-KEY-EXPIRED", NODE, "-", "", "The signing key was not valid at the time the message was made (expired or not yet valid)."),
-    Rule("FED-RECIPIENT", NODE, "-", "", "The envelope is addressed to another node."),
-    Rule("FED-STALE", NODE, "-", "", "The envelope's creation time is outside the accepted clock skew of the receiver's clock (too old, or in the future)."),
-    Rule("FED-REPLAY", NODE, "-", "", "An envelope with this id was already received with different contents; an id is applied once only."),
-    Rule("FED-ROTATION", NODE, "-", "", "A key rotation must be signed by the node's current key and name a new key that does not clash with a registered one."),
+    Rule("FED-MALFORMED", NODE, "", "", "The federation message is not a well-formed signed object of the expected kind with every required field."),
+    Rule("FED-TOO-LARGE", NODE, "", "", "The federation message exceeds the size this node accepts.", setting="config: federation_max_envelope_bytes"),
+    Rule("FED-SIGNATURE", NODE, "", "", "The message is not signed with Ed25519 by the key it names, or the signature does not verify."),
+    Rule("FED-UNKNOWN-SENDER", NODE, "", "", "The sender is not a registered peer of this node."),
+    Rule("FED-UNKNOWN-KEY", NODE, "", "", "The key named by the message is not a registered key of its sender."),
+    Rule("FED-KEY-EXPIRED", NODE, "", "", "The signing key was not valid at the time the message was made (expired or not yet valid)."),
+    Rule("FED-RECIPIENT", NODE, "", "", "The envelope is addressed to another node."),
+    Rule("FED-STALE", NODE, "", "", "The envelope's creation time is outside the accepted clock skew of the receiver's clock (too old, or in the future).", setting="config: federation_max_skew_seconds"),
+    Rule("FED-REPLAY", NODE, "", "", "An envelope with this id was already received with different contents; an id is applied once only."),
+    Rule("FED-ROTATION", NODE, "", "", "A key rotation must be signed by the node's current key and name a new key that does not clash with a registered one."),
     # --- offence catalogue (Arts. 2, 7-17) ---------------------------------------------------
     Rule("OFFENCE-CATALOGUE", UNCC, "7-17", "", "The offences the Convention establishes (Arts. 7-17) form the catalogue; other conduct is covered only as a serious crime (Art. 2)."),
     Rule("OFFENCE-7", UNCC, "7", "", "Illegal access to the whole or any part of an information and communications technology system."),
@@ -136,34 +148,34 @@ _RULES: tuple[Rule, ...] = (
     Rule("SAFEGUARD-SCOPE-DURATION", UNCC, "24", "", "Powers are limited in scope and duration: real-time collection and interception state the period sought."),
     Rule("DEADLINE-REASONED", UNCC, "40", "~26", "The requested State takes into account a reasoned deadline: a deadline lies in the future and gives its reasons."),
     # --- gate, responses and lifecycle (this node's rules where the Convention leaves it open) -
-    Rule("GATE-REVIEW-REFUSED", NODE, "policy", "", "A named reviewer refused the exchange."),
+    Rule("GATE-REVIEW-REFUSED", NODE, "", "", "A named reviewer refused the exchange."),
     Rule("GATE-DATA-PROTECTION", UNCC, "36", "", "Personal data are used only within the conditions the sender attached under its data-protection law."),
     Rule("REFUSE-DUAL-CRIMINALITY", UNCC, "40", "~9", "Assistance involving coercive measures may be declined in the absence of dual criminality."),
-    Rule("RESPONSE-EVIDENCE", NODE, "-", "", "An executed or partially executed response lists the evidence handed over."),
-    Rule("LIFECYCLE-TRANSITION", NODE, "-", "", "A request moves only along the allowed transitions of its lifecycle."),
+    Rule("RESPONSE-EVIDENCE", NODE, "", "", "An executed or partially executed response lists the evidence handed over."),
+    Rule("LIFECYCLE-TRANSITION", NODE, "", "", "A request moves only along the allowed transitions of its lifecycle."),
     # --- federation service: inbox, outbox, peering -----------------------------------------
-    Rule("FED-REPEAT", NODE, "-", "", "An envelope already received with the same contents is answered with the original receipt and not applied again."),
-    Rule("FED-UNKNOWN-TYPE", NODE, "-", "", "This node does not handle items of the envelope's type."),
-    Rule("FED-ITEM-INVALID", NODE, "-", "", "The item does not meet this node's requirements for its type; the detail names what is wrong."),
-    Rule("FED-UNDELIVERABLE", NODE, "-", "", "The peer refused the message without a signed receipt (for instance its size), or has no federation endpoint."),
-    Rule("PEER-FINGERPRINT", NODE, "-", "", "A peer is trusted only after a person confirmed its key fingerprint out of band."),
+    Rule("FED-REPEAT", NODE, "", "", "An envelope already received with the same contents is answered with the original receipt and not applied again."),
+    Rule("FED-UNKNOWN-TYPE", NODE, "", "", "This node does not handle items of the envelope's type."),
+    Rule("FED-ITEM-INVALID", NODE, "", "", "The item does not meet this node's requirements for its type; the detail names what is wrong."),
+    Rule("FED-UNDELIVERABLE", NODE, "", "", "The peer refused the message without a signed receipt (for instance its size), or has no federation endpoint."),
+    Rule("PEER-FINGERPRINT", NODE, "", "", "A peer is trusted only after a person confirmed its key fingerprint out of band."),
     # --- signals: TLP 2.0 marking, onward transfer, expiry, limits ------------------------------
-    Rule("TLP-CLEAR", "FIRST TLP 2.0", "-", "", "TLP:CLEAR: disclosure is not limited; any party not suspended may receive it."),
-    Rule("TLP-GREEN", "FIRST TLP 2.0", "-", "", "TLP:GREEN: limited disclosure within the community: the exchange's members in good standing, never the public."),
-    Rule("TLP-AMBER", "FIRST TLP 2.0", "-", "", "TLP:AMBER: limited disclosure to the recipient organisation and those it names on a need-to-know basis: this node, the organisations the originator named, and members this node names."),
-    Rule("TLP-AMBER-STRICT", "FIRST TLP 2.0", "-", "", "TLP:AMBER+STRICT: limited disclosure to the recipient organisation only: this node and the organisations the originator itself named, no one else."),
-    Rule("TLP-RED", "FIRST TLP 2.0", "-", "", "TLP:RED: for the eyes of the individual recipients only: the item never leaves this node."),
+    Rule("TLP-CLEAR", "FIRST TLP 2.0", "", "", "TLP:CLEAR: disclosure is not limited; any party not suspended may receive it."),
+    Rule("TLP-GREEN", "FIRST TLP 2.0", "", "", "TLP:GREEN: limited disclosure within the community: the exchange's members in good standing, never the public."),
+    Rule("TLP-AMBER", "FIRST TLP 2.0", "", "", "TLP:AMBER: limited disclosure to the recipient organisation and those it names on a need-to-know basis: this node, the organisations the originator named, and members this node names."),
+    Rule("TLP-AMBER-STRICT", "FIRST TLP 2.0", "", "", "TLP:AMBER+STRICT: limited disclosure to the recipient organisation only: this node and the organisations the originator itself named, no one else."),
+    Rule("TLP-RED", "FIRST TLP 2.0", "", "", "TLP:RED: for the eyes of the individual recipients only: the item never leaves this node."),
     Rule("ONWARD-CONSENT", UNCC, "36", "", "A signal received from another organisation is passed on to a third only with its originator's prior authorisation (onward transfer)."),
-    Rule("SIGNAL-ORIGINATOR", NODE, "-", "", "The organisation that reported a signal may see its own report and the feedback on it."),
-    Rule("SIGNAL-EXPIRED", NODE, "-", "", "A report past its expiry time is no longer shared or matched."),
-    Rule("SIGNAL-NAMED", NODE, "-", "", "This node names members to receive a report on a need-to-know basis only for TLP:AMBER: AMBER+STRICT and RED allow no one beyond the originator's own names, GREEN and CLEAR need no names, and a suspended member is never named."),
-    Rule("SIGNAL-LIMITS", NODE, "-", "", "A signal batch holds at most 10,000 values and each value fits its type's length limit; a batch is stored whole or not at all unless best effort is asked for."),
+    Rule("SIGNAL-ORIGINATOR", NODE, "", "", "The organisation that reported a signal may see its own report and the feedback on it."),
+    Rule("SIGNAL-EXPIRED", NODE, "", "", "A report past its expiry time is no longer shared or matched."),
+    Rule("SIGNAL-NAMED", NODE, "", "", "This node names members to receive a report on a need-to-know basis only for TLP:AMBER: AMBER+STRICT and RED allow no one beyond the originator's own names, GREEN and CLEAR need no names, and a suspended member is never named."),
+    Rule("SIGNAL-LIMITS", NODE, "", "", "A signal batch holds at most 10,000 values and each value fits its type's length limit; a batch is stored whole or not at all unless best effort is asked for."),
     # --- media hash lists (NCII, CSAM) -------------------------------------------------------
-    Rule("MEDIA-HASH-VALUE", NODE, "-", "", "A hash list holds only well-formed hashes of sufficient quality: PDQ of quality 50 or more, never a degenerate (all-zeros, all-ones) or empty-file hash."),
-    Rule("MEDIA-CASE-REF", NODE, "-", "", "A hash carries only an opaque case reference of its source; no personal data is stored with it."),
-    Rule("MEDIA-WITHDRAWN", NODE, "-", "", "A hash withdrawn or deleted by its source is dropped by every member that received it and is not listed again."),
-    Rule("MEDIA-QUARANTINE", NODE, "-", "", "A hash whose matches spike is quarantined for review by a named person instead of driving mass removals."),
-    Rule("MEDIA-BATCH", NODE, "-", "", "A batch holds at most 10,000 hashes."),
+    Rule("MEDIA-HASH-VALUE", NODE, "", "", "A hash list holds only well-formed hashes of sufficient quality: PDQ of quality 50 or more, never a degenerate (all-zeros, all-ones) or empty-file hash."),
+    Rule("MEDIA-CASE-REF", NODE, "", "", "A hash carries only an opaque case reference of its source; no personal data is stored with it."),
+    Rule("MEDIA-WITHDRAWN", NODE, "", "", "A hash withdrawn or deleted by its source is dropped by every member that received it and is not listed again."),
+    Rule("MEDIA-QUARANTINE", NODE, "", "", "A hash whose matches spike is quarantined for review by a named person instead of driving mass removals."),
+    Rule("MEDIA-BATCH", NODE, "", "", "A batch holds at most 10,000 hashes."),
 )
 
 RULES: dict[str, Rule] = {rule.code: rule for rule in _RULES}

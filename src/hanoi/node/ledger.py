@@ -18,6 +18,7 @@ from hanoi.core import keys
 from hanoi.core.clock import isoformat
 from hanoi.core.gate import Decision, GateRefused
 from hanoi.core.ledger import GENESIS, Break, check_rows, checkpoint_message
+from hanoi.core.progress import ProgressCallback, counted
 from hanoi.node.peers import own_keys
 from hanoi.node.runtime import Node
 from hanoi.store import ledger_store
@@ -85,16 +86,19 @@ def _check_slice(
         engine.dispose()
 
 
-def verify(node: Node, *, workers: int | None = None, check_payloads: bool = True) -> VerifyResult:
+def verify(node: Node, *, workers: int | None = None, check_payloads: bool = True,
+           progress: ProgressCallback | None = None) -> VerifyResult:
     url = node.engine.url.render_as_string(hide_password=False)
     with node.read() as conn:
         head_seq, _ = ledger_store.head(conn)
         cps = ledger_store.checkpoints(conn)
         workers = workers or min(os.cpu_count() or 1, 8)
         if head_seq < PARALLEL_FROM or workers <= 1 or url.startswith("sqlite:///:memory:"):
-            count, last, broken = check_rows(ledger_store.iter_rows(conn), check_payloads=check_payloads)
+            rows = ledger_store.iter_rows(conn)
+            count, last, broken = check_rows(rows if progress is None else counted(rows, head_seq, progress),
+                                             check_payloads=check_payloads)
         else:
-            count, last, broken = _verify_parallel(url, head_seq, workers, check_payloads)
+            count, last, broken = _verify_parallel(url, head_seq, workers, check_payloads, progress)
         if broken is None and count != head_seq:
             broken = Break(count + 1, f"sequence broken: {head_seq} is the newest entry but only "
                                       f"{count} entries chain up to it")
@@ -103,14 +107,19 @@ def verify(node: Node, *, workers: int | None = None, check_payloads: bool = Tru
     return VerifyResult(count, head_seq, last if count else GENESIS, len(cps), broken)
 
 
-def _verify_parallel(url: str, head_seq: int, workers: int, check_payloads: bool) -> tuple[int, str, Break | None]:
+def _verify_parallel(url: str, head_seq: int, workers: int, check_payloads: bool,
+                     progress: ProgressCallback | None = None) -> tuple[int, str, Break | None]:
     step = head_seq // workers + 1
     bounds = [(1 + i * step, min(1 + (i + 1) * step, head_seq + 1)) for i in range(workers)]
     bounds[-1] = (bounds[-1][0], None)  # type: ignore[assignment]  # the last slice takes any extra rows
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        results = list(pool.map(_check_slice, [url] * workers, [b[0] for b in bounds],
-                                [b[1] for b in bounds], [check_payloads] * workers))
+        results = []
+        for result in pool.map(_check_slice, [url] * workers, [b[0] for b in bounds],
+                               [b[1] for b in bounds], [check_payloads] * workers):
+            results.append(result)  # in order: report the entries checked up to this slice
+            if progress is not None:
+                progress(sum(r[0] for r in results), head_seq)
     total, prev = 0, GENESIS
     for (start, stop), (n, first_prev, last, broken) in zip(bounds, results, strict=True):
         if n == 0 and broken is None:
