@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from hanoi.core import keys
 from hanoi.core.clock import isoformat
+from hanoi.core.errors import NotFound
 from hanoi.core.ledger import GENESIS, Break, check_rows, checkpoint_message
 from hanoi.services.node import Node
 from hanoi.store import ledger_store
@@ -72,14 +74,20 @@ def _check_slice(
         engine.dispose()
 
 
-def verify(node: Node, *, workers: int | None = None, check_payloads: bool = True) -> VerifyResult:
+def verify(node: Node, *, workers: int | None = None, check_payloads: bool = True,
+           progress: Callable[[int, int], None] | None = None) -> VerifyResult:
+    """``progress(checked, total)`` is called every few thousand entries of a single pass
+    (the console's "verify now" shows it); a parallel check reports only its end."""
     url = node.engine.url.render_as_string(hide_password=False)
     with node.read() as conn:
         head_seq, _ = ledger_store.head(conn)
         cps = ledger_store.checkpoints(conn)
         workers = workers or min(os.cpu_count() or 1, 8)
         if head_seq < PARALLEL_FROM or workers <= 1 or url.startswith("sqlite:///:memory:"):
-            count, last, broken = check_rows(ledger_store.iter_rows(conn), check_payloads=check_payloads)
+            rows = ledger_store.iter_rows(conn)
+            if progress is not None:
+                rows = _reporting(rows, head_seq, progress)
+            count, last, broken = check_rows(rows, check_payloads=check_payloads)
         else:
             count, last, broken = _verify_parallel(url, head_seq, workers, check_payloads)
         if broken is None and count != head_seq:
@@ -88,6 +96,16 @@ def verify(node: Node, *, workers: int | None = None, check_payloads: bool = Tru
         if broken is None:
             broken = _check_checkpoints(node, conn, cps, head_seq)
     return VerifyResult(count, head_seq, last if count else GENESIS, len(cps), broken)
+
+
+def _reporting(rows: Iterator[Any], total: int, progress: Callable[[int, int], None],
+               every: int = 2000) -> Iterator[Any]:
+    n = 0
+    for n, row in enumerate(rows, 1):  # n is read after the loop
+        if n % every == 0:
+            progress(n, total)
+        yield row
+    progress(n, total)
 
 
 def _verify_parallel(url: str, head_seq: int, workers: int, check_payloads: bool) -> tuple[int, str, Break | None]:
@@ -162,3 +180,26 @@ def page(node: Node, *, after: int = 0, limit: int = 100, subject: str | None = 
     items = [e.as_dict() for e in entries]
     return {"items": items, "head": {"seq": head_seq, "hash": head_hash},
             "next_after": items[-1]["seq"] if len(items) == limit else None}
+
+
+def browse(node: Node, *, before: int | None = None, limit: int = 50, subject: str | None = None,
+           actor: str | None = None, action: str | None = None, decision: str | None = None) -> dict[str, Any]:
+    """A page of entries, newest first, filtered by exact subject, actor, action and decision;
+    ``next_before`` continues it (a keyset: the page after is as fast as the first)."""
+    limit = max(1, min(limit, 500))
+    filters = {k: v for k, v in (("subject", subject), ("actor", actor), ("action", action),
+                                 ("decision", decision)) if v}
+    with node.read() as conn:
+        entries = ledger_store.page_newest_first(conn, before=before, limit=limit, filters=filters)
+        head_seq, head_hash = ledger_store.head(conn)
+    items = [e.as_dict() for e in entries]
+    return {"items": items, "head": {"seq": head_seq, "hash": head_hash},
+            "next_before": items[-1]["seq"] if len(items) == limit and items[-1]["seq"] > 1 else None}
+
+
+def entry(node: Node, seq: int) -> dict[str, Any]:
+    with node.read() as conn:
+        found = ledger_store.entry_at(conn, seq)
+    if found is None:
+        raise NotFound(f"no ledger entry {seq}", "seq")
+    return found.as_dict()

@@ -226,3 +226,35 @@ def page(conn: Connection, *, after: int = 0, limit: int = 100, subject: str | N
         Entry(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8], r[9], r[10])
         for r in rows
     ]
+
+
+def _entry(r: Any) -> Entry:
+    return Entry(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8], r[9], r[10])
+
+
+def page_newest_first(conn: Connection, *, before: int | None = None, limit: int = 50,
+                      filters: dict[str, str] | None = None) -> list[Entry]:
+    """Entries with ``seq < before`` (all, if None), newest first, matching every filter
+    (exact values of ``subject``, ``actor``, ``action``, ``decision``).
+
+    A keyset page: each filter column has an index ending in ``seq`` (migration 0007), so the
+    database reads one index range backwards and stops after ``limit`` rows, whatever the size
+    of the ledger or the depth of the page (OFFSET would read and drop every row before it).
+    """
+    q = select(*_ROW_COLUMNS)
+    if before is not None:
+        q = q.where(ledger_entries.c.seq < before)
+    for column, value in (filters or {}).items():
+        if column not in _FILTERABLE:
+            raise ValueError(f"the ledger cannot be filtered by {column!r}")
+        q = q.where(ledger_entries.c[column] == value)
+    rows = conn.execute(q.order_by(ledger_entries.c.seq.desc()).limit(limit)).all()
+    return [_entry(r) for r in rows]
+
+
+_FILTERABLE = ("subject", "actor", "action", "decision")
+
+
+def entry_at(conn: Connection, seq: int) -> Entry | None:
+    row = conn.execute(select(*_ROW_COLUMNS).where(ledger_entries.c.seq == seq)).first()
+    return _entry(row) if row else None
