@@ -16,6 +16,9 @@ from hanoi.core.roles import roles_with
 from hanoi.services.node import Node
 
 
+ROUTE_MODULES = (auth, home, ledger, policy)
+
+
 def create_console(node: Node) -> FastAPI:
     app = FastAPI(title="Hanoi Exchange console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.node = node
@@ -23,7 +26,7 @@ def create_console(node: Node) -> FastAPI:
     app.mount("/static", StaticFiles(packages=[("hanoi.console", "static")]), name="static")
     # Every route shares the CSRF check: no form handler can be added without it.
     pages = APIRouter(dependencies=[Depends(csrf_protect)])
-    for module in (auth, home, ledger, policy):
+    for module in ROUTE_MODULES:
         pages.include_router(module.router)
     app.include_router(pages)
     _install_error_pages(app)
