@@ -100,7 +100,7 @@ def test_every_console_page_carries_the_security_headers(browser: TestClient, pe
         assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
         assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY and "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
         assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
-        assert r.headers["referrer-policy"] == "no-referrer" and r.headers["cache-control"] == "no-store"
+        assert r.headers["referrer-policy"] == "same-origin" and r.headers["cache-control"] == "no-store"
         assert "<script>" not in r.text and " style=" not in r.text and "<style" not in r.text, path
     static = browser.get("/console/static/console.css")
     assert static.status_code == 200 and "no-store" not in static.headers.get("cache-control", "")

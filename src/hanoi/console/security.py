@@ -11,7 +11,7 @@ dependencies that admit a signed-in person with a permission.
   the same token is bound to a random pre-session cookie (``hanoi_presession``), so even the
   sign-in form cannot be posted from another site. A cross-origin ``Origin`` is refused too.
 - **Headers** on every console response: a Content-Security-Policy that allows nothing from
-  another origin and no inline script or style, no framing, no MIME sniffing, no referrer.
+  another origin and no inline script or style, no framing, no MIME sniffing, no referrer to another site.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on a form
+    # POST, which the CSRF check must refuse; nothing leaves for another site either way.
+    "Referrer-Policy": "same-origin",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",

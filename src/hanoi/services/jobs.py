@@ -31,12 +31,12 @@ Progress = Callable[[int, int], None]
 Work = Callable[[Progress], dict[str, Any]]
 
 
-def start(node: Node, *, kind: str, owner: str, work: Work) -> str:
+def start(node: Node, *, kind: str, owner: str, work: Work, total: int = 0) -> str:
     job_id = secrets.token_hex(8)
     now = node.now()
     with writer(node.engine).begin() as conn:
         conn.execute(console_jobs.insert().values(id=job_id, kind=kind, owner=owner, state="running",
-                                                  done=0, total=0, result=None, created_at=now,
+                                                  done=0, total=total, result=None, created_at=now,
                                                   updated_at=now))
     threading.Thread(target=_run, args=(node, job_id, work), daemon=True, name=f"job-{kind}-{job_id}").start()
     return job_id
@@ -83,4 +83,5 @@ def start_ledger_verification(node: Node, *, owner: str) -> str:
     def work(progress: Progress) -> dict[str, Any]:
         return ledger.verify(node, workers=1, progress=progress).as_dict()
 
-    return start(node, kind="ledger.verify", owner=owner, work=work)
+    total = ledger.browse(node, limit=1)["head"]["seq"]
+    return start(node, kind="ledger.verify", owner=owner, work=work, total=total)

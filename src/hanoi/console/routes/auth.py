@@ -101,6 +101,8 @@ def sign_out(request: Request, session: ConsoleSession = Depends(signed_in),
     users.sign_out(node, session)
     response = RedirectResponse(f"{base_path(request)}sign-in?signed_out=1", status_code=303)
     clear_cookie(response, request, SESSION_COOKIE)
+    if session.language in LANGUAGES:  # the sign-in page stays in the language just used
+        set_cookie(response, request, LANGUAGE_COOKIE, session.language, max_age=ONE_YEAR)
     return response
 
 
