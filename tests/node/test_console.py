@@ -20,6 +20,7 @@ from hanoi.services import ledger, tokens, users
 from hanoi.services.node import Node
 
 PASSWORD = "correct horse battery staple"
+pytestmark = pytest.mark.usefixtures("cheap_passwords")
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]{64})"')
 
 
@@ -63,7 +64,8 @@ def _set_cookies(response) -> dict[str, SimpleCookie]:  # type: ignore[no-untype
 
 def test_a_page_sends_a_stranger_to_sign_in_and_back(browser: TestClient, people: dict[Role, str]) -> None:
     r = browser.get("/console/ledger?action=user.add")
-    assert r.status_code == 303 and r.headers["location"] == "/console/sign-in?next=%2Fconsole%2Fledger%3Faction%3Duser.add"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/console/sign-in?next=%2Fconsole%2Fledger%3Faction%3Duser.add"
     r = browser.get(r.headers["location"])
     token = csrf_of(r.text)
     r = browser.post("/console/sign-in", data={"username": "auditor", "password": PASSWORD, "csrf_token": token,

@@ -15,7 +15,6 @@ from hanoi.core.errors import HanoiError
 from hanoi.core.roles import roles_with
 from hanoi.services.node import Node
 
-
 ROUTE_MODULES = (auth, home, ledger, policy)
 
 

@@ -7,6 +7,7 @@ import gettext
 from dataclasses import dataclass
 from typing import Any
 
+from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
@@ -57,6 +58,11 @@ def _when(context: Context, value: Any, fmt: str = "medium") -> str:
     return local_time(value, context["zone"], context["language"], fmt)
 
 
+@pass_context
+def _number(context: Context, value: Any) -> str:
+    return format_decimal(value, locale=context["language"])
+
+
 environment = Environment(
     loader=PackageLoader("hanoi.console", "templates"),
     autoescape=select_autoescape(default=True),
@@ -67,6 +73,7 @@ environment = Environment(
 environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
 environment.filters["when"] = _when
 environment.filters["utc"] = utc_time
+environment.filters["number"] = _number
 
 
 def language_of(request: Request) -> str:

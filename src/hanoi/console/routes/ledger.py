@@ -58,4 +58,5 @@ def verification(request: Request, job_id: Annotated[str, Path(max_length=32)],
 def entry(request: Request, seq: int, _: ConsoleSession = Depends(allowed(Permission.LEDGER_READ)),
           node: Node = Depends(get_node)) -> Response:
     found = ledger.entry(node, seq)
-    return page(request, "ledger_entry.html", {"entry": found})
+    head_seq = ledger.browse(node, limit=1)["head"]["seq"]
+    return page(request, "ledger_entry.html", {"entry": found, "head_seq": head_seq})
