@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,9 +176,14 @@ def test_an_auditor_signs_in_browses_verifies_switches_to_french_and_signs_out(
     page.goto("/console/ledger")
     page.get_by_role("button", name="Verify now").click()
     sync_api.expect(page.locator("#verify-status progress")).to_be_visible()
-    # for the picture, a moment when part of the ledger is checked (it may finish first)
-    with contextlib.suppress(sync_api.TimeoutError):
-        page.wait_for_function("document.querySelector('#verify-status progress')?.value > 0", timeout=5_000)
+    # for the picture, a moment when part of the ledger is checked (it may finish first);
+    # polled from here: wait_for_function would need eval, which the page's CSP refuses
+    progress = page.locator("#verify-status progress")
+    for _ in range(100):
+        with contextlib.suppress(sync_api.Error):
+            if float(progress.get_attribute("value", timeout=100) or 0) > 0:
+                break
+        time.sleep(0.05)
     w.page.screenshot(path=str(SCREENSHOTS / "ledger-verifying.png"), full_page=False)
     sync_api.expect(page.locator("#verify-status")).to_contain_text("The ledger is intact.", timeout=120_000)
     w.check("ledger-verified")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 
 from hanoi.core.canonical import canonical_text_of_plain, fast_canonical_json, plain_json
@@ -241,18 +241,24 @@ def page_newest_first(conn: Connection, *, before: int | None = None, limit: int
     database reads one index range backwards and stops after ``limit`` rows, whatever the size
     of the ledger or the depth of the page (OFFSET would read and drop every row before it).
     """
+    rows = conn.execute(newest_first_query(before=before, limit=limit, filters=filters)).all()
+    return [_entry(r) for r in rows]
+
+
+def newest_first_query(*, before: int | None, limit: int, filters: dict[str, str] | None) -> Select[Any]:
+    """The statement of ``page_newest_first`` (its query plan is checked in the tests and in
+    ``bench/console_ledger.py``)."""
     q = select(*_ROW_COLUMNS)
     if before is not None:
         q = q.where(ledger_entries.c.seq < before)
     for column, value in (filters or {}).items():
-        if column not in _FILTERABLE:
+        if column not in FILTERABLE:
             raise ValueError(f"the ledger cannot be filtered by {column!r}")
         q = q.where(ledger_entries.c[column] == value)
-    rows = conn.execute(q.order_by(ledger_entries.c.seq.desc()).limit(limit)).all()
-    return [_entry(r) for r in rows]
+    return q.order_by(ledger_entries.c.seq.desc()).limit(limit)
 
 
-_FILTERABLE = ("subject", "actor", "action", "decision")
+FILTERABLE = ("subject", "actor", "action", "decision")
 
 
 def entry_at(conn: Connection, seq: int) -> Entry | None:
