@@ -134,7 +134,8 @@ def run(backend: str, entries: int, pg_url: str, repeat: int) -> None:
             first, found = _time(engine, filters, None, repeat)
             with engine.connect() as conn:
                 where = " AND ".join(f"{k} = :{k}" for k in filters) or "1=1"
-                matching = conn.execute(text(f"SELECT count(*) FROM ledger_entries WHERE {where}"), filters).scalar_one()
+                matching = conn.execute(text(f"SELECT count(*) FROM ledger_entries WHERE {where}"),
+                                        filters).scalar_one()
                 middle = conn.execute(text(f"SELECT seq FROM ledger_entries WHERE {where} ORDER BY seq DESC "
                                            f"LIMIT 1 OFFSET {max(matching // 2 - 1, 0)}"), filters).scalar()
             halfway, _ = _time(engine, filters, middle, repeat)
