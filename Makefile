@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint clean
+.PHONY: install browser messages demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,21 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hanoi demo
 
-test: $(STAMP)
+# The console's browser tests drive Debian's Chromium through Playwright (Playwright's own
+# browser download does not work here); install it when it is missing (CI runs as root).
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+# The console's messages: extract them from templates and code, merge them into each language.
+# The .po files are the source; the console compiles them in memory when it starts.
+I18N := src/hanoi/console/translations
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F src/hanoi/console/babel.cfg -k N_ -k ngettext:1,2 --no-location \
+		--sort-output --omit-header -o $(I18N)/messages.pot .
+	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) --width 100 --ignore-obsolete
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 # The full set takes about 30 minutes on 2 cores; each script has --quick or size options.

@@ -43,6 +43,15 @@ class NodeConfig(BaseModel):
     federation_max_envelope_bytes: int = Field(default=512 * 1024, ge=1024)
     outbox_backoff_base: float = Field(default=1.0, gt=0)
     outbox_backoff_cap: float = Field(default=300.0, gt=0)
+    # The console: the zone dates are shown in unless a user chooses another, how long a
+    # session lives (idle, and at most), and whether X-Forwarded-Proto / -For from the
+    # addresses in ``forwarded_allow_ips`` are believed (only behind a reverse proxy that
+    # sets them; otherwise anyone could claim https or another address).
+    time_zone: str = "UTC"
+    console_idle_minutes: int = Field(default=30, ge=1)
+    console_session_hours: int = Field(default=12, ge=1)
+    trust_forwarded_headers: bool = False
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 def home_from(value: str | os.PathLike[str] | None) -> Path:

@@ -47,3 +47,14 @@ def role_tokens(node_and_admin: tuple[Node, str]) -> dict[Role, str]:
 def client(node: Node) -> Iterator[TestClient]:
     with TestClient(create_app(node), raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its lowest cost: the tests check what is hashed and when, not the cost
+    (the browser tests run a real server at the real cost)."""
+    from argon2 import PasswordHasher
+
+    from hanoi.node import users
+
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))

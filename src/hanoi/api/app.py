@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from hanoi.api import problems
 from hanoi.api.limits import BodyLimit
-from hanoi.api.routes import federation, ledger, media, members, policy, requests, tokens
+from hanoi.api.routes import federation, ledger, media, members, policy, requests, tokens, users
 from hanoi.api.routes import node as node_routes
 from hanoi.api.routes import signals as signals_routes
 from hanoi.api.routes import taxii as taxii_routes
@@ -31,17 +31,31 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     problems.install(app)
     for router in (node_routes.router, members.router, requests.router, policy.router, ledger.router,
-                   tokens.router, federation.admin_router):
+                   tokens.router, users.router, federation.admin_router):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(federation.router)  # /federation/v1: node to node, signed, no token
     app.include_router(signals_routes.router, prefix=API_PREFIX)
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(taxii_routes.router)  # /taxii2: TAXII 2.1, Basic (token as password) or bearer
+    _mount_console(app, node)
     # Multipart framing adds a little to the file itself; the service enforces the exact limit.
     app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes,
                        upload_suffixes=("/evidence", "/signals/import"),
                        max_upload_bytes=node.config.max_evidence_bytes + 65_536)
     return app
+
+
+def _mount_console(app: FastAPI, node: Node) -> None:
+    """The web console under /console/ (its own error pages, headers and CSRF checks)."""
+    from fastapi.responses import RedirectResponse
+
+    from hanoi.console.app import create_console
+
+    @app.get("/console", include_in_schema=False)
+    def _console_slash() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=308)
+
+    app.mount("/console", create_console(node))
 
 
 def app_from_env() -> FastAPI:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hanoi.core.citations import RULES
-from hanoi.core.errors import HanoiError
+from hanoi.core.errors import HanoiError, Throttled
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://hanoi-exchange.org/problems/"
@@ -50,6 +50,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HanoiError)
     async def _hanoi(request: Request, exc: HanoiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, Throttled):
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem(exc.status, exc.title, exc.detail, instance=request.url.path,
                        errors=[p.as_dict() for p in exc.problems] or None, rule=exc.rule,
                        headers=headers)

@@ -21,6 +21,7 @@ from hanoi.cli import policy as policy_cli
 from hanoi.cli import requests as requests_cli
 from hanoi.cli import signals as signals_cli
 from hanoi.cli import tokens as tokens_cli
+from hanoi.cli import users as users_cli
 from hanoi.cli.common import (
     DEBUG_ENV,
     KINDS_HELP,
@@ -55,6 +56,7 @@ app.add_typer(signals_cli.app, name="signals")
 app.add_typer(peers_cli.app, name="peers")
 app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(media_cli.app, name="media")
+app.add_typer(users_cli.app, name="users")
 app.command("hash")(media_cli.hash_command)
 
 
@@ -115,17 +117,22 @@ def serve(
     if worker:  # one delivery thread in this process, whatever the number of API workers
         outbox.start_worker(open_node(where, migrate=False))
     console.print(styled((node.config.name, "bold"), f" serving on http://{host}:{port}/api/v1 "
-                         f"(OpenAPI: http://{host}:{port}/openapi.json)"))
+                         f"(OpenAPI: http://{host}:{port}/openapi.json; console: http://{host}:{port}/console/)"))
+    # Uvicorn believes X-Forwarded-Proto / -For from loopback by default; the node believes
+    # them only when its config says a reverse proxy sets them (the console's Secure cookie
+    # and the address its sign-in throttle counts depend on it).
+    proxy = {"proxy_headers": node.config.trust_forwarded_headers,
+             "forwarded_allow_ips": node.config.forwarded_allow_ips}
     if workers > 1:
         node.close()
         os.environ["HANOI_HOME"] = str(where)
         uvicorn.run("hanoi.api.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning")
+                    workers=workers, log_level="warning", **proxy)  # type: ignore[arg-type]
     else:
         # Imported on use: the web stack would cost every other command its start-up time.
         from hanoi.api.app import create_app
 
-        uvicorn.run(create_app(node), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(node), host=host, port=port, log_level="warning", **proxy)  # type: ignore[arg-type]
 
 
 @app.command()

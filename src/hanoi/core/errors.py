@@ -77,6 +77,15 @@ class Unauthorized(HanoiError):
         super().__init__(detail, [], None, 401, "Unauthorized")
 
 
+class Throttled(HanoiError):
+    """Too many attempts in a short time: refused without looking further (HTTP 429).
+    ``retry_after`` is the number of seconds until the next attempt is considered."""
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail, [], None, 429, "Too many requests")
+        self.retry_after = retry_after
+
+
 class TooLarge(HanoiError):
     def __init__(self, detail: str, field_name: str = "body"):
         super().__init__(detail, [Problem(field_name, detail)], None, 413, "Payload too large")

@@ -1,4 +1,4 @@
-"""Roles carried by API tokens and what each may do: the one permission table."""
+"""Roles carried by API tokens and console users, and what each may do: the one permission table."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class Permission(StrEnum):
     MATCH = "match"
     MEDIA_WRITE = "media:write"
     FEDERATION_MANAGE = "federation:manage"
+    USERS_MANAGE = "users:manage"
 
 
 _READ_ALL = {

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from hanoi.core import keys
 from hanoi.core.clock import isoformat
+from hanoi.core.errors import NotFound
 from hanoi.core.gate import Decision, GateRefused
 from hanoi.core.ledger import GENESIS, Break, check_rows, checkpoint_message
 from hanoi.core.progress import ProgressCallback, counted
@@ -182,3 +183,26 @@ def page(node: Node, *, after: int = 0, limit: int = 100, subject: str | None = 
     items = [e.as_dict() for e in entries]
     return {"items": items, "head": {"seq": head_seq, "hash": head_hash},
             "next_after": items[-1]["seq"] if len(items) == limit else None}
+
+
+def browse(node: Node, *, before: int | None = None, limit: int = 50, subject: str | None = None,
+           actor: str | None = None, action: str | None = None, decision: str | None = None) -> dict[str, Any]:
+    """A page of entries, newest first, filtered by exact subject, actor, action and decision;
+    ``next_before`` continues it (a keyset: the page after is as fast as the first)."""
+    limit = max(1, min(limit, 500))
+    filters = {k: v for k, v in (("subject", subject), ("actor", actor), ("action", action),
+                                 ("decision", decision)) if v}
+    with node.read() as conn:
+        entries = ledger_store.page_newest_first(conn, before=before, limit=limit, filters=filters)
+        head_seq, head_hash = ledger_store.head(conn)
+    items = [e.as_dict() for e in entries]
+    return {"items": items, "head": {"seq": head_seq, "hash": head_hash},
+            "next_before": items[-1]["seq"] if len(items) == limit and items[-1]["seq"] > 1 else None}
+
+
+def entry(node: Node, seq: int) -> dict[str, Any]:
+    with node.read() as conn:
+        found = ledger_store.entry_at(conn, seq)
+    if found is None:
+        raise NotFound(f"no ledger entry {seq}", "seq")
+    return found.as_dict()

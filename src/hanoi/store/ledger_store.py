@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 
 from hanoi.core.canonical import canonical_text_of_plain, fast_canonical_json, plain_json
@@ -235,3 +235,41 @@ def page(conn: Connection, *, after: int = 0, limit: int = 100, subject: str | N
         Entry(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8], r[9], r[10])
         for r in rows
     ]
+
+
+def _entry(r: Any) -> Entry:
+    return Entry(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), json.loads(r[7]), r[8], r[9], r[10])
+
+
+def page_newest_first(conn: Connection, *, before: int | None = None, limit: int = 50,
+                      filters: dict[str, str] | None = None) -> list[Entry]:
+    """Entries with ``seq < before`` (all, if None), newest first, matching every filter
+    (exact values of ``subject``, ``actor``, ``action``, ``decision``).
+
+    A keyset page: each filter column has an index ending in ``seq`` (migration 0007), so the
+    database reads one index range backwards and stops after ``limit`` rows, whatever the size
+    of the ledger or the depth of the page (OFFSET would read and drop every row before it).
+    """
+    rows = conn.execute(newest_first_query(before=before, limit=limit, filters=filters)).all()
+    return [_entry(r) for r in rows]
+
+
+def newest_first_query(*, before: int | None, limit: int, filters: dict[str, str] | None) -> Select[Any]:
+    """The statement of ``page_newest_first`` (its query plan is checked in the tests and in
+    ``bench/console_ledger.py``)."""
+    q = select(*_ROW_COLUMNS)
+    if before is not None:
+        q = q.where(ledger_entries.c.seq < before)
+    for column, value in (filters or {}).items():
+        if column not in FILTERABLE:
+            raise ValueError(f"the ledger cannot be filtered by {column!r}")
+        q = q.where(ledger_entries.c[column] == value)
+    return q.order_by(ledger_entries.c.seq.desc()).limit(limit)
+
+
+FILTERABLE = ("subject", "actor", "action", "decision")
+
+
+def entry_at(conn: Connection, seq: int) -> Entry | None:
+    row = conn.execute(select(*_ROW_COLUMNS).where(ledger_entries.c.seq == seq)).first()
+    return _entry(row) if row else None

@@ -124,7 +124,67 @@ ledger_entries = Table(
     Column("payload_digest", String(71), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    Index("ix_ledger_subject", "subject"),
+    # The auditor's window filters by each of these and pages newest first by seq (0007):
+    # each index ends in seq, so a filtered page is one index range read backwards.
+    Index("ix_ledger_subject_seq", "subject", "seq"),
+    Index("ix_ledger_actor_seq", "actor", "seq"),
+    Index("ix_ledger_action_seq", "action", "seq"),
+    Index("ix_ledger_decision_seq", "decision", "seq"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    # argon2id, in the PHC string format (parameters and salt included).
+    Column("password_hash", String(200), nullable=False),
+    Column("language", String(8)),
+    Column("time_zone", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("password_changed_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    # SHA-256 of the cookie's secret: a copy of this table signs no one in.
+    Column("id", String(64), primary_key=True),
+    Column("username", String(64), ForeignKey("users.username")),
+    Column("token_id", String(32), ForeignKey("api_tokens.id")),
+    Column("language", String(8)),
+    Column("time_zone", String(64)),
+    Column("address", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_console_sessions_user", "username"),
+    Index("ix_console_sessions_expires", "expires_at"),
+)
+
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    # "user:NAME" or "address:IP": consecutive failed sign-ins and the lock they earned.
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=False),
+)
+
+console_jobs = Table(
+    "console_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("owner", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("done", BigInteger, nullable=False),
+    Column("total", BigInteger, nullable=False),
+    Column("result", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )
 
 ledger_checkpoints = Table(
