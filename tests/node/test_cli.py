@@ -304,6 +304,7 @@ def _prints_a_table(cmd: Any) -> bool:
 TABLE_ARGS: dict[tuple[str, ...], list[str]] = {
     ("requests", "show"): ["{rid}"],
     ("requests", "list"): [],
+    ("users", "list"): [],
     ("requests", "timeline"): ["{rid}"],
     ("requests", "due"): ["--within", "70d"],
     ("signals", "lookup"): ["{values}"],
