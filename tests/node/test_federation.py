@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -463,6 +464,97 @@ def test_a_rotation_not_signed_by_a_registered_key_is_refused(
     assert inbox.receipt_payload(r.text)["rule"] == "FED-UNKNOWN-KEY"
     assert [k["kid"] for k in members.show(b, a.node_id)["keys"]] == [a.config.key_id]
     assert entries(b, "inbox.rejected")[-1]["payload"]["claimed_type"] == "key.rotation"
+
+
+def _rotate_with_a_stolen_key(b: Node, cb: TestClient, peer: str, stolen_kid: str,
+                              stolen: Ed25519PrivateKey, announced_at: datetime,
+                              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What an attacker holding an old key of ``peer`` does: post B a rotation signed with it,
+    announcing a key of the attacker's, then an envelope signed with that key. Both answers."""
+    from hanoi.federation.descriptor import KeyRotation, sign_rotation
+
+    mallory = keys.generate_private_key()
+    rotation = KeyRotation(peer, stolen_kid, keys.PublicKeyRecord.of("gb-mallory", mallory, announced_at),
+                           announced_at)
+    r = cb.post("/federation/v1/rotation",
+                json={"id": "env-rot-stolen", "rotation": sign_rotation(rotation, stolen)})
+    assert r.status_code == 200
+    env = Envelope(f"env-{uuid.uuid4().hex}", peer, b.node_id, "ping", b.now(), {"n": 1})
+    r2 = cb.post("/federation/v1/inbox", content=json.dumps(sign_envelope(env, mallory, "gb-mallory")))
+    assert r2.status_code == 200
+    return inbox.receipt_payload(r.text), inbox.receipt_payload(r2.text)
+
+
+def test_an_expired_key_cannot_introduce_a_key(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    stolen_kid, stolen = a.config.key_id, a.private_key
+    members.expire_key(b, "test", a.node_id, stolen_kid)  # B ended the key (say, A lost it)
+    (registered,) = members.show(b, a.node_id)["keys"]
+    start, end = (datetime.fromisoformat(registered[k].replace("Z", "+00:00"))
+                  for k in ("not_before", "not_after"))
+    # Backdated to a time the key was valid: the signer chooses announced_at.
+    rotation, envelope = _rotate_with_a_stolen_key(b, cb, a.node_id, stolen_kid, stolen,
+                                                   start + (end - start) / 2)
+    assert (rotation["status"], rotation["rule"]) == ("rejected", "FED-KEY-EXPIRED")
+    assert [k["kid"] for k in members.show(b, a.node_id)["keys"]] == [stolen_kid]
+    assert (envelope["status"], envelope["rule"]) == ("rejected", "FED-UNKNOWN-KEY")
+    assert entries(b, "peer.key.rotated") == []
+    assert entries(b, "inbox.rejected")[-2]["payload"]["rule"] == "FED-KEY-EXPIRED"
+
+
+def test_a_key_retired_by_rotation_cannot_introduce_a_key(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    stolen_kid, stolen = a.config.key_id, a.private_key
+    out = peers.rotate_key(a, "test", grace=timedelta(minutes=10))
+    outbox.deliver_due(a, client=cb)
+    assert outbox_row(a, out["announcements"][b.node_id])["state"] == "delivered"
+    retired = datetime.fromisoformat(out["old_key_valid_until"].replace("Z", "+00:00"))
+    b.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # the grace is over
+    rotation, envelope = _rotate_with_a_stolen_key(b, cb, a.node_id, stolen_kid, stolen,
+                                                   retired - timedelta(minutes=1))
+    assert (rotation["status"], rotation["rule"]) == ("rejected", "FED-KEY-EXPIRED")
+    assert {k["kid"] for k in members.show(b, a.node_id)["keys"]} == {stolen_kid, out["new_key_id"]}
+    assert (envelope["status"], envelope["rule"]) == ("rejected", "FED-UNKNOWN-KEY")
+    assert len(entries(b, "peer.key.rotated")) == 1  # A's own rotation only
+
+
+def test_a_rotation_announced_long_ago_is_refused_even_by_a_valid_key(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    announced = b.now()
+    b.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # a genuine rotation, replayed later
+    rotation, _ = _rotate_with_a_stolen_key(b, cb, a.node_id, a.config.key_id, a.private_key,
+                                            announced)
+    assert (rotation["status"], rotation["rule"]) == ("rejected", "FED-STALE")
+
+
+def test_a_rotation_reaches_a_peer_that_was_away_longer_than_the_skew_window(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    out = peers.rotate_key(a, "test", grace=timedelta(hours=1))
+    later = timedelta(minutes=20)  # B was unreachable; the queued announcement is 20 min old
+    a.clock = b.clock = lambda: datetime.now(UTC) + later
+    (ping_id,) = peers.ping(a, "test", b.node_id)
+    outbox.deliver_due(a, client=cb)
+    assert outbox_row(a, out["announcements"][b.node_id])["state"] == "delivered"
+    assert outbox_row(a, ping_id)["state"] == "delivered"  # signed with the new key
+    announced = entries(b, "peer.key.rotated")[0]["payload"]["rotation"]["announced_at"]
+    assert datetime.fromisoformat(announced.replace("Z", "+00:00")) > datetime.now(UTC) + later / 2
+
+
+def test_rotation_without_grace_announces_nothing_and_keeps_no_key(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, ca, _cb = peered
+    out = peers.rotate_key(a, "test", grace=timedelta(0))
+    assert out["announcements"] == {} and out["readd_by"] == [b.node_id]
+    assert not list((a.home / "retired-keys").glob("*"))
+    # B adds A again and confirms the new fingerprint: the old key ends on B too.
+    shown = peers.fetch(b, "test", A_URL, client=ca)
+    peers.trust(b, "test", a.node_id, shown["fingerprint"])
+    on_b = {k["kid"]: k for k in members.show(b, a.node_id)["keys"]}
+    assert on_b[out["old_key_id"]]["valid_now"] is False and on_b[out["new_key_id"]]["valid_now"]
 
 
 # --- admin API and CLI --------------------------------------------------------------------------

@@ -442,8 +442,10 @@ def receive_rotation(node: Node, body: Mapping[str, Any]) -> str:
             known = b.keys(peer) if peer else []
             if not known:
                 raise Rejection("FED-UNKNOWN-SENDER", f"{peer!r} is not a registered peer", ref)
-            rotation = open_rotation(jws, node_id=str(peer), known_keys=known,
-                                     max_bytes=node.config.federation_max_envelope_bytes)
+            rotation = open_rotation(
+                jws, node_id=str(peer), known_keys=known, now=b.now,
+                max_skew=timedelta(seconds=node.config.federation_max_skew_seconds),
+                max_bytes=node.config.federation_max_envelope_bytes)
         except Rejection as rej:
             b.uow.record("inbox.rejected", f"envelope:{ref}",
                          {"envelope_id": ref, "claimed_sender": peer, "claimed_type": "key.rotation",

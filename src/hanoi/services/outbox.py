@@ -59,6 +59,7 @@ from hanoi.federation.receipts import Receipt, open_receipt
 from hanoi.services import members as members_service
 from hanoi.services import policy as policy_service
 from hanoi.services.node import Node
+from hanoi.services.retired_keys import fresh_rotation
 from hanoi.store.tables import members, outbox
 from hanoi.store.uow import UnitOfWork
 
@@ -634,8 +635,9 @@ def _send_batch(client: httpx.Client, peer: _Peer, batch: list[_Item]) -> None:
         _open_receipt(peer, item, answer)
 
 
-def _send_rotation(client: httpx.Client, peer: _Peer, item: _Item) -> None:
-    body = {"id": item.id, "rotation": item.row["payload"]["rotation"]}
+def _send_rotation(node: Node, client: httpx.Client, peer: _Peer, item: _Item) -> None:
+    # Announced again now: a peer accepts a rotation only within its clock-skew window.
+    body = {"id": item.id, "rotation": fresh_rotation(node, item.row["payload"]["rotation"])}
     try:
         r = client.post(f"{peer.base}/federation/v1/rotation", content=_dumps(body),
                         headers={"content-type": "application/json"})
@@ -687,7 +689,7 @@ def _send(node: Node, client: httpx.Client, items: list[_Item],
         rotations = [i for i in group if i.row["type"] == ROTATION_TYPE]
         rotation_failed = False
         for item in rotations:
-            _send_rotation(client, peer, item)
+            _send_rotation(node, client, peer, item)
             if item.error:
                 rotation_failed = True
         rest = [i for i in group if i.row["type"] != ROTATION_TYPE]
