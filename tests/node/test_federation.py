@@ -4,6 +4,7 @@ backends); the receiver's API is reached through a TestClient standing in for th
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -282,6 +283,70 @@ def test_peer_refusal_is_final_and_ledgered_with_its_rule(
     assert on_b["decision"] == "rejected" and on_b["reasons"][0]["code"] == "GATE-SUSPENDED"
     assert entries(b, "inbox.accepted") == []
     assert [r["id"] for r in outbox.list_rows(a, state="failed")] == [env_id]
+
+
+def _junk_under_the_same_ids(sent: list[dict[str, str]]) -> list[Any]:
+    """What a party in the middle sends B instead: junk claiming each envelope's id, one with
+    the genuine envelope's signature spoiled, one a bare object that is no envelope at all."""
+    junk: list[Any] = []
+    for i, jws in enumerate(sent):
+        raw = jws["payload"]
+        env_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))["id"]
+        if i % 2:
+            bare = json.dumps({"id": env_id}).encode()
+            junk.append({**jws, "payload": base64.urlsafe_b64encode(bare).rstrip(b"=").decode()})
+        else:
+            junk.append({**jws, "signature": jws["signature"][::-1]})
+    return junk
+
+
+def test_a_rejection_of_junk_sent_under_our_id_does_not_settle_our_envelope(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    sent_ids = peers.ping(a, "test", b.node_id, count=2)
+
+    def in_the_middle(request: httpx.Request) -> httpx.Response:
+        # B's genuine, signed rejections of the junk are handed to A as B's answer.
+        r = cb.post(request.url.path, content=json.dumps(_junk_under_the_same_ids(
+            json.loads(request.content))))
+        return httpx.Response(r.status_code, content=r.content,
+                              headers={"content-type": "application/json"})
+
+    with httpx.Client(transport=httpx.MockTransport(in_the_middle)) as mitm:
+        outbox.deliver_due(a, client=mitm)
+    rules = {e["payload"]["rule"] for e in entries(b, "inbox.rejected")}
+    assert rules == {"FED-SIGNATURE", "FED-MALFORMED"}  # B did reject the junk, and signed it
+    for env_id in sent_ids:
+        row = outbox_row(a, env_id)
+        assert row["state"] == "pending" and "FED-UNBOUND-RECEIPT" in row["last_error"]
+    unbound = entries(a, "outbox.receipt.unbound")
+    assert sorted(e["payload"]["envelope_id"] for e in unbound) == sorted(sent_ids)
+    assert all(e["payload"]["receipt"]["status"] == "rejected" for e in unbound)
+    assert entries(a, "outbox.rejected") == []
+
+    with httpx.Client(transport=httpx.MockTransport(in_the_middle)) as mitm:
+        for env_id in sent_ids:
+            outbox.retry(a, "test", env_id)
+        outbox.deliver_due(a, client=mitm)
+    assert len(entries(a, "outbox.receipt.unbound")) == 2  # once per run, not at each retry
+
+    for env_id in sent_ids:  # the party in the middle is gone: the real answer settles it
+        outbox.retry(a, "test", env_id)
+    outbox.deliver_due(a, client=cb)
+    assert {outbox_row(a, i)["state"] for i in sent_ids} == {"delivered"}
+    assert sorted(e["payload"]["envelope_id"] for e in entries(b, "inbox.accepted")) == sorted(sent_ids)
+    assert ledger.verify(a).ok and ledger.verify(b).ok
+
+
+def test_a_genuine_rejection_of_what_we_sent_is_still_final(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    members.expire_key(b, "test", a.node_id, a.config.key_id)  # B no longer takes A's key
+    (env_id,) = peers.ping(a, "test", b.node_id)
+    outbox.deliver_due(a, client=cb)
+    row = outbox_row(a, env_id)
+    assert row["state"] == "rejected" and row["rule"] == "FED-KEY-EXPIRED"
+    assert row["receipt"]["received_digest"] and row["receipt"]["envelope_digest"] is None
 
 
 # --- the inbox: every rejection ledgered, nothing applied ------------------------------------

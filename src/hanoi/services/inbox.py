@@ -17,6 +17,11 @@ carries its ledger head after the entry:
   message that could not be verified (forged, unknown sender, expired key, wrong recipient,
   stale, too large, same id with other contents) stores nothing but its ledger entry.
 
+Every receipt binds the message it answers: a verified envelope by its content digest, a
+message that could not be verified by the digest of what arrived (``received_digest``), so a
+refusal of junk someone sent under another node's envelope id cannot pass for the answer to
+that node's real envelope.
+
 The inbound gate is ``standing_reasons`` of the sender: a suspended sender is rejected
 (GATE-SUSPENDED). ``review`` (concerns, a non-Party State) does NOT reject: the item is
 accepted, the decision is ledgered with ``inbox.accepted`` (decision ``review``) and handed to
@@ -54,7 +59,14 @@ from hanoi.federation.envelope import (
     open_envelope,
     read_signed,
 )
-from hanoi.federation.receipts import LedgerHead, Receipt, accept, reject, sign_receipt
+from hanoi.federation.receipts import (
+    LedgerHead,
+    Receipt,
+    accept,
+    received_digest,
+    reject,
+    sign_receipt,
+)
 from hanoi.services import members as members_service
 from hanoi.services.node import Node
 from hanoi.services.outbox import gate_policy, load_plugins
@@ -245,8 +257,10 @@ def _reject_unverified(b: _Batch, item: Any, rej: Rejection) -> Outcome:
                  decision="rejected", reasons=[{"code": rej.rule_code, "detail": rej.detail}])
     if ref is None:
         return Unreadable(rej)
+    # Bound to the bytes that came, not to the id they claim: anyone can send junk under
+    # another node's envelope id, and this refusal must not pass for an answer to the real one.
     return b.sign(reject(ref, rej.rule_code, rej.detail, receiver=b.me, ledger_head=b.head(),
-                         received_at=b.now))
+                         received_at=b.now, received=item))
 
 
 def _store(b: _Batch, env: Envelope, item: Any, status: str, rule: str | None, receipt: str,
@@ -435,6 +449,9 @@ def receive_rotation(node: Node, body: Mapping[str, Any]) -> str:
         raise Rejection("FED-MALFORMED", "a rotation is posted as {id, rotation}") from None
     assert isinstance(ref, str)
     jws: Any = body.get("rotation")
+    # The receipt names the rotation it answers (a rotation is no envelope: the digest of the
+    # signed rotation as received stands for its contents), accepted or not.
+    bound = received_digest(jws)
     with node.write(ACTOR) as uow:
         b = _Batch(node, uow)
         peer = _rotation_node(jws)
@@ -452,7 +469,7 @@ def receive_rotation(node: Node, body: Mapping[str, Any]) -> str:
                           "rule": rej.rule_code, "detail": rej.detail},
                          decision="rejected", reasons=[{"code": rej.rule_code, "detail": rej.detail}])
             return b.sign(Receipt(ref, b.me, "rejected", rej.rule_code, rej.detail[:2000],
-                                  b.head(), b.now))
+                                  b.head(), b.now, bound))
         assert peer is not None
         before = {k.key_id: k for k in known}
         for key in apply_rotation(known, rotation):
@@ -468,7 +485,8 @@ def receive_rotation(node: Node, body: Mapping[str, Any]) -> str:
                     .values(not_after=key.not_after))
         uow.record("peer.key.rotated", f"member:{peer}",
                    {"envelope_id": ref, "rotation": rotation.as_dict(), "signed": jws})
-        return b.sign(Receipt(ref, b.me, "accepted", None, "key rotation applied", b.head(), b.now))
+        return b.sign(Receipt(ref, b.me, "accepted", None, "key rotation applied", b.head(), b.now,
+                              bound))
 
 
 def receipt_payload(receipt_text: str) -> dict[str, Any]:

@@ -12,10 +12,16 @@ and ledgers each outcome with the receipt and the peer's ledger head.
 States::
 
     pending --send gate allows, peer accepts--> delivered
-    pending --peer answers a signed refusal--> rejected
+    pending --peer answers a signed refusal of this very envelope--> rejected
     pending --send gate denies--> refused        (never sent)
     pending --peer refuses the body itself--> failed   (no receipt, e.g. too large)
     pending <--send gate asks for review / allows again--> held   (re-checked periodically)
+
+A receipt settles a row only if it is bound to the envelope sent (its content digest, or for
+a message the peer could not verify the digest of the JWS as sent): a valid receipt for another
+message under the same id (junk someone sent the peer in our name) leaves the row pending and
+is ledgered once as ``outbox.receipt.unbound``. So does a rejection naming no digest, as nodes
+sent before receipts were bound; their acceptances are still taken.
 
 Network errors, timeouts and 5xx answers leave the row pending: attempts + 1, the next attempt
 after an exponential backoff with full jitter, ``last_error`` saying why. Only outcomes are
@@ -55,7 +61,7 @@ from hanoi.core.errors import HanoiError, InvalidInput, NotFound, Problem, inval
 from hanoi.core.gate import Decision, PartnerView, Reason, standing_reasons
 from hanoi.federation.backoff import next_attempt_delay
 from hanoi.federation.envelope import JWS, Envelope, Rejection, canonical_json, sign_envelope
-from hanoi.federation.receipts import Receipt, open_receipt
+from hanoi.federation.receipts import Receipt, binding_problem, open_receipt, received_digest
 from hanoi.services import members as members_service
 from hanoi.services import policy as policy_service
 from hanoi.services.node import Node
@@ -73,6 +79,7 @@ OPEN_STATES = (PENDING, HELD)
 FAILED_STATES = (REJECTED, REFUSED, FAILED)
 
 ROTATION_TYPE = "key.rotation"
+UNBOUND_ERROR = "a receipt for another message under this id (FED-UNBOUND-RECEIPT)"
 LEASE = timedelta(seconds=60)
 HOLD_RECHECK = timedelta(seconds=30)
 BATCH_MAX_ITEMS = 100
@@ -357,6 +364,7 @@ class _Item:
     receipt_text: str | None = None
     error: str | None = None  # a transient failure: retry later
     final_error: str | None = None  # the peer refused the body itself: failed, no receipt
+    unbound: Receipt | None = None  # a valid receipt for another message under this id
 
     @property
     def id(self) -> str:
@@ -573,11 +581,24 @@ def _open_receipt(peer: _Peer, item: _Item, answer: Any) -> None:
         item.error = f"no receipt: {json.dumps(err or answer)[:300]}"
         return
     try:
-        item.receipt = open_receipt(answer, resolve_keys=peer.resolve, receiver=peer.id,
-                                    envelope=item.env)
+        receipt = open_receipt(answer, resolve_keys=peer.resolve, receiver=peer.id)
     except Rejection as rej:
         item.error = f"the receipt does not verify ({rej.rule_code}): {rej.detail}"
         return
+    _settle(item, receipt, answer, item.env.content_digest(), item.jws)
+
+
+def _settle(item: _Item, receipt: Receipt, answer: Any, content_digest: str, sent: Any) -> None:
+    """Take a verified receipt as the row's outcome only if it answers exactly what was sent;
+    otherwise the row stays open (the peer's real answer is still to come) and the receipt is
+    ledgered as unbound."""
+    problem = binding_problem(receipt, envelope_id=item.id, content_digest=content_digest,
+                              sent=sent)
+    if problem is not None:
+        item.error = f"{UNBOUND_ERROR}: {problem}"[:500]
+        item.unbound = receipt
+        return
+    item.receipt = receipt
     item.receipt_text = _dumps(answer).decode("utf-8")
 
 
@@ -637,7 +658,8 @@ def _send_batch(client: httpx.Client, peer: _Peer, batch: list[_Item]) -> None:
 
 def _send_rotation(node: Node, client: httpx.Client, peer: _Peer, item: _Item) -> None:
     # Announced again now: a peer accepts a rotation only within its clock-skew window.
-    body = {"id": item.id, "rotation": fresh_rotation(node, item.row["payload"]["rotation"])}
+    rotation = item.jws = fresh_rotation(node, item.row["payload"]["rotation"])
+    body = {"id": item.id, "rotation": rotation}
     try:
         r = client.post(f"{peer.base}/federation/v1/rotation", content=_dumps(body),
                         headers={"content-type": "application/json"})
@@ -657,11 +679,8 @@ def _send_rotation(node: Node, client: httpx.Client, peer: _Peer, item: _Item) -
     except Rejection as rej:
         item.error = f"the receipt does not verify ({rej.rule_code}): {rej.detail}"
         return
-    if receipt.envelope_id != item.id:
-        item.error = f"the receipt answers {receipt.envelope_id!r}"
-        return
-    item.receipt = receipt
-    item.receipt_text = _dumps(answer).decode("utf-8")
+    # A rotation is no envelope: the peer names the digest of the signed rotation it got.
+    _settle(item, receipt, answer, received_digest(rotation), rotation)
 
 
 def _subject(item: _Item) -> tuple[str, str]:
@@ -719,9 +738,22 @@ def _record_outcomes(node: Node, items: list[_Item]) -> None:
     """Delivered, rejected by the peer, or failed: one unit of work for the whole round, one
     ledger entry per row, the updates in one executemany."""
     finals = [i for i in items if i.receipt is not None or i.final_error is not None]
-    if not finals:
+    # An unbound receipt is evidence of someone answering in the peer's name for a message
+    # this node did not send: ledgered once per run of them on a row, not at every retry.
+    unbound = [i for i in items if i.unbound is not None
+               and not (i.row["last_error"] or "").startswith(UNBOUND_ERROR)]
+    if not finals and not unbound:
         return
     with node.write(WORKER_ACTOR) as uow:
+        for item in unbound:
+            assert item.unbound is not None and item.error is not None
+            uow.record("outbox.receipt.unbound", item.row["subject"], {
+                "envelope_id": item.id, "recipient": item.row["recipient"],
+                "type": item.row["type"], "receipt": item.unbound.as_dict(),
+                "sent_digest": item.env.content_digest() if item.env else None,
+                "sent_received_digest": received_digest(item.jws)},
+                decision="rejected", reasons=[{"code": "FED-UNBOUND-RECEIPT",
+                                               "detail": item.error}])
         q = _OPEN_OF
         if uow.conn.dialect.name == "postgresql":
             q = q.with_for_update()
@@ -759,7 +791,9 @@ def _record_outcomes(node: Node, items: list[_Item]) -> None:
                 "_delivered_at": uow.now if state == DELIVERED else None,
                 "_attempts": row["attempts"] + 1})
         if not updates:
-            raise _NothingToRecord
+            if not unbound:
+                raise _NothingToRecord
+            return
         uow.conn.execute(_FINISH, updates)
 
 
