@@ -249,6 +249,31 @@ def test_network_error_retries_later_without_ledgering_each_attempt(
     assert outbox_row(a, env_id)["state"] == "delivered" and outbox_row(a, env_id)["attempts"] == 2
 
 
+@pytest.mark.filterwarnings("ignore:You should not use the 'timeout' argument with the TestClient")
+def test_a_peer_back_from_a_crash_gets_its_backlog_at_once_not_after_its_backoff(
+        peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hanoi.services import peer_watch
+
+    a, b, _ca, cb = peered
+    monkeypatch.setattr(peer_watch, "PROBE_EVERY", 0.0)
+    (env_id,) = peers.ping(a, "test", b.node_id)
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with httpx.Client(transport=httpx.MockTransport(down)) as dead:
+        outbox.deliver_due(a, client=dead)
+        assert peer_watch.watched(a) == [b.node_id]
+        # Down a while: its rows have backed off for minutes.
+        outbox._bookkeep(a, {env_id: {"next_attempt_at": a.now() + timedelta(minutes=5)}}, a.now())
+        assert peer_watch.probe(a, dead) == 0 and peer_watch.watched(a) == [b.node_id]
+    assert outbox.deliver_due(a, client=cb) == 0  # nothing due: the backoff says wait
+    assert peer_watch.probe(a, cb) == 1  # B answers again: its backlog is due now
+    assert peer_watch.watched(a) == []
+    assert outbox.deliver_due(a, client=cb) == 1
+    assert outbox_row(a, env_id)["state"] == "delivered"
+
+
 def test_a_lost_receipt_is_answered_again_and_the_item_applied_once(
         peered: tuple[Node, Node, TestClient, TestClient]) -> None:
     a, b, _ca, cb = peered
@@ -786,6 +811,37 @@ def test_items_behind_another_workers_lease_wait_and_do_not_starve_other_subject
     # Once the first item is back in the queue (its worker gave up), the whole run goes.
     outbox._bookkeep(a, {waiting[0]: {}}, now)
     assert [r["id"] for r in outbox._claim(a, 100, now)] == waiting
+
+
+def test_a_live_worker_keeps_its_lease_however_long_the_send_takes(
+        peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hanoi.services import outbox_leases
+    from hanoi.store.tables import outbox as outbox_t
+    from tests.node.helpers import wait_for
+
+    a, b, _ca, cb = peered
+    monkeypatch.setattr(outbox_leases, "RENEW_EVERY", 0.02)
+    (env_id,) = peers.ping(a, "test", b.node_id)
+    ahead = {"by": timedelta(0)}
+    a.clock = lambda: datetime.now(UTC) + ahead["by"]
+    taken_meanwhile: list[dict[str, Any]] = []
+
+    def lease_until() -> datetime:
+        with a.read() as conn:
+            until = conn.execute(select(outbox_t.c.lease_until).where(outbox_t.c.id == env_id)).scalar_one()
+        return until if until.tzinfo else until.replace(tzinfo=UTC)
+
+    def slow_peer(request: httpx.Request) -> httpx.Response:
+        ahead["by"] = 3 * outbox.LEASE  # the send outlasts its first lease, and then some
+        wait_for("the heartbeat to renew the lease", lambda: lease_until() > a.now(), timeout=30)
+        taken_meanwhile.extend(outbox._claim(a, 10, a.now()))  # another worker looks
+        r = cb.post(request.url.path, content=request.content)
+        return httpx.Response(r.status_code, content=r.content, headers={"content-type": "application/json"})
+
+    with httpx.Client(transport=httpx.MockTransport(slow_peer)) as slow:
+        outbox.deliver_due(a, client=slow)
+    assert taken_meanwhile == []
+    assert outbox_row(a, env_id)["state"] == "delivered" and len(entries(b, "inbox.accepted")) == 1
 
 
 def test_a_held_item_holds_the_later_items_about_its_subject_only(

@@ -31,8 +31,9 @@ and ``last_error`` for ``hanoi outbox``.
 
 Several workers may run (API processes, ``hanoi outbox deliver``): a claim takes due rows with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises claims on its write lock) and sets a
-short lease, so no transaction is held open across the network and a crashed worker's rows
-come back when the lease ends. A row delivered twice after a lease expired is harmless: the
+short lease (``outbox_leases``: seconds, renewed by a heartbeat while the round lasts), so no
+transaction is held open across the network and a killed worker's rows come back within
+seconds. A row delivered twice after a lease expired is harmless: the
 peer's inbox answers a repeat with its original receipt and applies nothing.
 """
 
@@ -63,8 +64,10 @@ from hanoi.federation.backoff import next_attempt_delay
 from hanoi.federation.envelope import JWS, Envelope, Rejection, canonical_json, sign_envelope
 from hanoi.federation.receipts import Receipt, binding_problem, open_receipt, received_digest
 from hanoi.services import members as members_service
+from hanoi.services import peer_watch
 from hanoi.services import policy as policy_service
 from hanoi.services.node import Node
+from hanoi.services.outbox_leases import LEASE, keep_alive
 from hanoi.services.retired_keys import fresh_rotation
 from hanoi.store.tables import members, outbox
 from hanoi.store.uow import UnitOfWork
@@ -80,7 +83,6 @@ FAILED_STATES = (REJECTED, REFUSED, FAILED)
 
 ROTATION_TYPE = "key.rotation"
 UNBOUND_ERROR = "a receipt for another message under this id (FED-UNBOUND-RECEIPT)"
-LEASE = timedelta(seconds=60)
 HOLD_RECHECK = timedelta(seconds=30)
 BATCH_MAX_ITEMS = 100
 BATCH_MAX_BYTES = 512 * 1024
@@ -365,6 +367,7 @@ class _Item:
     error: str | None = None  # a transient failure: retry later
     final_error: str | None = None  # the peer refused the body itself: failed, no receipt
     unbound: Receipt | None = None  # a valid receipt for another message under this id
+    unreachable: bool = False  # the peer did not answer at all (see peer_watch)
 
     @property
     def id(self) -> str:
@@ -608,6 +611,7 @@ def _send_single(client: httpx.Client, peer: _Peer, item: _Item) -> None:
                         headers={"content-type": "application/json"})
     except httpx.HTTPError as exc:
         item.error = f"{type(exc).__name__}: {exc}"[:500]
+        item.unreachable = isinstance(exc, httpx.TransportError)
         return
     if r.status_code == 200:
         try:
@@ -628,6 +632,7 @@ def _send_batch(client: httpx.Client, peer: _Peer, batch: list[_Item]) -> None:
     except httpx.HTTPError as exc:
         for item in batch:
             item.error = f"{type(exc).__name__}: {exc}"[:500]
+            item.unreachable = isinstance(exc, httpx.TransportError)
         return
     if r.status_code in (404, 405, 413) and len(batch) > 1:
         # A peer without the batch endpoint, or a smaller body limit: one at a time.
@@ -665,6 +670,7 @@ def _send_rotation(node: Node, client: httpx.Client, peer: _Peer, item: _Item) -
                         headers={"content-type": "application/json"})
     except httpx.HTTPError as exc:
         item.error = f"{type(exc).__name__}: {exc}"[:500]
+        item.unreachable = isinstance(exc, httpx.TransportError)
         return
     if r.status_code != 200:
         item.error = _short(r)
@@ -820,6 +826,7 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
     rng = rng or random.Random()  # jitter, not secrecy
     items = [_Item(r) for r in rows]
     bookkeeping: dict[str, dict[str, Any]] = {}
+    end_lease = keep_alive(node, [i.id for i in items])  # renewed while this round lasts
     try:
         sendable = _gate(node, items, now, bookkeeping)
         going = {i.id for i in sendable}
@@ -829,6 +836,9 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
             i.id in bookkeeping or (i.decision is not None and not i.decision.allowed
                                     and not i.decision.denied))]
         _send(node, client, sendable, blocked=stuck)
+        for item in sendable:  # watched, so its backlog goes as soon as it answers again
+            if item.unreachable:
+                peer_watch.unreachable(node, item.row["recipient"], item.member["endpoint"])
         with contextlib.suppress(_NothingToRecord):
             _record_outcomes(node, sendable)
         cfg = node.config
@@ -844,6 +854,7 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
                 values["state"] = PENDING
             bookkeeping[item.id] = values
     finally:
+        end_lease()
         # Whatever happened, rows not finished go back to the queue now (or at their retry
         # time) instead of waiting for their lease to end.
         for item in items:
@@ -872,6 +883,7 @@ def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: flo
         while not stop.is_set():
             _queued.clear()  # before the claim: an item queued from here on wakes the next wait
             try:
+                peer_watch.probe(node, http)  # a peer back after a crash gets its backlog now
                 claimed = deliver_due(node, limit=limit, client=http)
             except Exception:
                 log.exception("outbox delivery round failed; retrying in 1 s")
