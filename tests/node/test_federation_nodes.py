@@ -1,7 +1,9 @@
 """Two real nodes (`hanoi serve` subprocesses) federating over loopback HTTP: peering through
 the admin API, delivery by the background worker, a receiver killed with SIGKILL in the
-middle of a delivery, restarted, and still receiving every item exactly once, and a sender and
-then a receiver killed mid-delivery, each resuming within seconds of its restart."""
+middle of a delivery, restarted, and still receiving every item exactly once, a sender and
+then a receiver killed mid-delivery, each resuming within seconds of its restart, and a ledger
+whose tail was cut or rewritten caught by `hanoi ledger verify --witnesses`, naming the
+witness and the entry."""
 
 from __future__ import annotations
 
@@ -92,9 +94,18 @@ def _failed_attempts(node: Node) -> int:
             (outbox_t.c.state == "pending") & outbox_t.c.last_error.is_not(None))).scalar_one())
 
 
-def _inbox_count(node: Node) -> int:
+def _delivered(node: Node) -> int:
+    """Pings delivered (past 1,000 entries a ledger checkpoint goes to the peer too)."""
     with node.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(inbox_t)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(outbox_t).where(
+            (outbox_t.c.state == "delivered") & (outbox_t.c.type == "ping"))).scalar_one())
+
+
+def _inbox_count(node: Node) -> int:
+    """Pings received (the peer's ledger checkpoints arrive too, to witness)."""
+    with node.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(inbox_t)
+                                .where(inbox_t.c.type == "ping")).scalar_one())
 
 
 def test_pings_are_delivered_both_ways_by_the_background_workers(nodes: tuple[Served, Served]) -> None:
@@ -123,26 +134,23 @@ def test_receiver_killed_mid_delivery_gets_every_item_exactly_once(nodes: tuple[
     # B stays down until A's worker has failed to reach it at least once.
     wait_for("a failed delivery attempt", lambda: _failed_attempts(a.node) > 0)
     b.start()
-    wait_for("every delivery", lambda: a.api("GET", "/outbox").json()["counts"]["delivered"] == n,
-          timeout=180)
+    # Pings only: past 1,000 entries the ledger's checkpoint goes to B as well, to witness.
+    wait_for("every delivery", lambda: _delivered(a.node) == n, timeout=180)
 
     applied = _accepted_pings(b.node, a.node.node_id)
     assert len(applied) == n and Counter(applied).most_common(1)[0][1] == 1
     assert set(applied) == set(queued)
     assert _inbox_count(b.node) == n
-    rows = a.api("GET", "/outbox", params={"state": "delivered", "limit": n}).json()["items"]
+    rows = [r for r in a.api("GET", "/outbox", params={"state": "delivered", "limit": n + 100}).json()["items"]
+            if r["type"] == "ping"]
     assert len(rows) == n and max(r["attempts"] for r in rows) >= 2  # some were retried
     with a.node.read() as conn:
         delivered = conn.execute(select(ledger_entries.c.payload)
                                  .where(ledger_entries.c.action == "outbox.delivered")).scalars().all()
-    assert sorted(json.loads(p)["envelope_id"] for p in delivered) == sorted(queued)
+    assert sorted(p["envelope_id"] for p in map(json.loads, delivered) if p["type"] == "ping") == sorted(queued)
     assert ledger.verify(b.node).ok and ledger.verify(a.node).ok
 
 
-def _delivered(node: Node) -> int:
-    with node.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(outbox_t)
-                                .where(outbox_t.c.state == "delivered")).scalar_one())
 
 
 def _leased(node: Node) -> int:
@@ -207,3 +215,66 @@ def test_killed_sender_then_killed_receiver_resume_within_seconds_losing_nothing
     assert applied == queued  # nothing lost, in the order queued
     assert _inbox_count(b.node) == n
     assert ledger.verify(a.node).ok and ledger.verify(b.node).ok
+
+
+def _witnessed_checkpoint(a: Served, b: Served, capsys: pytest.CaptureFixture[str]) -> int:
+    """`hanoi ledger checkpoint` on A: signed, sent to B, kept by B. Returns its entry."""
+    from hanoi.store.tables import witnessed_heads
+
+    hanoi = ["--home", str(a.node.home)]
+    assert run([*hanoi, "ledger", "checkpoint"]) == 0
+    out = capsys.readouterr().out
+    assert f"sent to 1 peer(s) to witness: {b.node.node_id}" in out
+    seq = int(out.split("checkpoint at entry ")[1].split(",")[0])
+
+    def kept() -> bool:
+        with b.node.read() as conn:
+            return conn.execute(select(witnessed_heads.c.seq).where(
+                (witnessed_heads.c.node == a.node.node_id)
+                & (witnessed_heads.c.source == "checkpoint"))).scalar() == seq
+
+    wait_for("B to witness A's checkpoint", kept)
+    assert run([*hanoi, "ledger", "verify", "--witnesses"]) == 0
+    assert f"consistent: witness {b.node.node_id} saw entry {seq}" in capsys.readouterr().out
+    a.stop()  # the tamperer works on a stopped node's database
+    return seq
+
+
+def _verify_with_witnesses(a: Served, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
+    hanoi = ["--home", str(a.node.home)]
+    assert run([*hanoi, "ledger", "verify"]) == 0  # the ledger alone shows nothing
+    capsys.readouterr()
+    code = run([*hanoi, "ledger", "verify", "--witnesses", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert run([*hanoi, "ledger", "verify", "--witnesses"]) == code
+    return code, report, capsys.readouterr().out
+
+
+def test_a_cut_tail_is_caught_by_the_witness(nodes: tuple[Served, Served],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.node.test_witness import tamper
+
+    a, b = nodes
+    seq = _witnessed_checkpoint(a, b, capsys)
+    tamper(a.node, f"DELETE FROM ledger_entries WHERE seq >= {seq - 1}",
+           f"DELETE FROM ledger_checkpoints WHERE seq >= {seq - 1}")
+    code, report, text = _verify_with_witnesses(a, capsys)
+    assert code == 1 and not report["ok"] and report["ledger"]["ok"]
+    (found,) = report["witnesses"]
+    assert (found["witness"], found["outcome"], found["seq"]) == (b.node.node_id, "cut", seq)
+    assert found["signed_by_this_node"] is True
+    assert f"cut: witness {b.node.node_id} saw entry {seq}" in text and "tail was cut" in text
+
+
+def test_a_rewritten_tail_is_caught_by_the_witness(nodes: tuple[Served, Served],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.node.test_witness import rewrite_from, tamper
+
+    a, b = nodes
+    seq = _witnessed_checkpoint(a, b, capsys)
+    tamper(a.node, *rewrite_from(a.node, seq - 3))
+    code, report, text = _verify_with_witnesses(a, capsys)
+    assert code == 1 and not report["ok"] and report["ledger"]["ok"]
+    (found,) = report["witnesses"]
+    assert (found["witness"], found["outcome"], found["seq"]) == (b.node.node_id, "rewritten", seq)
+    assert f"rewritten: witness {b.node.node_id} saw entry {seq} with hash" in text

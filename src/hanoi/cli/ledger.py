@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, open_node, print_json
-from hanoi.services import ledger
+from hanoi.services import ledger, witness
 
 app = typer.Typer(help="The append-only, hash-chained ledger.", no_args_is_help=True)
 
@@ -16,10 +16,29 @@ app = typer.Typer(help="The append-only, hash-chained ledger.", no_args_is_help=
 @app.command("verify")
 def verify(
     workers: Annotated[int, typer.Option(help="Processes to use (0: one per core)")] = 0,
+    witnesses: Annotated[bool, typer.Option(
+        "--witnesses", help="Also ask every peer for the newest head of this ledger it witnessed, "
+                            "and report a tail that was cut or rewritten")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Recompute every hash and link, check signed checkpoints; exit 1 on the first break."""
-    result = ledger.verify(open_node(), workers=workers or None)
+    """Recompute every hash and link, check signed checkpoints; exit 1 on the first break (with
+    --witnesses, also on a witness that saw what the ledger lost or changed, or did not answer)."""
+    node = open_node()
+    if witnesses:
+        report = witness.verify(node)
+        if as_json:
+            print_json(report)
+        else:
+            console.print(report["ledger"]["message"], highlight=False,
+                          style=None if report["ledger"]["ok"] else "bold red")
+            for w in report["witnesses"]:
+                bad = w["outcome"] not in ("consistent", "nothing witnessed")
+                console.print(f"{w['outcome']}: {w['detail']}", style="bold red" if bad else None,
+                              highlight=False)
+            if not report["witnesses"]:
+                console.print("no peers to ask: nothing witnessed this ledger", style="bold red")
+        raise typer.Exit(0 if report["ok"] else 1)
+    result = ledger.verify(node, workers=workers or None)
     if as_json:
         print_json(result.as_dict())
     else:
@@ -52,5 +71,9 @@ def show(
 @app.command("checkpoint")
 def checkpoint() -> None:
     """Sign the current head now."""
-    cp = ledger.checkpoint(open_node(), actor())
+    node = open_node()
+    cp = ledger.checkpoint(node, actor())
     console.print(f"checkpoint at entry {cp['seq']}, head {cp['head_hash']}")
+    announced = witness.announce(node, actor())
+    if announced:
+        console.print(f"sent to {len(announced)} peer(s) to witness: {', '.join(sorted(announced))}")

@@ -60,6 +60,7 @@ from hanoi.federation.envelope import (
     read_signed,
 )
 from hanoi.federation.receipts import (
+    MAX_DETAIL,
     LedgerHead,
     Receipt,
     accept,
@@ -87,7 +88,8 @@ def register_handler(type_: str, fn: Handler) -> None:
     receiving unit of work. ``sender_member_row`` is the sender's member row plus
     ``inbound_decision`` (the inbound gate's decision as a dict). The handler may return a dict
     (ledgered with ``inbox.accepted``; a ``subject`` in it names the ledger subject, e.g.
-    ``request:<id>``); raising a ``HanoiError`` rejects the item with its rule code (or
+    ``request:<id>``; a ``receipt_detail`` text goes into the signed receipt, e.g. a witness's
+    countersignature); raising a ``HanoiError`` rejects the item with its rule code (or
     FED-ITEM-INVALID) and rolls back everything the handler wrote."""
     _HANDLERS[type_] = fn
 
@@ -372,7 +374,8 @@ def _receive_one(b: _Batch, item: Any, env: Envelope | Rejection) -> Outcome:
                   "answers": env.answers, "created": env.as_dict()["created"],
                   "digest": content_digest, "result": result},
                  decision=decision.outcome, reasons=[r.as_dict() for r in decision.reasons])
-    receipt = b.sign(accept(env, receiver=b.me, ledger_head=b.head(), received_at=b.now))
+    receipt = b.sign(accept(env, receiver=b.me, ledger_head=b.head(), received_at=b.now,
+                            detail=str(result.get("receipt_detail", ""))[:MAX_DETAIL]))
     _store(b, env, item, "accepted", None, receipt, content_digest)
     return receipt
 

@@ -96,13 +96,17 @@ _CLAIM_LOCK_KEY = 0x4F5554424F58  # "OUTBOX"
 
 SendGate = Callable[[UnitOfWork, dict[str, Any], dict[str, Any]], Decision]
 _SEND_GATES: dict[str, SendGate] = {}
+# (recipient, verified receipt, its signed text) for each row a delivery round settled.
+ReceiptObserver = Callable[[UnitOfWork, list[tuple[str, Receipt, str]]], None]
+_RECEIPT_OBSERVERS: list[ReceiptObserver] = []
+_ROUND_HOOKS: list[Callable[[Node], None]] = []
 
 # Modules whose ``register()`` adds send gates and inbox handlers. Delivery and the inbox load
 # them before their first item, whatever started them (``hanoi serve``'s worker thread starts
 # before the API app, ``hanoi outbox deliver`` has no app): an item must never leave under the
 # default gate because its own gate was not registered yet.
 PLUGINS: tuple[str, ...] = ("hanoi.services.requests_remote", "hanoi.services.signals", "hanoi.services.signal_io",
-                             "hanoi.services.media")
+                             "hanoi.services.media", "hanoi.services.witness")
 _plugins_loaded = False
 _plugins_lock = threading.Lock()
 
@@ -136,6 +140,19 @@ def register_send_gate(type_prefix: str, fn: SendGate) -> None:
     (ledgered, never sent), ``review`` holds it (re-checked every ``HOLD_RECHECK`` and on
     ``retry``), ``allow`` sends it. The default for every type is ``default_send_gate``."""
     _SEND_GATES[type_prefix] = fn
+
+
+def register_receipt_observer(fn: ReceiptObserver) -> None:
+    """Call ``fn(uow, [(recipient, receipt, receipt_text), ...])`` in the unit of work that
+    records a delivery round's outcomes (e.g. to keep the peers' ledger heads the receipts
+    carry)."""
+    _RECEIPT_OBSERVERS.append(fn)
+
+
+def register_round_hook(fn: Callable[[Node], None]) -> None:
+    """Call ``fn(node)`` after each round of the delivery worker (``run_worker``); it decides
+    itself how often to act. An error in it is logged, never stops delivery."""
+    _ROUND_HOOKS.append(fn)
 
 
 def send_gate_for(type_: str) -> SendGate:
@@ -801,6 +818,11 @@ def _record_outcomes(node: Node, items: list[_Item]) -> None:
                 raise _NothingToRecord
             return
         uow.conn.execute(_FINISH, updates)
+        settled = {u["_id"] for u in updates}
+        observed = [(i.row["recipient"], i.receipt, i.receipt_text) for i in finals
+                    if i.id in settled and i.receipt is not None and i.receipt_text is not None]
+        for observer in _RECEIPT_OBSERVERS:
+            observer(uow, observed)
 
 
 def _bookkeep(node: Node, updates: dict[str, dict[str, Any]], now: datetime) -> None:
@@ -885,6 +907,11 @@ def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: flo
             try:
                 peer_watch.probe(node, http)  # a peer back after a crash gets its backlog now
                 claimed = deliver_due(node, limit=limit, client=http)
+                for hook in _ROUND_HOOKS:
+                    try:
+                        hook(node)
+                    except Exception:
+                        log.exception("outbox round hook %r failed", hook)
             except Exception:
                 log.exception("outbox delivery round failed; retrying in 1 s")
                 stop.wait(1.0)
