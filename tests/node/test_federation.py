@@ -4,6 +4,7 @@ backends); the receiver's API is reached through a TestClient standing in for th
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -259,6 +261,31 @@ def test_network_error_retries_later_without_ledgering_each_attempt(
     assert outbox_row(a, env_id)["state"] == "delivered" and outbox_row(a, env_id)["attempts"] == 2
 
 
+@pytest.mark.filterwarnings("ignore:You should not use the 'timeout' argument with the TestClient")
+def test_a_peer_back_from_a_crash_gets_its_backlog_at_once_not_after_its_backoff(
+        peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hanoi.node import peer_watch
+
+    a, b, _ca, cb = peered
+    monkeypatch.setattr(peer_watch, "PROBE_EVERY", 0.0)
+    (env_id,) = peers.ping(a, "test", b.node_id)
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with httpx.Client(transport=httpx.MockTransport(down)) as dead:
+        outbox.deliver_due(a, client=dead)
+        assert peer_watch.watched(a) == [b.node_id]
+        # Down a while: its rows have backed off for minutes.
+        outbox._bookkeep(a, {env_id: {"next_attempt_at": a.now() + timedelta(minutes=5)}}, a.now())
+        assert peer_watch.probe(a, dead) == 0 and peer_watch.watched(a) == [b.node_id]
+    assert outbox.deliver_due(a, client=cb) == 0  # nothing due: the backoff says wait
+    assert peer_watch.probe(a, cb) == 1  # B answers again: its backlog is due now
+    assert peer_watch.watched(a) == []
+    assert outbox.deliver_due(a, client=cb) == 1
+    assert outbox_row(a, env_id)["state"] == "delivered"
+
+
 def test_a_lost_receipt_is_answered_again_and_the_item_applied_once(
         peered: tuple[Node, Node, TestClient, TestClient]) -> None:
     a, b, _ca, cb = peered
@@ -293,6 +320,70 @@ def test_peer_refusal_is_final_and_ledgered_with_its_rule(
     assert on_b["decision"] == "rejected" and on_b["reasons"][0]["code"] == "GATE-SUSPENDED"
     assert entries(b, "inbox.accepted") == []
     assert [r["id"] for r in outbox.list_rows(a, state="failed")] == [env_id]
+
+
+def _junk_under_the_same_ids(sent: list[dict[str, str]]) -> list[Any]:
+    """What a party in the middle sends B instead: junk claiming each envelope's id, one with
+    the genuine envelope's signature spoiled, one a bare object that is no envelope at all."""
+    junk: list[Any] = []
+    for i, jws in enumerate(sent):
+        raw = jws["payload"]
+        env_id = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))["id"]
+        if i % 2:
+            bare = json.dumps({"id": env_id}).encode()
+            junk.append({**jws, "payload": base64.urlsafe_b64encode(bare).rstrip(b"=").decode()})
+        else:
+            junk.append({**jws, "signature": jws["signature"][::-1]})
+    return junk
+
+
+def test_a_rejection_of_junk_sent_under_our_id_does_not_settle_our_envelope(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    sent_ids = peers.ping(a, "test", b.node_id, count=2)
+
+    def in_the_middle(request: httpx.Request) -> httpx.Response:
+        # B's genuine, signed rejections of the junk are handed to A as B's answer.
+        r = cb.post(request.url.path, content=json.dumps(_junk_under_the_same_ids(
+            json.loads(request.content))))
+        return httpx.Response(r.status_code, content=r.content,
+                              headers={"content-type": "application/json"})
+
+    with httpx.Client(transport=httpx.MockTransport(in_the_middle)) as mitm:
+        outbox.deliver_due(a, client=mitm)
+    rules = {e["payload"]["rule"] for e in entries(b, "inbox.rejected")}
+    assert rules == {"FED-SIGNATURE", "FED-MALFORMED"}  # B did reject the junk, and signed it
+    for env_id in sent_ids:
+        row = outbox_row(a, env_id)
+        assert row["state"] == "pending" and "FED-UNBOUND-RECEIPT" in row["last_error"]
+    unbound = entries(a, "outbox.receipt.unbound")
+    assert sorted(e["payload"]["envelope_id"] for e in unbound) == sorted(sent_ids)
+    assert all(e["payload"]["receipt"]["status"] == "rejected" for e in unbound)
+    assert entries(a, "outbox.rejected") == []
+
+    with httpx.Client(transport=httpx.MockTransport(in_the_middle)) as mitm:
+        for env_id in sent_ids:
+            outbox.retry(a, "test", env_id)
+        outbox.deliver_due(a, client=mitm)
+    assert len(entries(a, "outbox.receipt.unbound")) == 2  # once per run, not at each retry
+
+    for env_id in sent_ids:  # the party in the middle is gone: the real answer settles it
+        outbox.retry(a, "test", env_id)
+    outbox.deliver_due(a, client=cb)
+    assert {outbox_row(a, i)["state"] for i in sent_ids} == {"delivered"}
+    assert sorted(e["payload"]["envelope_id"] for e in entries(b, "inbox.accepted")) == sorted(sent_ids)
+    assert ledger.verify(a).ok and ledger.verify(b).ok
+
+
+def test_a_genuine_rejection_of_what_we_sent_is_still_final(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    members.expire_key(b, "test", a.node_id, a.config.key_id)  # B no longer takes A's key
+    (env_id,) = peers.ping(a, "test", b.node_id)
+    outbox.deliver_due(a, client=cb)
+    row = outbox_row(a, env_id)
+    assert row["state"] == "rejected" and row["rule"] == "FED-KEY-EXPIRED"
+    assert row["receipt"]["received_digest"] and row["receipt"]["envelope_digest"] is None
 
 
 # --- the inbox: every rejection ledgered, nothing applied ------------------------------------
@@ -477,6 +568,97 @@ def test_a_rotation_not_signed_by_a_registered_key_is_refused(
     assert entries(b, "inbox.rejected")[-1]["payload"]["claimed_type"] == "key.rotation"
 
 
+def _rotate_with_a_stolen_key(b: Node, cb: TestClient, peer: str, stolen_kid: str,
+                              stolen: Ed25519PrivateKey, announced_at: datetime,
+                              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What an attacker holding an old key of ``peer`` does: post B a rotation signed with it,
+    announcing a key of the attacker's, then an envelope signed with that key. Both answers."""
+    from hanoi.federation.descriptor import KeyRotation, sign_rotation
+
+    mallory = keys.generate_private_key()
+    rotation = KeyRotation(peer, stolen_kid, keys.PublicKeyRecord.of("gb-mallory", mallory, announced_at),
+                           announced_at)
+    r = cb.post("/federation/v1/rotation",
+                json={"id": "env-rot-stolen", "rotation": sign_rotation(rotation, stolen)})
+    assert r.status_code == 200
+    env = Envelope(f"env-{uuid.uuid4().hex}", peer, b.node_id, "ping", b.now(), {"n": 1})
+    r2 = cb.post("/federation/v1/inbox", content=json.dumps(sign_envelope(env, mallory, "gb-mallory")))
+    assert r2.status_code == 200
+    return inbox.receipt_payload(r.text), inbox.receipt_payload(r2.text)
+
+
+def test_an_expired_key_cannot_introduce_a_key(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    stolen_kid, stolen = a.config.key_id, a.private_key
+    members.expire_key(b, "test", a.node_id, stolen_kid)  # B ended the key (say, A lost it)
+    (registered,) = members.show(b, a.node_id)["keys"]
+    start, end = (datetime.fromisoformat(registered[k].replace("Z", "+00:00"))
+                  for k in ("not_before", "not_after"))
+    # Backdated to a time the key was valid: the signer chooses announced_at.
+    rotation, envelope = _rotate_with_a_stolen_key(b, cb, a.node_id, stolen_kid, stolen,
+                                                   start + (end - start) / 2)
+    assert (rotation["status"], rotation["rule"]) == ("rejected", "FED-KEY-EXPIRED")
+    assert [k["kid"] for k in members.show(b, a.node_id)["keys"]] == [stolen_kid]
+    assert (envelope["status"], envelope["rule"]) == ("rejected", "FED-UNKNOWN-KEY")
+    assert entries(b, "peer.key.rotated") == []
+    assert entries(b, "inbox.rejected")[-2]["payload"]["rule"] == "FED-KEY-EXPIRED"
+
+
+def test_a_key_retired_by_rotation_cannot_introduce_a_key(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    stolen_kid, stolen = a.config.key_id, a.private_key
+    out = peers.rotate_key(a, "test", grace=timedelta(minutes=10))
+    outbox.deliver_due(a, client=cb)
+    assert outbox_row(a, out["announcements"][b.node_id])["state"] == "delivered"
+    retired = datetime.fromisoformat(out["old_key_valid_until"].replace("Z", "+00:00"))
+    b.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # the grace is over
+    rotation, envelope = _rotate_with_a_stolen_key(b, cb, a.node_id, stolen_kid, stolen,
+                                                   retired - timedelta(minutes=1))
+    assert (rotation["status"], rotation["rule"]) == ("rejected", "FED-KEY-EXPIRED")
+    assert {k["kid"] for k in members.show(b, a.node_id)["keys"]} == {stolen_kid, out["new_key_id"]}
+    assert (envelope["status"], envelope["rule"]) == ("rejected", "FED-UNKNOWN-KEY")
+    assert len(entries(b, "peer.key.rotated")) == 1  # A's own rotation only
+
+
+def test_a_rotation_announced_long_ago_is_refused_even_by_a_valid_key(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    announced = b.now()
+    b.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # a genuine rotation, replayed later
+    rotation, _ = _rotate_with_a_stolen_key(b, cb, a.node_id, a.config.key_id, a.private_key,
+                                            announced)
+    assert (rotation["status"], rotation["rule"]) == ("rejected", "FED-STALE")
+
+
+def test_a_rotation_reaches_a_peer_that_was_away_longer_than_the_skew_window(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, _ca, cb = peered
+    out = peers.rotate_key(a, "test", grace=timedelta(hours=1))
+    later = timedelta(minutes=20)  # B was unreachable; the queued announcement is 20 min old
+    a.clock = b.clock = lambda: datetime.now(UTC) + later
+    (ping_id,) = peers.ping(a, "test", b.node_id)
+    outbox.deliver_due(a, client=cb)
+    assert outbox_row(a, out["announcements"][b.node_id])["state"] == "delivered"
+    assert outbox_row(a, ping_id)["state"] == "delivered"  # signed with the new key
+    announced = entries(b, "peer.key.rotated")[0]["payload"]["rotation"]["announced_at"]
+    assert datetime.fromisoformat(announced.replace("Z", "+00:00")) > datetime.now(UTC) + later / 2
+
+
+def test_rotation_without_grace_announces_nothing_and_keeps_no_key(
+        peered: tuple[Node, Node, TestClient, TestClient]) -> None:
+    a, b, ca, _cb = peered
+    out = peers.rotate_key(a, "test", grace=timedelta(0))
+    assert out["announcements"] == {} and out["readd_by"] == [b.node_id]
+    assert not list((a.home / "retired-keys").glob("*"))
+    # B adds A again and confirms the new fingerprint: the old key ends on B too.
+    shown = peers.fetch(b, "test", A_URL, client=ca)
+    peers.trust(b, "test", a.node_id, shown["fingerprint"])
+    on_b = {k["kid"]: k for k in members.show(b, a.node_id)["keys"]}
+    assert on_b[out["old_key_id"]]["valid_now"] is False and on_b[out["new_key_id"]]["valid_now"]
+
+
 # --- admin API and CLI --------------------------------------------------------------------------
 
 
@@ -622,6 +804,37 @@ def test_items_behind_another_workers_lease_wait_and_do_not_starve_other_subject
     # Once the first item is back in the queue (its worker gave up), the whole run goes.
     outbox._bookkeep(a, {waiting[0]: {}}, now)
     assert [r["id"] for r in outbox._claim(a, 100, now)] == waiting
+
+
+def test_a_live_worker_keeps_its_lease_however_long_the_send_takes(
+        peered: tuple[Node, Node, TestClient, TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    from hanoi.node import outbox_leases
+    from hanoi.store.tables import outbox as outbox_t
+    from tests.node.helpers import wait_for
+
+    a, b, _ca, cb = peered
+    monkeypatch.setattr(outbox_leases, "RENEW_EVERY", 0.02)
+    (env_id,) = peers.ping(a, "test", b.node_id)
+    ahead = {"by": timedelta(0)}
+    a.clock = lambda: datetime.now(UTC) + ahead["by"]
+    taken_meanwhile: list[dict[str, Any]] = []
+
+    def lease_until() -> datetime:
+        with a.read() as conn:
+            until = conn.execute(select(outbox_t.c.lease_until).where(outbox_t.c.id == env_id)).scalar_one()
+        return until if until.tzinfo else until.replace(tzinfo=UTC)
+
+    def slow_peer(request: httpx.Request) -> httpx.Response:
+        ahead["by"] = 3 * outbox.LEASE  # the send outlasts its first lease, and then some
+        wait_for("the heartbeat to renew the lease", lambda: lease_until() > a.now(), timeout=30)
+        taken_meanwhile.extend(outbox._claim(a, 10, a.now()))  # another worker looks
+        r = cb.post(request.url.path, content=request.content)
+        return httpx.Response(r.status_code, content=r.content, headers={"content-type": "application/json"})
+
+    with httpx.Client(transport=httpx.MockTransport(slow_peer)) as slow:
+        outbox.deliver_due(a, client=slow)
+    assert taken_meanwhile == []
+    assert outbox_row(a, env_id)["state"] == "delivered" and len(entries(b, "inbox.accepted")) == 1
 
 
 def test_a_held_item_holds_the_later_items_about_its_subject_only(

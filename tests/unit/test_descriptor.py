@@ -191,7 +191,7 @@ def rotation(**kw: Any) -> KeyRotation:
 
 def test_rotation_signed_by_the_old_key_is_accepted_and_applied() -> None:
     rot = rotation()
-    opened = open_rotation(sign_rotation(rot, KEY_1), node_id="ke-ncsc", known_keys=[REC_1])
+    opened = open_rotation(sign_rotation(rot, KEY_1), node_id="ke-ncsc", known_keys=[REC_1], now=NOW)
     assert opened == rot
     keys = apply_rotation([REC_1], opened)
     assert [k.key_id for k in keys] == ["ke-1", "ke-2"]
@@ -234,6 +234,7 @@ def test_rotation_signed_by_the_new_key_is_rejected() -> None:
         sign_rotation(rotation(), KEY_2),
         node_id="ke-ncsc",
         known_keys=[REC_1],
+        now=NOW,
     )
 
 
@@ -242,7 +243,7 @@ def test_rotation_with_a_kid_other_than_the_old_key_is_rejected() -> None:
     from hanoi.federation.envelope import sign_object
 
     jws = sign_object(rotation().as_dict(), typ=TYP_ROTATION, private_key=KEY_2, key_id="ke-2")
-    refused("FED-ROTATION", open_rotation, jws, node_id="ke-ncsc", known_keys=[REC_1, REC_2])
+    refused("FED-ROTATION", open_rotation, jws, node_id="ke-ncsc", known_keys=[REC_1, REC_2], now=NOW)
 
 
 def test_rotation_from_an_unknown_old_key_is_rejected() -> None:
@@ -253,6 +254,7 @@ def test_rotation_from_an_unknown_old_key_is_rejected() -> None:
         sign_rotation(rot, KEY_1),
         node_id="ke-ncsc",
         known_keys=[REC_1],
+        now=NOW,
     )
 
 
@@ -264,7 +266,46 @@ def test_rotation_by_an_expired_old_key_is_rejected() -> None:
         sign_rotation(rotation(), KEY_1),
         node_id="ke-ncsc",
         known_keys=[gone],
+        now=NOW,
     )
+
+
+def test_rotation_backdated_to_before_the_old_key_expired_is_rejected() -> None:
+    # The signer chooses announced_at: a key that has ended introduces nothing, whatever the
+    # rotation claims about when it was made.
+    ended = PublicKeyRecord.of("ke-1", KEY_1, NOW - timedelta(days=100), NOW + timedelta(hours=1))
+    later = NOW + timedelta(days=3)
+    for announced in (NOW, later):
+        refused("FED-KEY-EXPIRED", open_rotation,
+                sign_rotation(rotation(announced_at=announced, old_not_after=None), KEY_1),
+                node_id="ke-ncsc", known_keys=[ended], now=later)
+
+
+def test_rotation_announced_outside_the_skew_window_is_rejected() -> None:
+    jws = sign_rotation(rotation(), KEY_1)
+    for now in (NOW + timedelta(minutes=6), NOW - timedelta(minutes=6)):
+        refused("FED-STALE", open_rotation, jws, node_id="ke-ncsc", known_keys=[REC_1], now=now)
+    assert open_rotation(jws, node_id="ke-ncsc", known_keys=[REC_1], now=NOW + timedelta(minutes=4))
+
+
+def test_a_replayed_rotation_never_revives_a_key_a_later_rotation_ended() -> None:
+    first = rotation(old_not_after=SWITCH)
+    keys = apply_rotation([REC_1], first)
+    ended_at = NOW + timedelta(days=8)
+    rec_3 = PublicKeyRecord.of("ke-3", MALLORY, ended_at - timedelta(hours=1))
+    second = KeyRotation("ke-ncsc", "ke-2", rec_3, NOW + timedelta(days=7), ended_at)
+    keys = apply_rotation(keys, second)
+    assert {k.key_id: k.not_after for k in keys}["ke-2"] == ended_at
+    # The first rotation again (ke-1 still valid, say): ke-2 keeps the end the second one set.
+    assert apply_rotation(keys, first) == keys
+
+
+def test_rotation_ending_the_old_key_before_it_began_is_rejected() -> None:
+    late = PublicKeyRecord.of("ke-1", KEY_1, NOW - timedelta(minutes=1))
+    early = PublicKeyRecord.of("ke-2", KEY_2, NOW - timedelta(days=2))
+    rot = rotation(new_key=early, old_not_after=NOW - timedelta(days=1))
+    refused("FED-ROTATION", open_rotation, sign_rotation(rot, KEY_1), node_id="ke-ncsc",
+            known_keys=[late], now=NOW)
 
 
 def test_rotation_for_another_node_is_rejected() -> None:
@@ -274,6 +315,7 @@ def test_rotation_for_another_node_is_rejected() -> None:
         sign_rotation(rotation(), KEY_1),
         node_id="fr-pharos",
         known_keys=[REC_1],
+        now=NOW,
     )
 
 
@@ -285,6 +327,7 @@ def test_rotation_clashing_with_a_registered_key_is_rejected() -> None:
         sign_rotation(rotation(), KEY_1),
         node_id="ke-ncsc",
         known_keys=[REC_1, other],
+        now=NOW,
     )
     same_key_new_id = rotation(new_key=PublicKeyRecord.of("ke-9", KEY_1, NOW))
     refused(
@@ -293,6 +336,7 @@ def test_rotation_clashing_with_a_registered_key_is_rejected() -> None:
         sign_rotation(same_key_new_id, KEY_1),
         node_id="ke-ncsc",
         known_keys=[REC_1],
+        now=NOW,
     )
 
 

@@ -21,7 +21,9 @@ from hanoi.federation.receipts import (
     LedgerHead,
     Receipt,
     accept,
+    binding_problem,
     open_receipt,
+    received_digest,
     reject,
     sign_receipt,
 )
@@ -85,11 +87,54 @@ def test_rejected_receipt_from_an_inbox_rejection() -> None:
         receiver="node-b",
         ledger_head=HEAD,
         received_at=NOW,
+        received=forged,
     )
-    opened = open_receipt(sign_receipt(receipt, KEY_B, "b-1"), resolve_keys=resolve, envelope=ENV)
+    signed = sign_receipt(receipt, KEY_B, "b-1")
+    opened = open_receipt(signed, resolve_keys=resolve, envelope=ENV, sent=forged)
     assert opened.status == "rejected"
     assert opened.rule == "FED-SIGNATURE"
     assert opened.envelope_digest is None  # a forgery's contents are not vouched for
+    assert opened.received_digest == received_digest(forged)
+    # Bound to the forgery, it settles nothing for the genuine envelope under the same id.
+    exc = refused("FED-UNBOUND-RECEIPT", signed, envelope=ENV, sent=sign_envelope(ENV, KEY_A, "a-1"))
+    assert "not the one this node sent" in exc.detail
+
+
+def test_a_rejection_of_an_unverified_message_must_name_what_was_received() -> None:
+    with pytest.raises(InvalidInput) as exc:
+        reject(ENV.id, "FED-SIGNATURE", "", receiver="node-b", ledger_head=HEAD, received_at=NOW)
+    assert exc.value.problems[0].field == "received"
+
+
+def test_an_unbound_rejection_settles_nothing_an_unbound_acceptance_still_does() -> None:
+    sent = sign_envelope(ENV, KEY_A, "a-1")
+    legacy_rejection = Receipt(ENV.id, "node-b", "rejected", "FED-SIGNATURE", "", HEAD, NOW)
+    exc = refused("FED-UNBOUND-RECEIPT", sign_receipt(legacy_rejection, KEY_B, "b-1"),
+                  envelope=ENV, sent=sent)
+    assert "names no digest" in exc.detail
+    legacy_acceptance = Receipt(ENV.id, "node-b", "accepted", None, "", HEAD, NOW)
+    assert binding_problem(legacy_acceptance, envelope_id=ENV.id,
+                           content_digest=ENV.content_digest(), sent=sent) is None
+    # An older node reads an acceptance: no member it does not know.
+    assert "received_digest" not in legacy_acceptance.as_dict()
+
+
+@given(payload=st.dictionaries(st.text(max_size=5), st.integers(-5, 5), max_size=3),
+       indent=st.none() | st.integers(0, 3), reverse=st.booleans())
+def test_received_digest_names_the_jws_however_it_travelled(
+        payload: dict[str, int], indent: int | None, reverse: bool) -> None:
+    env = Envelope(ENV.id, "node-a", "node-b", "signal", NOW, payload)
+    jws = sign_envelope(env, KEY_A, "a-1")
+    members = sorted(jws.items(), reverse=reverse)
+    as_text = json.dumps(dict(members), indent=indent)
+    expected = received_digest(jws)
+    assert received_digest(as_text) == received_digest(as_text.encode()) == expected
+    assert received_digest(dict(members)) == expected
+    other = "B" if jws["signature"].endswith("A") else "A"
+    assert received_digest({**jws, "signature": jws["signature"][:-1] + other}) != expected
+    # Junk is named by its bytes, never mistaken for the JWS.
+    assert received_digest(as_text.encode() + b"x") != expected
+    assert received_digest([jws]) != expected and received_digest(b"\xff[[[") != expected
 
 
 def test_gate_refusal_receipt_names_the_envelope_contents() -> None:
@@ -105,6 +150,7 @@ def test_gate_refusal_receipt_names_the_envelope_contents() -> None:
     assert receipt.envelope_digest == ENV.content_digest()
     opened = open_receipt(sign_receipt(receipt, KEY_B, "b-1"), resolve_keys=resolve, envelope=ENV)
     assert opened == receipt
+    assert "received_digest" not in receipt.as_dict()
 
 
 def test_forged_receipt_is_rejected() -> None:
@@ -132,9 +178,9 @@ def test_receipt_must_come_from_the_node_the_envelope_went_to() -> None:
 
 def test_receipt_must_answer_the_envelope_sent() -> None:
     other = Envelope("01JB8Z0000ENVELOPE0002", "node-a", "node-b", "signal", NOW, {"v": 1})
-    refused("FED-MALFORMED", accepted_jws(), envelope=other)
+    refused("FED-UNBOUND-RECEIPT", accepted_jws(), envelope=other)
     changed = Envelope(ENV.id, "node-a", "node-b", "signal", NOW, {"v": 2})
-    exc = refused("FED-MALFORMED", accepted_jws(), envelope=changed)
+    exc = refused("FED-UNBOUND-RECEIPT", accepted_jws(), envelope=changed)
     assert "contents" in exc.detail
 
 
@@ -172,6 +218,7 @@ def test_receipt_validation() -> None:
         ({"status": "rejected", "rule": "NO-SUCH"}, "rule"),
         ({"received_at": datetime(2025, 10, 25)}, "received_at"),
         ({"envelope_digest": "abc"}, "envelope_digest"),
+        ({"received_digest": "sha256:AB"}, "received_digest"),
         ({"envelope_id": "has space"}, "envelope_id"),
     ]
     for change, field in bad:
@@ -189,9 +236,10 @@ def test_receipt_validation() -> None:
     detail=st.text(max_size=100),
     received=st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC)),
     digest=st.none() | st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True),
+    got=st.none() | st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True),
 )
 def test_receipt_dict_round_trip(
-    status: str, seq: int, detail: str, received: datetime, digest: str | None
+    status: str, seq: int, detail: str, received: datetime, digest: str | None, got: str | None
 ) -> None:
     receipt = Receipt(
         ENV.id,
@@ -202,5 +250,6 @@ def test_receipt_dict_round_trip(
         LedgerHead(seq, "ab" * 32),
         received,
         digest,
+        got,
     )
     assert Receipt.from_dict(json.loads(json.dumps(receipt.as_dict()))) == receipt

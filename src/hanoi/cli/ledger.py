@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from hanoi.cli.common import JsonFlag, actor, console, open_node, print_json, print_table, progress, table
-from hanoi.node import ledger
+from hanoi.cli.common import JsonFlag, actor, console, open_node, print_json, print_table, progress, styled, table
+from hanoi.node import ledger, witness
 
 app = typer.Typer(help="The append-only, hash-chained ledger.", no_args_is_help=True)
 
@@ -15,11 +15,30 @@ app = typer.Typer(help="The append-only, hash-chained ledger.", no_args_is_help=
 @app.command("verify")
 def verify(
     workers: Annotated[int, typer.Option(help="Processes to use (0: one per core)")] = 0,
+    witnesses: Annotated[bool, typer.Option(
+        "--witnesses", help="Also ask every peer for the newest head of this ledger it witnessed, "
+                            "and report a tail that was cut or rewritten")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Recompute every hash and link, check signed checkpoints; exit 1 on the first break."""
+    """Recompute every hash and link, check signed checkpoints; exit 1 on the first break (with
+    --witnesses, also on a witness that saw what the ledger lost or changed, or did not answer)."""
+    node = open_node()
+    if witnesses:
+        report = witness.verify(node)
+        if as_json:
+            print_json(report)
+        else:
+            ok = report["ledger"]["ok"]
+            console.print(styled(report["ledger"]["message"] if ok else (report["ledger"]["message"], "bold red")))
+            for w in report["witnesses"]:
+                bad = w["outcome"] not in ("consistent", "nothing witnessed")
+                line = f"{w['outcome']}: {w['detail']}"
+                console.print(styled((line, "bold red") if bad else line))
+            if not report["witnesses"]:
+                console.print(styled(("no peers to ask: nothing witnessed this ledger", "bold red")))
+        raise typer.Exit(0 if report["ok"] else 1)
     with progress("verifying", as_json=as_json) as bar:
-        result = ledger.verify(open_node(), workers=workers or None,
+        result = ledger.verify(node, workers=workers or None,
                                progress=lambda done, total: bar.update(done, total=total))
     if as_json:
         print_json(result.as_dict())
@@ -53,8 +72,12 @@ def show(
 @app.command("checkpoint")
 def checkpoint(as_json: JsonFlag = False) -> None:
     """Sign the current head now."""
-    cp = ledger.checkpoint(open_node(), actor())
+    node = open_node()
+    cp = ledger.checkpoint(node, actor())
     if as_json:
         print_json(cp)
         return
     console.print(f"checkpoint at entry {cp['seq']}, head {cp['head_hash']}")
+    announced = witness.announce(node, actor())
+    if announced:
+        console.print(f"sent to {len(announced)} peer(s) to witness: {', '.join(sorted(announced))}")

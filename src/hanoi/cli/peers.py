@@ -89,7 +89,9 @@ def ping(
 
 @app.command("rotate-key")
 def rotate_key(
-    grace_hours: Annotated[float, typer.Option(help="Hours the old key stays valid")] = 24.0,
+    grace_hours: Annotated[float, typer.Option(
+        help="Hours the old key stays valid (0: retired at once, for a compromised key; each peer "
+             "then adds this node again and confirms the new fingerprint)")] = 24.0,
     as_json: JsonFlag = False,
 ) -> None:
     """Make a new node key and announce it to every peer, signed with the old key."""
@@ -98,6 +100,11 @@ def rotate_key(
         print_json(out)
         return
     console.print(styled(f"new key {out['new_key_id']}: ", (out["fingerprint"], "bold")))
-    console.print(f"old key {out['old_key_id']} stays valid until {out['old_key_valid_until']}; "
-                  f"announced to {len(out['announcements'])} peer(s) through the outbox")
+    if out["readd_by"]:
+        console.print(f"old key {out['old_key_id']} is retired now (no grace), so nothing signed "
+                      f"with it can announce the new one: ask {', '.join(out['readd_by'])} to add "
+                      "this node again (hanoi peers add URL) and confirm the new fingerprint")
+    else:
+        console.print(f"old key {out['old_key_id']} stays valid until {out['old_key_valid_until']}; "
+                      f"announced to {len(out['announcements'])} peer(s) through the outbox")
     console.print("restart `hanoi serve` so it signs with the new key")

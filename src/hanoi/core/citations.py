@@ -104,7 +104,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("FED-RECIPIENT", NODE, "", "", "The envelope is addressed to another node."),
     Rule("FED-STALE", NODE, "", "", "The envelope's creation time is outside the accepted clock skew of the receiver's clock (too old, or in the future).", setting="config: federation_max_skew_seconds"),
     Rule("FED-REPLAY", NODE, "", "", "An envelope with this id was already received with different contents; an id is applied once only."),
-    Rule("FED-ROTATION", NODE, "", "", "A key rotation must be signed by the node's current key and name a new key that does not clash with a registered one."),
+    Rule("FED-ROTATION", NODE, "", "", "A key rotation must be signed by the node's current key (valid now, not only at the time the rotation claims) and name a new key that does not clash with a registered one."),
     # --- offence catalogue (Arts. 2, 7-17) ---------------------------------------------------
     Rule("OFFENCE-CATALOGUE", UNCC, "7-17", "", "The offences the Convention establishes (Arts. 7-17) form the catalogue; other conduct is covered only as a serious crime (Art. 2)."),
     Rule("OFFENCE-7", UNCC, "7", "", "Illegal access to the whole or any part of an information and communications technology system."),
@@ -158,6 +158,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("FED-UNKNOWN-TYPE", NODE, "", "", "This node does not handle items of the envelope's type."),
     Rule("FED-ITEM-INVALID", NODE, "", "", "The item does not meet this node's requirements for its type; the detail names what is wrong."),
     Rule("FED-UNDELIVERABLE", NODE, "", "", "The peer refused the message without a signed receipt (for instance its size), or has no federation endpoint."),
+    Rule("FED-UNBOUND-RECEIPT", NODE, "", "", "A receipt settles an item only if it names the digest of the very envelope sent; one that names another message's digest, or a rejection naming none, may answer a message someone else sent under the same id, and settles nothing."),
     Rule("PEER-FINGERPRINT", NODE, "", "", "A peer is trusted only after a person confirmed its key fingerprint out of band."),
     # --- signals: TLP 2.0 marking, onward transfer, expiry, limits ------------------------------
     Rule("TLP-CLEAR", "FIRST TLP 2.0", "", "", "TLP:CLEAR: disclosure is not limited; any party not suspended may receive it."),

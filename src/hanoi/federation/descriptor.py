@@ -7,8 +7,13 @@ trusts it. Later copies are verified against the keys already trusted (``trusted
 
 A ``KeyRotation`` names a new key and its validity window and may end the old key's window;
 it is signed by the OLD key, so only the holder of a trusted key can introduce the next one.
+That key must be valid NOW, on the receiver's clock, not only at the ``announced_at`` the
+signer wrote (which the signer chooses): an expired, retired or revoked key can never
+introduce another, whoever still holds it. ``announced_at`` itself must be fresh (within the
+envelope clock-skew window), so a genuine rotation cannot be replayed later.
 ``open_rotation`` verifies it against the registered keys and ``apply_rotation`` gives the new
-key list. Windows may overlap (rotation without downtime) but must not leave a gap. Pure.
+key list; a rotation only ever narrows a registered key's window, never widens it. Windows may
+overlap (rotation without downtime) but must not leave a gap. Pure.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +32,7 @@ from hanoi.core.keys import PublicKeyRecord, format_rfc3339, parse_rfc3339
 from hanoi.core.members import check_country
 from hanoi.federation.envelope import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_SKEW,
     JWS,
     Rejection,
     check_token,
@@ -246,12 +252,19 @@ def open_rotation(
     *,
     node_id: str,
     known_keys: Sequence[PublicKeyRecord],
+    now: datetime,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> KeyRotation:
-    """Verify a rotation for peer ``node_id`` against its registered ``known_keys``: signed
-    by the old key it names, that key valid at ``announced_at``, and the new key not clashing
-    with a registered one. Raises ``Rejection`` (FED-MALFORMED, FED-ROTATION,
-    FED-UNKNOWN-KEY, FED-SIGNATURE, FED-KEY-EXPIRED, FED-TOO-LARGE)."""
+    """Verify a rotation for peer ``node_id`` against its registered ``known_keys`` at the
+    receiver's time ``now``: signed by the old key it names, that key valid both at
+    ``announced_at`` and at ``now`` (FED-KEY-EXPIRED otherwise: a key past its window, retired
+    by an earlier rotation or expired by hand introduces nothing), ``announced_at`` no further
+    than ``max_skew`` from ``now`` (FED-STALE), and the new key not clashing with a registered
+    one. Raises ``Rejection`` (FED-MALFORMED, FED-ROTATION, FED-UNKNOWN-KEY, FED-SIGNATURE,
+    FED-KEY-EXPIRED, FED-STALE, FED-TOO-LARGE)."""
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        raise invalid("now", "must be a timezone-aware datetime")
     signed = read_signed(jws, typ=TYP_ROTATION, max_bytes=max_bytes)
     try:
         rotation = KeyRotation.from_dict(signed.payload)
@@ -264,7 +277,23 @@ def open_rotation(
         raise Rejection(
             "FED-ROTATION", f"signed by {signed.kid!r}, not by the old key {rotation.old_key_id!r}"
         )
-    verify_signed(signed, known_keys, rotation.announced_at)
+    # The signature first (a forgery is named a forgery), with the key valid at the time the
+    # signer claims; then the claim itself, which the signer chose, is checked against ours.
+    record = verify_signed(signed, known_keys, rotation.announced_at)
+    if not record.valid_at(now):
+        raise Rejection(
+            "FED-KEY-EXPIRED",
+            f"key {record.key_id!r} is no longer valid (it ended at "
+            f"{format_rfc3339(record.not_after) if record.not_after else '?'}): an expired, "
+            "retired or revoked key cannot introduce another",
+        )
+    skew = rotation.announced_at - now
+    if abs(skew) > max_skew:
+        when = f"{-skew} ago" if skew < timedelta(0) else f"{skew} in the future"
+        raise Rejection("FED-STALE", f"rotation announced {when} (allowed {max_skew})")
+    ends = rotation.old_not_after
+    if ends is not None and record.not_before is not None and ends <= record.not_before:
+        raise Rejection("FED-ROTATION", "the old key would end before it began")
     new = rotation.new_key
     for known in known_keys:
         same_id = known.key_id == new.key_id
@@ -273,6 +302,9 @@ def open_rotation(
             raise Rejection(
                 "FED-ROTATION", f"new key {new.key_id!r} clashes with registered {known.key_id!r}"
             )
+        if (same_key and new.not_after is not None and known.not_before is not None
+                and new.not_after <= known.not_before):
+            raise Rejection("FED-ROTATION", f"key {new.key_id!r} would end before it began")
     return rotation
 
 
@@ -280,17 +312,33 @@ def apply_rotation(
     keys: Sequence[PublicKeyRecord], rotation: KeyRotation
 ) -> tuple[PublicKeyRecord, ...]:
     """The key list after a verified rotation: the old key's window ends at
-    ``old_not_after`` (never later than it already did) and the new key is added, replacing
-    an earlier announcement of the same key. Applying the same rotation twice is harmless."""
+    ``old_not_after`` (never later than it already did) and the new key is added. A registered
+    key's window is only ever narrowed: when the new key is already registered (the same
+    rotation again, or a replay of it after a later rotation ended that key), it keeps its
+    window, ended at the earlier of the two ends, so no rotation can bring a retired key back.
+    Applying the same rotation twice is harmless."""
     out: list[PublicKeyRecord] = []
+    new = rotation.new_key
+    registered = False
     for key in keys:
-        if key.same_key(rotation.new_key):
-            continue
+        end = key.not_after
         if key.key_id == rotation.old_key_id and rotation.old_not_after is not None:
-            end = rotation.old_not_after
-            if key.not_after is not None:
-                end = min(end, key.not_after)
+            end = _earlier(end, rotation.old_not_after)
+        if key.same_key(new):
+            registered = True
+            end = _earlier(end, new.not_after)
+        if end != key.not_after:
             key = PublicKeyRecord(key.key_id, key.public_key_b64, key.not_before, end)
         out.append(key)
-    out.append(rotation.new_key)
+    if not registered:
+        out.append(new)
     return tuple(out)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The earlier of two window ends, ``None`` being open (later than any time)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)

@@ -17,6 +17,11 @@ carries its ledger head after the entry:
   message that could not be verified (forged, unknown sender, expired key, wrong recipient,
   stale, too large, same id with other contents) stores nothing but its ledger entry.
 
+Every receipt binds the message it answers: a verified envelope by its content digest, a
+message that could not be verified by the digest of what arrived (``received_digest``), so a
+refusal of junk someone sent under another node's envelope id cannot pass for the answer to
+that node's real envelope.
+
 The inbound gate is ``standing_reasons`` of the sender: a suspended sender is rejected
 (GATE-SUSPENDED). ``review`` (concerns, a non-Party State) does NOT reject: the item is
 accepted, the decision is ledgered with ``inbox.accepted`` (decision ``review``) and handed to
@@ -55,7 +60,15 @@ from hanoi.federation.envelope import (
     open_envelope,
     read_signed,
 )
-from hanoi.federation.receipts import LedgerHead, Receipt, accept, reject, sign_receipt
+from hanoi.federation.receipts import (
+    MAX_DETAIL,
+    LedgerHead,
+    Receipt,
+    accept,
+    received_digest,
+    reject,
+    sign_receipt,
+)
 from hanoi.node import members as members_service
 from hanoi.node.runtime import Node, Work
 from hanoi.store.tables import inbox, member_keys, members
@@ -225,8 +238,10 @@ def _reject_unverified(b: _Batch, item: Any, rej: Rejection) -> Outcome:
                  decision="rejected", reasons=[{"code": rej.rule_code, "detail": rej.detail}])
     if ref is None:
         return Unreadable(rej)
+    # Bound to the bytes that came, not to the id they claim: anyone can send junk under
+    # another node's envelope id, and this refusal must not pass for an answer to the real one.
     return b.sign(reject(ref, rej.rule_code, rej.detail, receiver=b.me, ledger_head=b.head(),
-                         received_at=b.now))
+                         received_at=b.now, received=item))
 
 
 def _store(b: _Batch, env: Envelope, item: Any, status: str, rule: str | None, receipt: str,
@@ -337,7 +352,8 @@ def _receive_one(b: _Batch, item: Any, env: Envelope | Rejection) -> Outcome:
                   "answers": env.answers, "created": env.as_dict()["created"],
                   "digest": content_digest, "result": result},
                  decision=decision.outcome, reasons=[r.as_dict() for r in decision.reasons])
-    receipt = b.sign(accept(env, receiver=b.me, ledger_head=b.head(), received_at=b.now))
+    receipt = b.sign(accept(env, receiver=b.me, ledger_head=b.head(), received_at=b.now,
+                            detail=str(result.get("receipt_detail", ""))[:MAX_DETAIL]))
     _store(b, env, item, "accepted", None, receipt, content_digest)
     return receipt
 
@@ -411,6 +427,9 @@ def receive_rotation(node: Node, body: Mapping[str, Any]) -> str:
         raise Rejection("FED-MALFORMED", "a rotation is posted as {id, rotation}") from None
     assert isinstance(ref, str)
     jws: Any = body.get("rotation")
+    # The receipt names the rotation it answers (a rotation is no envelope: the digest of the
+    # signed rotation as received stands for its contents), accepted or not.
+    bound = received_digest(jws)
     with node.write(ACTOR) as uow:
         b = _Batch(node, uow)
         peer = _rotation_node(jws)
@@ -418,15 +437,17 @@ def receive_rotation(node: Node, body: Mapping[str, Any]) -> str:
             known = b.keys(peer) if peer else []
             if not known:
                 raise Rejection("FED-UNKNOWN-SENDER", f"{peer!r} is not a registered peer", ref)
-            rotation = open_rotation(jws, node_id=str(peer), known_keys=known,
-                                     max_bytes=node.config.federation_max_envelope_bytes)
+            rotation = open_rotation(
+                jws, node_id=str(peer), known_keys=known, now=b.now,
+                max_skew=timedelta(seconds=node.config.federation_max_skew_seconds),
+                max_bytes=node.config.federation_max_envelope_bytes)
         except Rejection as rej:
             b.uow.record("inbox.rejected", f"envelope:{ref}",
                          {"envelope_id": ref, "claimed_sender": peer, "claimed_type": "key.rotation",
                           "rule": rej.rule_code, "detail": rej.detail},
                          decision="rejected", reasons=[{"code": rej.rule_code, "detail": rej.detail}])
             return b.sign(Receipt(ref, b.me, "rejected", rej.rule_code, rej.detail[:2000],
-                                  b.head(), b.now))
+                                  b.head(), b.now, bound))
         assert peer is not None
         before = {k.key_id: k for k in known}
         for key in apply_rotation(known, rotation):
@@ -442,7 +463,8 @@ def receive_rotation(node: Node, body: Mapping[str, Any]) -> str:
                     .values(not_after=key.not_after))
         uow.record("peer.key.rotated", f"member:{peer}",
                    {"envelope_id": ref, "rotation": rotation.as_dict(), "signed": jws})
-        return b.sign(Receipt(ref, b.me, "accepted", None, "key rotation applied", b.head(), b.now))
+        return b.sign(Receipt(ref, b.me, "accepted", None, "key rotation applied", b.head(), b.now,
+                              bound))
 
 
 def receipt_payload(receipt_text: str) -> dict[str, Any]:

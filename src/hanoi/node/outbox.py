@@ -12,10 +12,16 @@ and ledgers each outcome with the receipt and the peer's ledger head.
 States::
 
     pending --send gate allows, peer accepts--> delivered
-    pending --peer answers a signed refusal--> rejected
+    pending --peer answers a signed refusal of this very envelope--> rejected
     pending --send gate denies--> refused        (never sent)
     pending --peer refuses the body itself--> failed   (no receipt, e.g. too large)
     pending <--send gate asks for review / allows again--> held   (re-checked periodically)
+
+A receipt settles a row only if it is bound to the envelope sent (its content digest, or for
+a message the peer could not verify the digest of the JWS as sent): a valid receipt for another
+message under the same id (junk someone sent the peer in our name) leaves the row pending and
+is ledgered once as ``outbox.receipt.unbound``. So does a rejection naming no digest, as nodes
+sent before receipts were bound; their acceptances are still taken.
 
 Network errors, timeouts and 5xx answers leave the row pending: attempts + 1, the next attempt
 after an exponential backoff with full jitter, ``last_error`` saying why. Only outcomes are
@@ -25,8 +31,9 @@ and ``last_error`` for ``hanoi outbox``.
 
 Several workers may run (API processes, ``hanoi outbox deliver``): a claim takes due rows with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite serialises claims on its write lock) and sets a
-short lease, so no transaction is held open across the network and a crashed worker's rows
-come back when the lease ends. A row delivered twice after a lease expired is harmless: the
+short lease (``outbox_leases``: seconds, renewed by a heartbeat while the round lasts), so no
+transaction is held open across the network and a killed worker's rows come back within
+seconds. A row delivered twice after a lease expired is harmless: the
 peer's inbox answers a repeat with its original receipt and applies nothing.
 """
 
@@ -55,8 +62,11 @@ from hanoi.core.errors import HanoiError, InvalidInput, NotFound, Problem, inval
 from hanoi.core.gate import Decision, PartnerView, Reason, standing_reasons
 from hanoi.federation.backoff import next_attempt_delay
 from hanoi.federation.envelope import JWS, Envelope, Rejection, canonical_json, sign_envelope
-from hanoi.federation.receipts import Receipt, open_receipt
+from hanoi.federation.receipts import Receipt, binding_problem, open_receipt, received_digest
 from hanoi.node import members as members_service
+from hanoi.node import peer_watch
+from hanoi.node.outbox_leases import LEASE, keep_alive
+from hanoi.node.retired_keys import fresh_rotation
 from hanoi.node.runtime import Node, Work
 from hanoi.node.wings import SendGate
 from hanoi.store.tables import members, outbox
@@ -71,7 +81,7 @@ OPEN_STATES = (PENDING, HELD)
 FAILED_STATES = (REJECTED, REFUSED, FAILED)
 
 ROTATION_TYPE = "key.rotation"
-LEASE = timedelta(seconds=60)
+UNBOUND_ERROR = "a receipt for another message under this id (FED-UNBOUND-RECEIPT)"
 HOLD_RECHECK = timedelta(seconds=30)
 BATCH_MAX_ITEMS = 100
 BATCH_MAX_BYTES = 512 * 1024
@@ -288,6 +298,8 @@ class _Item:
     receipt_text: str | None = None
     error: str | None = None  # a transient failure: retry later
     final_error: str | None = None  # the peer refused the body itself: failed, no receipt
+    unbound: Receipt | None = None  # a valid receipt for another message under this id
+    unreachable: bool = False  # the peer did not answer at all (see peer_watch)
 
     @property
     def id(self) -> str:
@@ -504,11 +516,24 @@ def _open_receipt(peer: _Peer, item: _Item, answer: Any) -> None:
         item.error = f"no receipt: {json.dumps(err or answer)[:300]}"
         return
     try:
-        item.receipt = open_receipt(answer, resolve_keys=peer.resolve, receiver=peer.id,
-                                    envelope=item.env)
+        receipt = open_receipt(answer, resolve_keys=peer.resolve, receiver=peer.id)
     except Rejection as rej:
         item.error = f"the receipt does not verify ({rej.rule_code}): {rej.detail}"
         return
+    _settle(item, receipt, answer, item.env.content_digest(), item.jws)
+
+
+def _settle(item: _Item, receipt: Receipt, answer: Any, content_digest: str, sent: Any) -> None:
+    """Take a verified receipt as the row's outcome only if it answers exactly what was sent;
+    otherwise the row stays open (the peer's real answer is still to come) and the receipt is
+    ledgered as unbound."""
+    problem = binding_problem(receipt, envelope_id=item.id, content_digest=content_digest,
+                              sent=sent)
+    if problem is not None:
+        item.error = f"{UNBOUND_ERROR}: {problem}"[:500]
+        item.unbound = receipt
+        return
+    item.receipt = receipt
     item.receipt_text = _dumps(answer).decode("utf-8")
 
 
@@ -518,6 +543,7 @@ def _send_single(client: httpx.Client, peer: _Peer, item: _Item) -> None:
                         headers={"content-type": "application/json"})
     except httpx.HTTPError as exc:
         item.error = f"{type(exc).__name__}: {exc}"[:500]
+        item.unreachable = isinstance(exc, httpx.TransportError)
         return
     if r.status_code == 200:
         try:
@@ -538,6 +564,7 @@ def _send_batch(client: httpx.Client, peer: _Peer, batch: list[_Item]) -> None:
     except httpx.HTTPError as exc:
         for item in batch:
             item.error = f"{type(exc).__name__}: {exc}"[:500]
+            item.unreachable = isinstance(exc, httpx.TransportError)
         return
     if r.status_code in (404, 405, 413) and len(batch) > 1:
         # A peer without the batch endpoint, or a smaller body limit: one at a time.
@@ -566,13 +593,16 @@ def _send_batch(client: httpx.Client, peer: _Peer, batch: list[_Item]) -> None:
         _open_receipt(peer, item, answer)
 
 
-def _send_rotation(client: httpx.Client, peer: _Peer, item: _Item) -> None:
-    body = {"id": item.id, "rotation": item.row["payload"]["rotation"]}
+def _send_rotation(node: Node, client: httpx.Client, peer: _Peer, item: _Item) -> None:
+    # Announced again now: a peer accepts a rotation only within its clock-skew window.
+    rotation = item.jws = fresh_rotation(node, item.row["payload"]["rotation"])
+    body = {"id": item.id, "rotation": rotation}
     try:
         r = client.post(f"{peer.base}/federation/v1/rotation", content=_dumps(body),
                         headers={"content-type": "application/json"})
     except httpx.HTTPError as exc:
         item.error = f"{type(exc).__name__}: {exc}"[:500]
+        item.unreachable = isinstance(exc, httpx.TransportError)
         return
     if r.status_code != 200:
         item.error = _short(r)
@@ -587,11 +617,8 @@ def _send_rotation(client: httpx.Client, peer: _Peer, item: _Item) -> None:
     except Rejection as rej:
         item.error = f"the receipt does not verify ({rej.rule_code}): {rej.detail}"
         return
-    if receipt.envelope_id != item.id:
-        item.error = f"the receipt answers {receipt.envelope_id!r}"
-        return
-    item.receipt = receipt
-    item.receipt_text = _dumps(answer).decode("utf-8")
+    # A rotation is no envelope: the peer names the digest of the signed rotation it got.
+    _settle(item, receipt, answer, received_digest(rotation), rotation)
 
 
 def _subject(item: _Item) -> tuple[str, str]:
@@ -619,7 +646,7 @@ def _send(node: Node, client: httpx.Client, items: list[_Item],
         rotations = [i for i in group if i.row["type"] == ROTATION_TYPE]
         rotation_failed = False
         for item in rotations:
-            _send_rotation(client, peer, item)
+            _send_rotation(node, client, peer, item)
             if item.error:
                 rotation_failed = True
         rest = [i for i in group if i.row["type"] != ROTATION_TYPE]
@@ -649,9 +676,22 @@ def _record_outcomes(node: Node, items: list[_Item]) -> None:
     """Delivered, rejected by the peer, or failed: one unit of work for the whole round, one
     ledger entry per row, the updates in one executemany."""
     finals = [i for i in items if i.receipt is not None or i.final_error is not None]
-    if not finals:
+    # An unbound receipt is evidence of someone answering in the peer's name for a message
+    # this node did not send: ledgered once per run of them on a row, not at every retry.
+    unbound = [i for i in items if i.unbound is not None
+               and not (i.row["last_error"] or "").startswith(UNBOUND_ERROR)]
+    if not finals and not unbound:
         return
     with node.write(WORKER_ACTOR) as uow:
+        for item in unbound:
+            assert item.unbound is not None and item.error is not None
+            uow.record("outbox.receipt.unbound", item.row["subject"], {
+                "envelope_id": item.id, "recipient": item.row["recipient"],
+                "type": item.row["type"], "receipt": item.unbound.as_dict(),
+                "sent_digest": item.env.content_digest() if item.env else None,
+                "sent_received_digest": received_digest(item.jws)},
+                decision="rejected", reasons=[{"code": "FED-UNBOUND-RECEIPT",
+                                               "detail": item.error}])
         q = _OPEN_OF
         if uow.conn.dialect.name == "postgresql":
             q = q.with_for_update()
@@ -689,8 +729,15 @@ def _record_outcomes(node: Node, items: list[_Item]) -> None:
                 "_delivered_at": uow.now if state == DELIVERED else None,
                 "_attempts": row["attempts"] + 1})
         if not updates:
-            raise _NothingToRecord
+            if not unbound:
+                raise _NothingToRecord
+            return
         uow.conn.execute(_FINISH, updates)
+        settled = {u["_id"] for u in updates}
+        observed = [(i.row["recipient"], i.receipt, i.receipt_text) for i in finals
+                    if i.id in settled and i.receipt is not None and i.receipt_text is not None]
+        for observer in node.registry.receipt_observers:
+            observer(uow, observed)
 
 
 def _bookkeep(node: Node, updates: dict[str, dict[str, Any]], now: datetime) -> None:
@@ -715,6 +762,7 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
     rng = rng or random.Random()  # jitter, not secrecy
     items = [_Item(r) for r in rows]
     bookkeeping: dict[str, dict[str, Any]] = {}
+    end_lease = keep_alive(node, [i.id for i in items])  # renewed while this round lasts
     try:
         sendable = _gate(node, items, now, bookkeeping)
         going = {i.id for i in sendable}
@@ -724,6 +772,9 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
             i.id in bookkeeping or (i.decision is not None and not i.decision.allowed
                                     and not i.decision.denied))]
         _send(node, client, sendable, blocked=stuck)
+        for item in sendable:  # watched, so its backlog goes as soon as it answers again
+            if item.unreachable:
+                peer_watch.unreachable(node, item.row["recipient"], item.member["endpoint"])
         with contextlib.suppress(_NothingToRecord):
             _record_outcomes(node, sendable)
         cfg = node.config
@@ -739,6 +790,7 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
                 values["state"] = PENDING
             bookkeeping[item.id] = values
     finally:
+        end_lease()
         # Whatever happened, rows not finished go back to the queue now (or at their retry
         # time) instead of waiting for their lease to end.
         for item in items:
@@ -767,7 +819,13 @@ def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: flo
         while not stop.is_set():
             _queued.clear()  # before the claim: an item queued from here on wakes the next wait
             try:
+                peer_watch.probe(node, http)  # a peer back after a crash gets its backlog now
                 claimed = deliver_due(node, limit=limit, client=http)
+                for hook in node.registry.round_hooks:
+                    try:
+                        hook(node)
+                    except Exception:
+                        log.exception("outbox round hook %r failed", hook)
             except Exception:
                 log.exception("outbox delivery round failed; retrying in 1 s")
                 stop.wait(1.0)

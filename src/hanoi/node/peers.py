@@ -12,7 +12,11 @@ someone records its standing (``trust(..., assessment=...)`` or ``hanoi members 
 every peer through the outbox (delivered to /federation/v1/rotation before anything signed
 with the new key); the old key stays valid for a grace period so that a running server, which
 still holds it until restarted, keeps working; its public half stays in the config
-(``previous_keys``) to verify what it signed.
+(``previous_keys``) to verify what it signed. A peer accepts the rotation only while the old key
+is valid, so the private half is kept until the grace ends (``retired_keys``) to announce it
+afresh to a peer that was away. With no grace (a compromised key) nothing is announced: a
+rotation signed by a key that is no longer valid proves nothing, and each peer adds this node
+again, confirming the new fingerprint out of band.
 """
 
 from __future__ import annotations
@@ -42,9 +46,9 @@ from hanoi.federation.descriptor import (
 )
 from hanoi.federation.envelope import JWS, Rejection, read_signed
 from hanoi.node import members as members_service
-from hanoi.node import outbox
+from hanoi.node import outbox, retired_keys
 from hanoi.node.runtime import Node, Work
-from hanoi.store.tables import members, peers
+from hanoi.store.tables import member_keys, members, peers
 from hanoi.store.tables import outbox as outbox_t
 
 PUBLIC_URL_ENV = "HANOI_PUBLIC_URL"
@@ -238,6 +242,14 @@ def _update_member(uow: Work, member: dict[str, Any], desc: NodeDescriptor) -> l
             raise Conflict(f"key id {rec.key_id!r} is registered with another key: a key changes "
                            "only by a rotation signed with the old key",
                            [Problem("keys", f"{rec.key_id} differs", "FED-ROTATION")], "FED-ROTATION")
+        elif rec.not_after is not None and (old.not_after is None or rec.not_after < old.not_after):
+            # The peer ended a key (retired, or revoked after a compromise): end it here too,
+            # or the old key would stay valid on this node and could still sign, or rotate.
+            end = rec.not_after if old.not_before is None or rec.not_after > old.not_before \
+                else old.not_before + timedelta(microseconds=1)
+            uow.conn.execute(update(member_keys).where(
+                (member_keys.c.member_id == desc.node_id) & (member_keys.c.key_id == rec.key_id))
+                .values(not_after=end))
     uow.conn.execute(update(members).where(members.c.id == desc.node_id).values(
         endpoint=desc.endpoint, updated_at=uow.now))
     return added
@@ -302,6 +314,7 @@ def rotate_key(node: Node, actor: str, *, grace: timedelta = DEFAULT_GRACE) -> d
         raise Conflict("a key was already made this second; try again", [Problem("key_id", new_id)])
     keys.check_key_id(new_id)
     old_end = now + grace if grace else now + timedelta(microseconds=1)
+    retired_keys.prune(node.home, cfg.previous_keys, now)
     rotation = KeyRotation(cfg.node_id, old_id, keys.PublicKeyRecord.of(new_id, new_key, now, None),
                            now, old_end)
     signed = sign_rotation(rotation, node.private_key)
@@ -316,9 +329,12 @@ def rotate_key(node: Node, actor: str, *, grace: timedelta = DEFAULT_GRACE) -> d
                                    .order_by(members.c.id)).scalars().all()
         uow.record("node.key.rotate", f"node:{cfg.node_id}",
                    {"rotation": rotation.as_dict(), "signed": signed, "announced_to": list(targets)})
+        # Without a grace the old key is dead at once, and a peer refuses what it signs.
         queued = {t: outbox.enqueue(uow, recipient=t, type=outbox.ROTATION_TYPE,
                                     payload={"rotation": signed}, subject=f"node:{cfg.node_id}")
-                  for t in targets if members_service.key_records(uow.conn, t)}
+                  for t in targets if grace and members_service.key_records(uow.conn, t)}
+    if grace:
+        retired_keys.keep(node.home, old_id, node.private_key)
     staged.replace(node.home / KEY_FILE)
     previous = [*cfg.previous_keys, {
         "kid": old_id, "public_key": old_public,
@@ -331,4 +347,5 @@ def rotate_key(node: Node, actor: str, *, grace: timedelta = DEFAULT_GRACE) -> d
     node.private_key = new_key
     return {"old_key_id": old_id, "new_key_id": new_id,
             "fingerprint": keys.fingerprint(new_key.public_key()),
-            "old_key_valid_until": isoformat(old_end), "announcements": queued}
+            "old_key_valid_until": isoformat(old_end), "announcements": queued,
+            "readd_by": [] if grace else list(targets)}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 from hanoi.core.errors import Problem
 from hanoi.core.gate import Decision
 from hanoi.federation.envelope import Envelope
+from hanoi.federation.receipts import Receipt
 
 if TYPE_CHECKING:  # the runtime imports this module; these are only annotations
     from hanoi.node.runtime import Node, Work
@@ -27,13 +28,23 @@ Handler = Callable[["Work", Envelope, dict[str, Any]], "dict[str, Any] | None"]
 """Applies an envelope inside the receiving unit of work: ``handler(work, envelope, sender)``,
 ``sender`` being the sender's member row plus ``inbound_decision`` (the inbound gate's decision
 as a dict). It may return a dict (ledgered with ``inbox.accepted``; a ``subject`` in it names
-the ledger subject); raising a ``HanoiError`` rejects the item with its rule code and rolls
+the ledger subject, a ``receipt_detail`` text goes into the signed receipt, e.g. a witness's
+countersignature); raising a ``HanoiError`` rejects the item with its rule code and rolls
 back everything the handler wrote."""
 
 SendGate = Callable[["Work", dict[str, Any], dict[str, Any]], Decision]
 """Decides again at the moment of sending: ``gate(work, outbox_row, member_row)``. ``deny``
 refuses the row for good (ledgered, never sent), ``review`` holds it (re-checked), ``allow``
 sends it."""
+
+
+ReceiptObserver = Callable[["Work", "list[tuple[str, Receipt, str]]"], None]
+"""Sees ``(recipient, verified receipt, its signed text)`` for each row a delivery round
+settled, in the unit of work that records the round's outcomes."""
+
+RoundHook = Callable[["Node"], None]
+"""Runs after each round of the delivery worker; it decides itself how often to act, and an
+error in it is logged, never stops delivery."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,8 @@ class Wing:
     items: Mapping[str, Item] = field(default_factory=dict)
     read_models: tuple[type[ReadModel], ...] = ()
     policy: type[PolicySection] | None = None
+    receipt_observers: tuple[ReceiptObserver, ...] = ()
+    round_hooks: tuple[RoundHook, ...] = ()
 
 
 M = TypeVar("M")
@@ -99,6 +112,8 @@ class Registry:
         self.read_models: tuple[type[ReadModel], ...] = tuple(m for w in self.wings for m in w.read_models)
         self.policy_sections: tuple[type[PolicySection], ...] = tuple(
             w.policy for w in self.wings if w.policy is not None)
+        self.receipt_observers = tuple(o for w in self.wings for o in w.receipt_observers)
+        self.round_hooks = tuple(h for w in self.wings for h in w.round_hooks)
 
     def item(self, type_: str) -> Item | None:
         return self.items.get(type_)

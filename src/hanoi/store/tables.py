@@ -267,6 +267,23 @@ outbox = Table(
     Index("ix_outbox_subject_open", "subject", "recipient", "state", "id"),
 )
 
+# --- ledgers that peers witness (migration 0007) ------------------------------------------------
+
+# Heads of peers' ledgers this node witnessed, with the peer's signature over each: every
+# checkpoint a peer sent (source 'checkpoint') and the newest head in its receipts ('receipt',
+# one row per peer, replaced as it moves on). Nothing else of a peer's ledger is ever known here.
+witnessed_heads = Table(
+    "witnessed_heads",
+    metadata,
+    Column("node", String(64), primary_key=True),
+    Column("source", String(16), primary_key=True),  # checkpoint | receipt
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("key_id", String(128), nullable=False),
+    Column("signature", Text, nullable=False),  # hex (checkpoint) or the signed receipt (JSON)
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
 inbox = Table(
     "inbox",
     metadata,

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hanoi.api.deps import get_node, require
 from hanoi.core.roles import Permission
 from hanoi.federation.envelope import Rejection
-from hanoi.node import inbox, outbox, peers
+from hanoi.node import inbox, outbox, peers, witness
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 
@@ -74,6 +74,14 @@ async def post_rotation(request: Request, node: Node = Depends(get_node)) -> Res
         raise Rejection("FED-MALFORMED", "a rotation is posted as {id, rotation}")
     receipt = await run_in_threadpool(inbox.receive_rotation, node, body)
     return Response(receipt, media_type=JSON)
+
+
+@router.post("/witness", summary="A peer asks, signed, for the newest head of its own ledger "
+                                  "this node witnessed; answers a signed statement")
+async def post_witness(request: Request, node: Node = Depends(get_node)) -> Response:
+    body = await request.body()
+    statement = await run_in_threadpool(witness.answer, node, body)
+    return Response(statement, media_type=JSON)
 
 
 # --- administration under /api/v1 -------------------------------------------------------------

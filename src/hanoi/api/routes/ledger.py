@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from hanoi.api.deps import get_node, require
 from hanoi.core.roles import Permission
-from hanoi.node import ledger
+from hanoi.node import ledger, witness
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 
@@ -24,13 +24,19 @@ def read_ledger(after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=10
     return ledger.page(node, after=after, limit=limit, subject=subject, action=action)
 
 
-@router.get("/verify", summary="Recompute the chain and check the signed checkpoints")
-def verify_ledger(_: Principal = Depends(require(Permission.LEDGER_READ)),
+@router.get("/verify", summary="Recompute the chain and check the signed checkpoints; with "
+                               "witnesses=true, also ask every peer for the newest head it saw")
+def verify_ledger(witnesses: bool = Query(False, description="Also hold the ledger against "
+                                                             "what every peer witnessed of it"),
+                  _: Principal = Depends(require(Permission.LEDGER_READ)),
                   node: Node = Depends(get_node)) -> dict[str, Any]:
+    if witnesses:
+        return witness.verify(node)
     return ledger.verify(node, workers=1).as_dict()
 
 
 @router.post("/checkpoints", status_code=201, summary="Sign the current head now")
 def checkpoint(who: Principal = Depends(require(Permission.TOKENS_MANAGE)),
                node: Node = Depends(get_node)) -> dict[str, Any]:
-    return ledger.checkpoint(node, who.actor)
+    made = ledger.checkpoint(node, who.actor)
+    return {**made, "announced_to": sorted(witness.announce(node, who.actor))}
