@@ -67,7 +67,7 @@ def _item(report: Mapping[str, Any], tags: Sequence[str], fmt: str, default_offe
     if item.get("abuse_type"):
         how["document"] = how.get("document", 0) + 1
         return item
-    found = classify(report.get("terms") or ())
+    found = classify(report.get("terms") or ()) or classify(report.get("context_terms") or ())
     if found is not None:
         item["abuse_type"], item["classified_by"] = found.offence, found.by
         how["table"] = how.get("table", 0) + 1

@@ -170,13 +170,18 @@ def _changes(row: Mapping[str, Any], d: ReportDraft) -> dict[str, Any]:
         "creator": d.creator or row["creator"],
         "version_at": max(v for v in (row["version_at"], d.version) if v is not None)
         if (row["version_at"] or d.version) else None,
-        "provenance": dict(d.provenance) if d.provenance is not None else row["provenance"],
     }
     by_person = (row["classified_by"] or "").startswith(STAFF_CLASSIFIED)
-    if d.abuse_type and not by_person:
-        want["abuse_type"] = d.abuse_type
+    if d.abuse_type and not by_person and d.abuse_type != row["abuse_type"]:
+        want["abuse_type"] = d.abuse_type  # the same code keeps the account of how it was decided
         want["classified_by"] = d.classified_by or None
-    return {k: v for k, v in want.items() if row[k] != v}
+    changes = {k: v for k, v in want.items() if row[k] != v}
+    # How the document names it (its format, dates) follows a real change, and is none itself:
+    # the same entry come back through another tool's export is the same report, unchanged.
+    provenance = dict(d.provenance) if d.provenance is not None else row["provenance"]
+    if changes and provenance != row["provenance"]:
+        changes["provenance"] = provenance
+    return changes
 
 
 def insert_reports(uow: Work, drafts: Sequence[ReportDraft], *, source: str, origin: str,

@@ -14,12 +14,15 @@ A **report** is the one shape every format converts to and from (``Report``)::
      "conditions": "...", "recipients": ["de-bka"],   # optional: only CSV carries them
      # optional, what the document says of the entry besides the signal:
      "terms": [["indicator_type", "compromised"], ["tag", "phishing"]],  # for classification
+     "context_terms": [["tag", "rsit:fraud=\"phishing\""]],  # read when the terms say nothing
      "creator_ref": "identity--...", "created": RFC 3339, "version": RFC 3339 (STIX modified,
      MISP timestamp), "indicator_types": ["malicious-activity"]}
 
 ``source`` is the organisation the document names as the entry's author (a STIX identity's
 name, a MISP event's ``Orgc``, ``URLhaus``), ``creator_ref`` its id where the document has one;
-``terms`` are the words the classification table (``hanoi.signals.classification``) reads.
+``terms`` are the words the classification table (``hanoi.signals.classification``) reads
+about the entry itself, ``context_terms`` those about what holds it (a MISP event's tags), read
+only when the entry's own terms classify nothing.
 
 Every parser takes ``best_effort``: when true, a bad object or line is skipped and returned
 as a ``Rejected`` (its ref, type, raw value shortened for display, and the reason) while the
@@ -79,6 +82,7 @@ class Report(_Keys, total=False):
     conditions: str
     recipients: list[str]
     terms: list[tuple[str, str]]
+    context_terms: list[tuple[str, str]]
     creator_ref: str | None
     created: str | None
     version: str | None

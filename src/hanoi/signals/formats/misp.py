@@ -21,8 +21,9 @@ summary names what it did not take. In ``coin-address`` objects an ``address-cry
   ``tlp:`` tag rejects the attribute, like an unknown STIX marking.
 * Confidence: an ``estimative-language:confidence-in-analytic-judgment`` tag (high 90,
   moderate 60, low 30), else the event's threat level as a hint (high 75, medium 50, low 25).
-* ``hanoi:abuse-type="UNCC-13"`` tags carry the offence code; other tags become tags, and
-  with the attribute's ``category`` they are the terms the classification table reads.
+* ``hanoi:abuse-type="UNCC-13"`` tags carry the offence code; other tags become tags. The
+  attribute's own tags are the terms the classification table reads first (``terms``), then
+  the event's tags and the attribute's ``category`` (``context_terms``).
 * ``first_seen``/``last_seen`` of the attribute (the event date when it has none),
   ``comment`` (else the event's ``info``) as description, the event's ``Orgc`` as source (its
   uuid as ``creator_ref``), the attribute uuid as ``external_id`` and its ``timestamp`` as the
@@ -243,9 +244,14 @@ def _attribute(
     uid = attr.get("uuid")
     kept_tags = _other_tags(all_names, ref, notes)
     category = attr.get("category")
-    terms = [(TAG, t) for t in kept_tags]
+    # The attribute's own tags say what it is; then the event's tags (what the event is about:
+    # an attribute tagged as a C2 server in a phishing event is a C2 server), and last the
+    # attribute's category, a broad hint (MISP files phishing URLs under "Payload delivery").
+    own = set(names)
+    terms = [(TAG, t) for t in kept_tags if t in own]
+    context_terms = [(TAG, t) for t in kept_tags if t not in own]
     if isinstance(category, str) and category.strip():
-        terms.append((MISP_CATEGORY, category.strip()))
+        context_terms.append((MISP_CATEGORY, category.strip()))
     try:
         version = timestamp(attr.get("timestamp"), "timestamp")
     except BadField:
@@ -273,6 +279,7 @@ def _attribute(
             "source": ev.source,
             "external_id": uid if isinstance(uid, str) else None,
             "terms": terms,
+            "context_terms": context_terms,
             "creator_ref": ev.source_ref,
             "version": version,
         })

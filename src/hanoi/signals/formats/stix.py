@@ -88,12 +88,17 @@ from hanoi.signals.types import NO_REGION, SIGNAL_TYPES, NormaliseContext, Rejec
 HANOI_EXTENSION_ID = "extension-definition--04348bf0-74f0-4afe-a471-b9041b596a38"
 HANOI_PROJECT_IDENTITY_ID = "identity--4fc1d704-e66c-483d-a051-1698aeda8837"
 HANOI_EXTENSION_CREATED = "2025-10-25T00:00:00.000Z"
+HANOI_EXTENSION_MODIFIED = "2026-12-04T00:00:00.000Z"
+"""Version 1.1.0 of the extension added ``external_id``."""
 # STIX 2.1 allows the schema to be "plain text explaining the definition" instead of a URL.
 HANOI_EXTENSION_SCHEMA = (
     "Property extension of indicator. Properties, all optional: abuse_type (string, an offence code "
     "of the UN Convention against Cybercrime catalogue such as UNCC-13, or SERIOUS); first_seen and "
     "last_seen (timestamps: when the signal was first and last observed); source (string: the "
-    "organisation the signal came from, when it is not the creator of the indicator)."
+    "organisation the signal came from, when it is not the creator of the indicator); external_id "
+    "(string: the entry's id in the document it came from when that was not STIX, such as a URLhaus "
+    "link or a MISP attribute uuid; the indicator's id and its creator's identity were then derived "
+    "from it and from the creator's name by the exporter)."
 )
 
 # The OASIS extension-definition object of TLP 2.0 (cti-stix-common-objects,
@@ -120,13 +125,14 @@ HANOI_EXTENSION_DEFINITION: dict[str, Any] = {
     "description": (
         "Properties of a fraud or attack signal exchanged under the UN Convention against "
         "Cybercrime: abuse_type (offence code such as UNCC-13), first_seen, last_seen "
-        "(RFC 3339) and source (the originating organisation)."
+        "(RFC 3339), source (the originating organisation) and external_id (its id in a "
+        "document that was not STIX)."
     ),
     "created": HANOI_EXTENSION_CREATED,
-    "modified": HANOI_EXTENSION_CREATED,
+    "modified": HANOI_EXTENSION_MODIFIED,
     "created_by_ref": HANOI_PROJECT_IDENTITY_ID,
     "schema": HANOI_EXTENSION_SCHEMA,
-    "version": "1.0.0",
+    "version": "1.1.0",
     "extension_types": ["property-extension"],
 }
 
@@ -595,6 +601,14 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
     seen = ctx.sightings.get(obj_id)
     if seen:
         first_seen, last_seen = _earliest(first_seen, seen[0]), _latest(last_seen, seen[1])
+    external_id, created, version = obj_id, timestamp(obj.get("created"), "created"), timestamp(
+        obj.get("modified"), "modified")
+    theirs = ours.get("external_id")
+    if isinstance(theirs, str) and theirs.strip():
+        # A Hanoi export of an entry from a URLhaus dump, a MISP event...: the entry's own id,
+        # and its creator by name (the indicator's id, author identity and dates were derived).
+        external_id, created, version = theirs.strip()[:200], None, None
+        creator = None
     labels = tags(labels, "labels")
     base = {
         "ref": ref,
@@ -607,11 +621,11 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         "tags": labels,
         "description": text,
         "source": source,
-        "external_id": obj_id,
+        "external_id": external_id,
         "terms": [(INDICATOR_TYPE, k) for k in kinds] + [(TAG, label) for label in labels],
         "creator_ref": creator,
-        "created": timestamp(obj.get("created"), "created"),
-        "version": timestamp(obj.get("modified"), "modified"),
+        "created": created,
+        "version": version,
         "indicator_types": kinds,
     }
     out: list[Report] = []
@@ -880,6 +894,7 @@ def indicator_of(reports: Sequence[Mapping[str, Any]], *, sharer_id: str, fallba
         obj["labels"] = list(first["tags"])
     _, author_name = _author(first)
     source = first.get("source")
+    not_stix = first.get("external_id") if own_id(first) is None else None
     ext = {
         key: val
         for key, val in (
@@ -887,6 +902,7 @@ def indicator_of(reports: Sequence[Mapping[str, Any]], *, sharer_id: str, fallba
             ("first_seen", first_seen),
             ("last_seen", last_seen),
             ("source", source if source != author_name else None),
+            ("external_id", not_stix),
         )
         if val
     }
