@@ -11,7 +11,7 @@ from typing import Any
 from pymisp import MISPEvent
 from stix2validator import ValidationOptions, validate_parsed_json
 
-from hanoi.signals.classification import classify
+from hanoi.signals.classification import classify, terms_of
 from hanoi.signals.formats import parse_document
 from hanoi.signals.formats.misp import parse_events, to_event
 from hanoi.signals.formats.stix import parse_bundle, to_bundle
@@ -25,7 +25,7 @@ OR_INDICATOR = "indicator--5b0e8f2e-1c1d-4a49-8f0d-6a3b1e2f0a02"
 
 
 def _offence(report: dict[str, Any]) -> str | None:
-    found = classify(report.get("terms") or ()) or classify(report.get("context_terms") or ())
+    found = classify(terms_of(report)) or classify(report.get("context_terms") or ())
     return found.offence if found else None
 
 

@@ -266,6 +266,19 @@ def classify(terms: Iterable[tuple[str, str]]) -> Classification | None:
     return Classification(row.offence, f"{row.vocabulary} {row.term}")
 
 
+def terms_of(report: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The words the table reads first for a parsed report (``formats.common``): the format's
+    ``terms``, else the entry's ``indicator_types`` and ``tags`` (as a STIX indicator gives
+    them; built here, not while parsing, which a large bundle would pay for every indicator)."""
+    terms = report.get("terms")
+    if isinstance(terms, list | tuple):
+        return list(terms)
+    kinds = report.get("indicator_types")
+    tags = report.get("tags")
+    return ([(INDICATOR_TYPE, k) for k in kinds if isinstance(k, str)] if isinstance(kinds, list | tuple) else []) + (
+        [(TAG, t) for t in tags if isinstance(t, str)] if isinstance(tags, list | tuple) else [])
+
+
 def table() -> list[dict[str, str | None]]:
     """Every row as a JSON-safe dict, in table order (for ``hanoi signals classification``)."""
     return [{"vocabulary": r.vocabulary, "term": r.term, "offence": r.offence, "reason": r.reason}
@@ -273,4 +286,4 @@ def table() -> list[dict[str, str | None]]:
 
 
 __all__ = ["INDICATOR_TYPE", "MACHINE_TAG", "MAPPINGS", "MISP_CATEGORY", "TAG", "URLHAUS_THREAT",
-           "VOCABULARIES", "Classification", "Row", "classify", "table", "tag_word"]
+           "VOCABULARIES", "Classification", "Row", "classify", "table", "tag_word", "terms_of"]

@@ -28,7 +28,7 @@ from hanoi.core.offences import offence
 from hanoi.core.tlp import TLP, parse_tlp
 from hanoi.node.runtime import Node
 from hanoi.signals import service
-from hanoi.signals.classification import classify
+from hanoi.signals.classification import classify, terms_of
 from hanoi.signals.formats import FORMATS, detect_format, misp, parse_document, signal_format
 from hanoi.signals.types import SIGNAL_TYPES
 
@@ -67,7 +67,7 @@ def _item(report: Mapping[str, Any], tags: Sequence[str], fmt: str, default_offe
     if item.get("abuse_type"):
         how["document"] = how.get("document", 0) + 1
         return item
-    found = classify(report.get("terms") or ()) or classify(report.get("context_terms") or ())
+    found = classify(terms_of(report)) or classify(report.get("context_terms") or ())
     if found is not None:
         item["abuse_type"], item["classified_by"] = found.offence, found.by
         how["table"] = how.get("table", 0) + 1

@@ -21,8 +21,9 @@ A **report** is the one shape every format converts to and from (``Report``)::
 ``source`` is the organisation the document names as the entry's author (a STIX identity's
 name, a MISP event's ``Orgc``, ``URLhaus``), ``creator_ref`` its id where the document has one;
 ``terms`` are the words the classification table (``hanoi.signals.classification``) reads
-about the entry itself, ``context_terms`` those about what holds it (a MISP event's tags), read
-only when the entry's own terms classify nothing.
+about the entry itself (without them: its ``indicator_types`` and ``tags``, as a STIX indicator
+gives them), ``context_terms`` those about what holds it (a MISP event's tags), read only when
+the entry's own terms classify nothing.
 
 Every parser takes ``best_effort``: when true, a bad object or line is skipped and returned
 as a ``Rejected`` (its ref, type, raw value shortened for display, and the reason) while the

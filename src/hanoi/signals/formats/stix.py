@@ -69,7 +69,6 @@ from typing import Any
 from hanoi.core.errors import InvalidInput, invalid
 from hanoi.core.tlp import STIX_TLP1_IDS, STIX_TLP2_IDS, TLP, TLP2_CREATED, TLP2_EXTENSION_ID, most_restrictive
 from hanoi.signals.campaigns import Campaigns
-from hanoi.signals.classification import INDICATOR_TYPE, TAG
 from hanoi.signals.formats.common import (
     BadField,
     Report,
@@ -434,10 +433,23 @@ class _Context:
         self.default_tlp = default_tlp
         self.notes = notes
         self.skipped = skipped
+        self.stamps: dict[str, str] = {}
 
     def note(self, message: str) -> None:
         if self.notes is not None:
             self.notes.append(message)
+
+    def stamp(self, value: object, field: str) -> str | None:
+        """``timestamp(value)``, once per distinct text: a bundle's objects share a few stamps
+        (valid_from is created; a tool exports a batch at one time)."""
+        if type(value) is not str:
+            return timestamp(value, field)
+        got = self.stamps.get(value)
+        if got is None:
+            got = timestamp(value, field)
+            if got is not None:
+                self.stamps[value] = got
+        return got
 
     def tlp(self, ref: str, obj: Mapping[str, Any]) -> TLP:
         refs = obj.get("object_marking_refs")
@@ -573,14 +585,17 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         raise BadField(f"pattern_type: {str(pattern_type)[:40]!r} is not supported; only STIX patterns are read")
     comparisons = parse_pattern(pattern)
     level = ctx.tlp(ref, obj)
-    valid_from = timestamp(obj.get("valid_from"), "valid_from")
-    expires = timestamp(obj.get("valid_until"), "valid_until")
+    valid_from = ctx.stamp(obj.get("valid_from"), "valid_from")
+    expires = ctx.stamp(obj.get("valid_until"), "valid_until")
     labels = obj.get("labels", [])
     if not isinstance(labels, list):
         raise BadField("labels: must be a list of text")
     kinds = obj.get("indicator_types", [])
-    if type(kinds) is not list or not all(type(k) is str for k in kinds):
+    if type(kinds) is not list:
         raise BadField("indicator_types: must be a list of text")
+    for kind in kinds:
+        if type(kind) is not str:
+            raise BadField("indicator_types: must be a list of text")
     text = description(obj.get("description"))
     if not text and isinstance(obj.get("name"), str):
         text = description(obj["name"], "name")
@@ -601,7 +616,7 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
     seen = ctx.sightings.get(obj_id)
     if seen:
         first_seen, last_seen = _earliest(first_seen, seen[0]), _latest(last_seen, seen[1])
-    external_id, created, version = obj_id, timestamp(obj.get("created"), "created"), timestamp(
+    external_id, created, version = obj_id, ctx.stamp(obj.get("created"), "created"), ctx.stamp(
         obj.get("modified"), "modified")
     theirs = ours.get("external_id")
     if isinstance(theirs, str) and theirs.strip():
@@ -610,7 +625,7 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         external_id, created, version = theirs.strip()[:200], None, None
         creator = None
     labels = tags(labels, "labels")
-    base = {
+    base: dict[str, Any] = {
         "ref": ref,
         "tlp": level.value,
         "confidence": confidence(obj.get("confidence")),
@@ -622,7 +637,6 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         "description": text,
         "source": source,
         "external_id": external_id,
-        "terms": [(INDICATOR_TYPE, k) for k in kinds] + [(TAG, label) for label in labels],
         "creator_ref": creator,
         "created": created,
         "version": version,
@@ -637,6 +651,9 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         except InvalidInput as exc:
             reason = "; ".join(p.message for p in exc.problems) or exc.detail
             raise BadField(f"pattern: {type_name} {raw[:80]!r}: {reason}", type_name, raw) from None
+        if len(comparisons) == 1:  # most indicators: the base is the report, no copy
+            base["type"], base["value"] = type_name, value
+            return [base]  # type: ignore[list-item]
         if (type_name, value) not in seen_keys:
             seen_keys.add((type_name, value))
             out.append({**base, "type": type_name, "value": value})  # type: ignore[typeddict-item]
@@ -744,7 +761,7 @@ def _parse(
                     skip(skipped, "revoked indicator")
                     continue
                 kinds = obj.get("indicator_types")
-                if type(kinds) is list and kinds and all(k == "benign" for k in kinds):
+                if type(kinds) is list and "benign" in kinds and all(k == "benign" for k in kinds):
                     skip(skipped, "benign indicator (an allow-list entry)")
                     continue
                 reports += _indicator(obj, ref, state, ctx)
