@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from hanoi.bootstrap import open_node
 from hanoi.cli.main import run
 from hanoi.node import ledger, members, tokens
 from hanoi.node.runtime import Node
-from hanoi.signals import io, service
+from hanoi.signals import io, receive, service
 from hanoi.signals.service import Caller
 from hanoi.store.tables import outbox, signal_reports
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
@@ -259,3 +260,39 @@ def test_exports_keep_authors_ids_and_versions_validate_and_load_in_pymisp(partn
     event = MISPEvent()
     event.from_dict(**json.loads(misp_text))
     assert len(event.attributes) >= 45
+
+
+def test_a_report_sent_to_a_peer_keeps_its_author_and_id_but_not_how_we_classified_it(partners: Node) -> None:
+    io.import_document(partners, "t", None, BUNDLE.read_bytes())
+    service.publish_reports(partners, STAFF, to=["de-bka"])
+    with partners.read() as conn:
+        sent = [r for row in conn.execute(select(outbox.c.payload)) for r in row.payload["reports"]]
+    url = next(r for r in sent if r["type"] == "url")
+    assert (url["creator"], url["external_id"], url["version"]) == (
+        "CERT-Ruritania", "indicator--5b0e8f2e-1c1d-4a49-8f0d-6a3b1e2f0a01", "2025-02-03T12:30:00.000000Z")
+    assert "classified_by" not in url and "updated_at" not in url
+    # The peer stores it with its author, so its own exports name CERT-Ruritania, not us.
+    envelope = SimpleNamespace(id="env-foreign-1", payload={"reports": [{**url, "id": "901", "value": "http://x.example/a"}]})
+    with partners.write("peer") as uow:
+        assert receive.on_report(uow, envelope, {"id": "nl-police"})["stored"] == 1
+    row = next(r for r in service.list_signals(partners, STAFF, limit=100) if r["value"] == "http://x.example/a")
+    assert (row["origin"], row["creator"], row["external_id"]) == (
+        "received", "CERT-Ruritania", "indicator--5b0e8f2e-1c1d-4a49-8f0d-6a3b1e2f0a01")
+
+
+def test_a_revoked_indicator_ends_the_reports_it_gave(partners: Node) -> None:
+    io.import_document(partners, "t", None, BUNDLE.read_bytes())
+    other = open_node(partners.home, migrate=False)  # another process's index catches up too
+    try:
+        assert _seen(other, STAFF, "qak-c2.example.org", "203.0.113.45") == [True, True]
+        out = io.import_document(partners, "t", None, _bundle_with(modified="2025-03-01T00:00:00.000Z", revoked=True))
+        assert (out["withdrawn"], out["unchanged"]) == (2, 5)
+        assert "2 reports withdrawn by their author" in out["summary"]
+        assert _seen(other, STAFF, "qak-c2.example.org", "203.0.113.45") == [False, False]
+    finally:
+        other.close()
+    entry = ledger.page(partners, limit=1000)["items"][-1]
+    assert entry["action"] == "signal.updated" and [r[-1] for r in entry["payload"]["reports"]] == [["expires_at"]] * 2
+    again = io.import_document(partners, "t", None, _bundle_with(modified="2025-03-01T00:00:00.000Z", revoked=True))
+    assert (again["withdrawn"], again["batch"]) == (0, None)  # already ended: nothing written
+    assert _reports(partners) == 7

@@ -154,3 +154,20 @@ def test_a_misp_export_keeps_attribute_uuids_and_loads_in_pymisp() -> None:
     loaded.from_dict(**event)
     assert len(loaded.attributes) == len(reports)
     assert {a.uuid for a in loaded.attributes} == set(uuids)
+
+
+def test_what_an_author_withdrew_is_named_for_the_node_to_end() -> None:
+    doc = json.loads(BUNDLE)
+    for obj in doc["objects"]:
+        if obj["id"] == OR_INDICATOR:
+            obj.update(revoked=True, modified="2025-03-01T00:00:00.000Z")
+    withdrawn: list[str] = []
+    skipped: dict[str, int] = {}
+    reports, _ = parse_bundle(json.dumps(doc).encode(), best_effort=False, withdrawn=withdrawn, skipped=skipped)
+    assert withdrawn == [OR_INDICATOR] and skipped["revoked indicator"] == 1
+    assert OR_INDICATOR not in {r["external_id"] for r in reports}
+    event = json.loads(EVENT)
+    event["Event"]["Attribute"][0]["deleted"] = True
+    withdrawn = []
+    reports, _ = parse_events(json.dumps(event).encode(), best_effort=False, withdrawn=withdrawn)
+    assert withdrawn == ["a1000000-0000-4000-8000-000000000001"] and len(reports) == 7

@@ -95,13 +95,14 @@ def _line(ref: str) -> int:
 def _store(node: Node, actor: str, source: str | None, reports: list[Any], rejects: list[Any], *,
            fmt: str, best_effort: bool, defaults: Mapping[str, Any] | None, tags: Sequence[str] = (),
            by_line: bool = False, progress: Callable[[int], None] | None,
-           on_rejects: Callable[[list[tuple[str, Problem]]], None] | None) -> dict[str, Any]:
+           on_rejects: Callable[[list[tuple[str, Problem]]], None] | None,
+           withdrawn: Sequence[str] = ()) -> dict[str, Any]:
     terms = dict(defaults or {})
     default_offence = terms.pop("abuse_type", None)
     if default_offence is not None:
         default_offence = offence(default_offence, "offence").code
     items, how = import_items(reports, fmt=fmt, tags=tags, default_offence=default_offence)
-    if not items and not rejects:
+    if not items and not rejects and not withdrawn:
         raise invalid("file", "holds no signal to import", "SIGNAL-LIMITS")
     drafts, invalid_items = (service.validate(node, items, defaults=terms, progress=progress, unclassified=True)
                              if items else ([], []))
@@ -111,7 +112,7 @@ def _store(node: Node, actor: str, source: str | None, reports: list[Any], rejec
     if problems and on_rejects is not None:
         on_rejects(problems)
     out = service.store(node, actor, source, drafts, rejects=problems,
-                        received=len(items) + len(rejects), best_effort=best_effort)
+                        received=len(items) + len(rejects), best_effort=best_effort, withdrawn=withdrawn)
     return {**out, "classified": how}
 
 
@@ -145,13 +146,14 @@ def import_document(node: Node, actor: str, source: str | None, data: bytes, *,
     chosen = signal_format(fmt) if fmt else detect_format(data[:65536], filename)
     notes: list[str] = []
     skipped: dict[str, int] = {}
+    withdrawn: list[str] = []
     reports, rejects = parse_document(data, fmt=chosen.name, filename=filename, best_effort=True,
                                       default_tlp=_default_tlp(defaults),
                                       ctx=service.normalise_context(node), notes=notes, type_name=type_name,
-                                      skipped=skipped)
+                                      skipped=skipped, withdrawn=withdrawn)
     out = _store(node, actor, source, list(reports), list(rejects), fmt=chosen.name, best_effort=best_effort,
                  defaults=defaults, tags=extra, by_line=not chosen.names_types(), progress=progress,
-                 on_rejects=on_rejects)
+                 on_rejects=on_rejects, withdrawn=withdrawn)
     done = {"format": chosen.name, "notes": notes[:200], "skipped": skipped, **out}
     return {**done, "summary": summary(done)}
 
@@ -183,11 +185,13 @@ def import_misp_feed(node: Node, actor: str, source: str | None, folder: Path, *
         events[path.stem] = load(path)
     notes: list[str] = []
     skipped: dict[str, int] = {}
+    withdrawn: list[str] = []
     reports, rejects = misp.parse_feed(manifest, events, best_effort=True,
                                        default_tlp=_default_tlp(defaults),
-                                       ctx=service.normalise_context(node), notes=notes, skipped=skipped)
+                                       ctx=service.normalise_context(node), notes=notes, skipped=skipped,
+                                       withdrawn=withdrawn)
     out = _store(node, actor, source, list(reports), list(rejects), fmt="misp", best_effort=best_effort,
-                 defaults=defaults, tags=extra, progress=progress, on_rejects=on_rejects)
+                 defaults=defaults, tags=extra, progress=progress, on_rejects=on_rejects, withdrawn=withdrawn)
     done = {"format": "misp", "notes": notes[:200], "skipped": skipped, **out}
     return {**done, "summary": summary(done)}
 
@@ -207,6 +211,8 @@ def summary(out: Mapping[str, Any]) -> str:
                                                   ("default", "by the import's default")) if how.get(k)]
     if said:
         parts.append("offence " + ", ".join(said))
+    if out.get("withdrawn"):
+        parts.append(f"{_n(out['withdrawn'], 'report')} withdrawn by their author (no longer shared or matched)")
     if out.get("unclassified"):
         parts.append(f"{_n(out['unclassified'], 'report')} not classified (kept from every recipient "
                      "until classified)")

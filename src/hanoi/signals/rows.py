@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hanoi.core.clock import isoformat
@@ -318,16 +318,46 @@ def ledger_reports(uow: Work, stored: Sequence[Stored], *, source: str, origin: 
 def ledger_updates(uow: Work, stored: Sequence[Stored], *, source: str, batch: str | None) -> None:
     """``signal.updated`` entries (``LEDGER_CHUNK`` reports each): what a re-import changed.
     Every process's index catches up from them (``read_model``)."""
-    chunks = range(0, len(stored), LEDGER_CHUNK)
+    _ledger_changed(uow, [[s.report_id, s.signal_id, s.key[0], digest_of(*s.key), s.draft.tlp.value, s.offence,
+                           s.draft.confidence, list(s.changed)] for s in stored], source=source, batch=batch)
+
+
+def _ledger_changed(uow: Work, items: list[list[Any]], *, source: str, batch: str | None) -> None:
+    chunks = range(0, len(items), LEDGER_CHUNK)
     for n, start in enumerate(chunks):
-        part = stored[start:start + LEDGER_CHUNK]
-        subject = f"signal-batch:{batch}" if batch else f"signal:{digest_of(*part[0].key)}"
+        part = items[start:start + LEDGER_CHUNK]
+        subject = f"signal-batch:{batch}" if batch else f"signal:{part[0][3]}"
         uow.record(UPDATED_ACTION, subject, {
             "batch": batch, "chunk": n + 1, "of": len(chunks), "source": source,
             "columns": ["report_id", "signal_id", "type", "digest", "tlp", "abuse_type", "confidence",
                         "changed"],
-            "reports": [[s.report_id, s.signal_id, s.key[0], digest_of(*s.key), s.draft.tlp.value,
-                         s.offence, s.draft.confidence, list(s.changed)] for s in part]})
+            "reports": part})
+
+
+def withdraw(uow: Work, source: str, external_ids: Sequence[str], *, batch: str | None) -> int:
+    """End now the reports ``source`` made from entries their author withdrew (a revoked STIX
+    indicator, a deleted MISP attribute: ``external_ids``): they expire, so they are no longer
+    shared or matched; ledgered as ``signal.updated`` (changed: ``expires_at``). The number."""
+    found: list[Any] = []
+    wanted = sorted(set(external_ids))
+    for i in range(0, len(wanted), SQL_CHUNK):
+        found += uow.conn.execute(
+            select(signal_reports, signals.c.type, signals.c.value)
+            .join(signals, signals.c.id == signal_reports.c.signal_id)
+            .where(signal_reports.c.source == source, signal_reports.c.origin == "local",
+                   signal_reports.c.external_id.in_(wanted[i:i + SQL_CHUNK]),
+                   or_(signal_reports.c.expires_at.is_(None), signal_reports.c.expires_at > uow.now))
+            .order_by(signal_reports.c.id)).mappings().all()
+    if not found:
+        return 0
+    ids = [r["id"] for r in found]
+    for i in range(0, len(ids), SQL_CHUNK):
+        uow.conn.execute(update(signal_reports).where(signal_reports.c.id.in_(ids[i:i + SQL_CHUNK]))
+                         .values(expires_at=uow.now, updated_at=uow.now))
+    _ledger_changed(uow, [[r["id"], r["signal_id"], r["type"], digest_of(r["type"], r["value"]), r["tlp"],
+                           r["abuse_type"] or None, r["confidence"], ["expires_at"]] for r in found],
+                    source=source, batch=batch)
+    return len(found)
 
 
 def changed_reports(action: str, payload: Mapping[str, Any]) -> list[int]:

@@ -165,9 +165,11 @@ def report(node: Node, actor: str, source: str | None, items: Sequence[Any], *,
 
 def store(node: Node, actor: str, source: str | None, drafts: Sequence[ReportDraft], *,
           rejects: Sequence[tuple[str, Problem]] = (), received: int | None = None,
-          best_effort: bool = False, federate: bool = False) -> dict[str, Any]:
+          best_effort: bool = False, federate: bool = False, withdrawn: Sequence[str] = ()) -> dict[str, Any]:
     """Store validated drafts in one transaction (``validate`` made them); with ``rejects``
-    and no ``best_effort`` nothing is stored and ``InvalidInput`` lists every reject."""
+    and no ``best_effort`` nothing is stored and ``InvalidInput`` lists every reject.
+    ``withdrawn`` are document ids of entries their author withdrew: the reports ``source``
+    made from them expire now (``rows.withdraw``), in the same transaction."""
     total = received if received is not None else len(drafts) + len({r for r, _ in rejects})
     if rejects and not best_effort:
         raise _refused(list(rejects), total)
@@ -175,12 +177,16 @@ def store(node: Node, actor: str, source: str | None, drafts: Sequence[ReportDra
     stored: list[rows.Stored] = []
     if drafts and source is not None and source != node.node_id:
         _refuse_suspended(node, actor, source, len(drafts))
-    if drafts:
+    ended = 0
+    if drafts or withdrawn:
         try:
             with node.write(actor) as uow:
                 src = _check_source(uow, source, drafts)
-                stored = rows.insert_reports(uow, drafts, source=src, origin="local", via=None, batch=batch)
-                if not any(s.status != rows.UNCHANGED for s in stored):
+                if drafts:
+                    stored = rows.insert_reports(uow, drafts, source=src, origin="local", via=None, batch=batch)
+                if withdrawn:
+                    ended = rows.withdraw(uow, src, withdrawn, batch=batch)
+                if not ended and not any(s.status != rows.UNCHANGED for s in stored):
                     raise _Unchanged  # the same reports again: nothing to write or ledger
                 if federate:
                     send.publish(uow, [s.report_id for s in stored if s.status != rows.UNCHANGED])
@@ -191,7 +197,7 @@ def store(node: Node, actor: str, source: str | None, drafts: Sequence[ReportDra
     out: dict[str, Any] = {
         "batch": batch, "received": total, "stored": counts[rows.NEW], "updated": counts[rows.UPDATED],
         "unchanged": counts[rows.UNCHANGED], "new_signals": sum(1 for s in stored if s.new_signal),
-        "unclassified": sum(1 for s in stored if s.offence is None),
+        "unclassified": sum(1 for s in stored if s.offence is None), "withdrawn": ended,
         "rejected": [{"ref": ref, **p.as_dict()} for ref, p in rejects],
     }
     if len(stored) <= rows.LEDGER_CHUNK:

@@ -43,8 +43,10 @@ class SignalFormat(ABC):
     @abstractmethod
     def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
               notes: list[str] | None, type_name: str | None,
-              skipped: dict[str, int] | None = None) -> tuple[list[Report], list[Rejected]]:
-        """Reports and rejects (see ``common`` for ``best_effort``, ``notes`` and ``skipped``)."""
+              skipped: dict[str, int] | None = None,
+              withdrawn: list[str] | None = None) -> tuple[list[Report], list[Rejected]]:
+        """Reports and rejects (see ``common`` for ``best_effort``, ``notes``, ``skipped`` and
+        ``withdrawn``)."""
 
     @classmethod
     @abstractmethod
@@ -78,9 +80,10 @@ class Misp(SignalFormat):
     @classmethod
     def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
               notes: list[str] | None, type_name: str | None,
-              skipped: dict[str, int] | None = None) -> tuple[list[Report], list[Rejected]]:
+              skipped: dict[str, int] | None = None,
+              withdrawn: list[str] | None = None) -> tuple[list[Report], list[Rejected]]:
         return misp.parse_events(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
-                                skipped=skipped)
+                                skipped=skipped, withdrawn=withdrawn)
 
     @classmethod
     def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
@@ -100,9 +103,10 @@ class Stix(SignalFormat):
     @classmethod
     def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
               notes: list[str] | None, type_name: str | None,
-              skipped: dict[str, int] | None = None) -> tuple[list[Report], list[Rejected]]:
+              skipped: dict[str, int] | None = None,
+              withdrawn: list[str] | None = None) -> tuple[list[Report], list[Rejected]]:
         return stix.parse_bundle(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
-                                skipped=skipped)
+                                skipped=skipped, withdrawn=withdrawn)
 
     @classmethod
     def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
@@ -120,7 +124,8 @@ class Csv(SignalFormat):
     @classmethod
     def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
               notes: list[str] | None, type_name: str | None,
-              skipped: dict[str, int] | None = None) -> tuple[list[Report], list[Rejected]]:
+              skipped: dict[str, int] | None = None,
+              withdrawn: list[str] | None = None) -> tuple[list[Report], list[Rejected]]:
         return csv.parse_csv(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
                              type_name=type_name)
 
@@ -179,6 +184,7 @@ def parse_document(
     notes: list[str] | None = None,
     type_name: str | None = None,
     skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Parse one file of any supported format (detected from its content when ``fmt`` is None).
 
@@ -194,7 +200,7 @@ def parse_document(
         raise invalid("type", f"names the type of a CSV value list; a {kind.name.upper()} document names "
                               "its own types")
     return kind.parse(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
-                      type_name=type_name, skipped=skipped)
+                      type_name=type_name, skipped=skipped, withdrawn=withdrawn)
 
 
 __all__ = [

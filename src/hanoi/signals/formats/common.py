@@ -35,7 +35,9 @@ Parsers also take an optional ``notes`` list: they append remarks a person may w
 but that are not errors (a TLP 1.0 marking read as TLP 2.0); and an optional ``skipped``
 dict, where they count what they read and deliberately did not import, by name (a MISP
 ``email-dst`` attribute names a victim, a ``text`` attribute is no signal, a revoked STIX
-indicator): nothing is dropped without being counted.
+indicator): nothing is dropped without being counted. An optional ``withdrawn`` list gets the
+document ids of entries their author withdrew (a revoked STIX indicator, a deleted MISP
+attribute): a node holding them stops sharing them.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ MISP type (``ATTRIBUTE_TYPES``); composite types (``domain|ip``, ``ip-dst|port``
 ``filename|sha256``...) give the parts that are signals. Attributes of other types (text,
 filenames, mutexes...) are context and are skipped, as are attributes of the category
 ``Targeting data`` and of type ``email-dst``/``target-*``: those name victims, and a victim's
-address must never become a signal. ``deleted`` attributes are skipped; with ``ids_only`` so
+address must never become a signal. ``deleted`` attributes are skipped (their uuids are added to
+the parsers' ``withdrawn`` list: a node holding them stops sharing them); with ``ids_only`` so
 are those whose ``to_ids`` is false. Every attribute skipped is counted by its MISP type (a
 victim's as ``email-dst (names a victim)``) in the parsers' ``skipped`` dict, so an import's
 summary names what it did not take. In ``coin-address`` objects an ``address-crypto`` whose
@@ -199,12 +200,15 @@ def _attribute(
     ctx: NormaliseContext,
     notes: list[str] | None,
     skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> list[Report]:
     misp_type = attr.get("type")
     if not isinstance(misp_type, str):
         raise BadField("type: missing" if misp_type is None else "type: must be text")
     if attr.get("deleted") in (True, "1", 1):
         skip(skipped, "deleted attribute")
+        if withdrawn is not None and isinstance(attr.get("uuid"), str):
+            withdrawn.append(attr["uuid"])
         return []
     if misp_type in _VICTIM_TYPES or attr.get("category") == "Targeting data":
         skip(skipped, f"{misp_type} (names a victim)")
@@ -305,6 +309,7 @@ def _read_event(
     rejects: list[Rejected],
     fallback_ref: str,
     skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> None:
     body = _event_body(event_json)
     merged: dict[str, Any] = dict(manifest_entry or {})
@@ -346,7 +351,8 @@ def _read_event(
         try:
             reports += _attribute(attr, ev, ref, object_name=object_name,
                                   symbol=symbol if isinstance(symbol, str) else None,
-                                  ids_only=ids_only, ctx=ctx, notes=notes, skipped=skipped)
+                                  ids_only=ids_only, ctx=ctx, notes=notes, skipped=skipped,
+                                  withdrawn=withdrawn)
         except BadField as exc:
             rejects.append(reject(ref, exc, attr.get("type") if isinstance(attr.get("type"), str) else None,
                                   attr.get("value")))
@@ -361,6 +367,7 @@ def parse_event(
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
     skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from one MISP event (``{"Event": {...}}`` or the bare event object)."""
     if isinstance(event_json, bytes | str):
@@ -373,7 +380,8 @@ def parse_event(
     reports: list[Report] = []
     rejects: list[Rejected] = []
     _read_event(event_json, manifest_entry=None, default_tlp=default_tlp, ids_only=ids_only, ctx=ctx,
-                notes=notes, reports=reports, rejects=rejects, fallback_ref="event", skipped=skipped)
+                notes=notes, reports=reports, rejects=rejects, fallback_ref="event", skipped=skipped,
+                withdrawn=withdrawn)
     return finish(reports, rejects, best_effort=best_effort, what="MISP event")
 
 
@@ -387,6 +395,7 @@ def parse_feed(
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
     skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from a MISP feed: its parsed ``manifest.json`` and ``{uuid: parsed <uuid>.json}``.
 
@@ -408,7 +417,7 @@ def parse_feed(
             continue
         _read_event(events[ev_uuid], manifest_entry={"uuid": ev_uuid, **entry}, default_tlp=default_tlp,
                     ids_only=ids_only, ctx=ctx, notes=notes, reports=reports, rejects=rejects,
-                    fallback_ref=f"event {ev_uuid}", skipped=skipped)
+                    fallback_ref=f"event {ev_uuid}", skipped=skipped, withdrawn=withdrawn)
     for ev_uuid, event in events.items():
         if ev_uuid in manifest:
             continue
@@ -416,7 +425,7 @@ def parse_feed(
             notes.append(f"event {ev_uuid}: not listed in manifest.json, read anyway")
         _read_event(event, manifest_entry={"uuid": ev_uuid}, default_tlp=default_tlp, ids_only=ids_only,
                     ctx=ctx, notes=notes, reports=reports, rejects=rejects, fallback_ref=f"event {ev_uuid}",
-                    skipped=skipped)
+                    skipped=skipped, withdrawn=withdrawn)
     return finish(reports, rejects, best_effort=best_effort, what="MISP feed")
 
 
@@ -429,6 +438,7 @@ def parse_events(
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
     skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from one MISP JSON file: an event, a list of events, or ``{"response": [...]}``."""
     try:
@@ -449,7 +459,8 @@ def parse_events(
             rejects.append(Rejected(f"events[{i}]", None, "", "not a MISP event object"))
             continue
         _read_event(event, manifest_entry=None, default_tlp=default_tlp, ids_only=ids_only, ctx=ctx,
-                    notes=notes, reports=reports, rejects=rejects, fallback_ref=f"events[{i}]", skipped=skipped)
+                    notes=notes, reports=reports, rejects=rejects, fallback_ref=f"events[{i}]", skipped=skipped,
+                    withdrawn=withdrawn)
     return finish(reports, rejects, best_effort=best_effort, what="MISP events")
 
 

@@ -708,6 +708,7 @@ def parse_bundle(
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
     skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from a STIX 2.1 bundle (bytes, text or parsed JSON); see the module docstring.
 
@@ -717,7 +718,8 @@ def parse_bundle(
     they are read into the reports). Revoked and ``benign`` (allow-list) indicators are counted
     there too. Values are normalised; a bad object is a ``Rejected`` naming its id (or
     ``objects[i]`` without one). With ``best_effort=False`` any reject raises ``InvalidInput``
-    listing them all.
+    listing them all. The ids of revoked indicators are added to ``withdrawn``: their author
+    withdrew them, so a node holding them stops sharing and matching them.
     """
     # A bundle of 100k objects is a million small containers, none in a reference cycle: the
     # cyclic collector's repeated passes over them cost ~15% of an import and free nothing.
@@ -725,7 +727,7 @@ def parse_bundle(
     gc.disable()
     try:
         return _parse(_load(data), best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
-                      skipped=skipped)
+                      skipped=skipped, withdrawn=withdrawn)
     finally:
         if collecting:
             gc.enable()
@@ -737,7 +739,7 @@ _READ_INTO_REPORTS = frozenset(("identity", "marking-definition", "extension-def
 
 def _parse(
     objects: list[Any], *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext, notes: list[str] | None,
-    skipped: dict[str, int] | None = None,
+    skipped: dict[str, int] | None = None, withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     state = _Context(default_tlp, notes, skipped)
     latest = _first_pass(objects, state)
@@ -759,6 +761,8 @@ def _parse(
                     continue  # an older version of an indicator given again below
                 if obj.get("revoked") is True:
                     skip(skipped, "revoked indicator")
+                    if withdrawn is not None and isinstance(obj_id, str):
+                        withdrawn.append(obj_id)
                     continue
                 kinds = obj.get("indicator_types")
                 if type(kinds) is list and "benign" in kinds and all(k == "benign" for k in kinds):
