@@ -296,3 +296,29 @@ def test_a_revoked_indicator_ends_the_reports_it_gave(partners: Node) -> None:
     again = io.import_document(partners, "t", None, _bundle_with(modified="2025-03-01T00:00:00.000Z", revoked=True))
     assert (again["withdrawn"], again["batch"]) == (0, None)  # already ended: nothing written
     assert _reports(partners) == 7
+
+
+def test_taxii_serves_a_foreign_indicator_under_its_own_id_and_takes_foreign_objects(
+        client: TestClient, partners: Node) -> None:
+    io.import_document(partners, "t", None, BUNDLE.read_bytes())
+    staff = _analyst(partners)
+    objects = client.get("/taxii2/api/collections/node/objects/", headers=staff).json()["objects"]
+    # Seven reports, one indicator with an OR pattern: six objects, each under its bundle's id.
+    assert len(objects) == 6 and {o["id"] for o in objects} == {
+        o["id"] for o in json.loads(BUNDLE.read_bytes())["objects"]
+        if o["type"] == "indicator" and o["indicator_types"] != ["benign"]}
+    one = client.get(f"/taxii2/api/collections/node/objects/{OR_INDICATOR}/", headers=staff).json()["objects"]
+    assert [(o["pattern"], o["modified"]) for o in one] == [
+        ("[domain-name:value = 'qak-c2.example.org'] OR [ipv4-addr:value = '203.0.113.45']",
+         "2025-02-03T12:30:00.000Z")]
+    # A partner pushes the same bundle twice: stored once, as its own reports, the unclassified
+    # ones kept from everyone but itself and this node's staff.
+    de = _analyst(partners, "de-bka")
+    before = _reports(partners)
+    for _ in range(2):
+        r = client.post("/taxii2/api/collections/partner-de-bka/objects/", content=BUNDLE.read_bytes(), headers=de)
+        assert r.status_code == 202 and r.json()["failure_count"] == 0, r.text
+    assert _reports(partners) == before + 7
+    nl = Caller("test", "nl-police")
+    assert _seen(partners, Caller("test", "de-bka"), ANOMALOUS) == [True]  # its own report
+    assert _seen(partners, nl, ANOMALOUS) == [False]
