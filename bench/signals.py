@@ -165,10 +165,9 @@ def _free_port() -> int:
 
 
 def bench_http(n: int, rounds: int) -> list[dict[str, Any]]:
-    from hanoi.signals import read_model, service
-
     from hanoi.bootstrap import init_node
     from hanoi.node import members, tokens
+    from hanoi.signals import service
 
     home = Path(tempfile.mkdtemp(prefix="hanoi-bench-signals-")) / "node"
     node, admin = init_node(home, name="Bench", country="GB", kind="cert")

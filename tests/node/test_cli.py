@@ -311,6 +311,7 @@ TABLE_ARGS: dict[tuple[str, ...], list[str]] = {
     ("signals", "campaign"): ["{value}"],
     ("signals", "list"): [],
     ("signals", "feedback"): [],
+    ("signals", "classification"): [],
     ("media", "lists"): [],
     ("media", "match"): ["--hashes", "{hashes}"],
     ("media", "feedback-log"): [],

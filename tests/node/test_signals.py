@@ -90,8 +90,9 @@ def test_lookup_normalises_and_answers_in_order(partners: Node) -> None:
         "HTTP://SCAM.example.com:80/login#x", {"type": "phone", "value": "0033612345678"},
         "nothing.example", {"type": "ipv4", "value": "999.1.1.1"}])
     first, phone, miss, bad = out["results"]
+    # The same source reporting the same URL twice is one report: the later terms hold.
     assert first == {"value": URL, "type": "url", "match": True, "signal_id": 1, "campaign": None,
-                     "confidence": 80, "sources": 1, "tlp": "AMBER"}
+                     "confidence": 30, "sources": 1, "tlp": "AMBER"}
     assert phone["match"] and phone["value"] == "+33612345678"
     assert miss == {"value": "nothing.example", "type": "domain", "match": False}
     assert not bad["match"] and "IPv4" in bad["error"]
@@ -297,7 +298,7 @@ def test_cli_import_is_all_or_nothing_unless_best_effort(partners: Node, tmp_pat
     assert hanoi(partners, "signals", "import", str(f), "--tlp", "CLEAR", "--abuse-type", "UNCC-11",
                  "--best-effort") == 0
     out = capsys.readouterr()
-    assert "imported 2 report(s) of 3 row(s)" in out.out and "rejected line 5" in out.err
+    assert "3 rows read: 2 new reports" in out.out and "1 rejected; first: line 5" in out.err
     values = tmp_path / "values.txt"
     values.write_text("http://evil.example.com/a.exe\n\nhttp://1.2.3.4:8080/bins/x86\nclean.example\n")
     assert hanoi(partners, "signals", "lookup", str(values), "--json", "--as-member", "de-bka") == 0

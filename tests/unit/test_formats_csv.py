@@ -39,6 +39,9 @@ def test_urlhaus_dump_is_read_with_its_columns() -> None:
         "tags": ["malware_download", "32-bit", "elf", "mips", "Mozi"],
         "description": "URLhaus: malware_download, online", "source": "URLhaus",
         "external_id": "https://urlhaus.abuse.ch/url/2871001/",
+        # The words the classification table reads: URLhaus's threat, then its tags.
+        "terms": [("urlhaus_threat", "malware_download"), ("tag", "32-bit"), ("tag", "elf"), ("tag", "mips"),
+                  ("tag", "Mozi")],
     }
     assert reports[1]["last_seen"] is None and reports[1]["value"] == "https://bad.example/payload.exe"
     assert [(r.ref, r.type) for r in rejects] == [("line 12", "url")]
@@ -216,9 +219,10 @@ def test_export_has_every_column_and_reads_back() -> None:
     assert text.splitlines()[0] == ",".join(COLUMNS)
     back, rejects = parse_document(text.encode(), best_effort=False)
     assert rejects == []
-    assert [{k: v for k, v in r.items() if k != "ref"} for r in back] == [
+    assert [{k: v for k, v in r.items() if k not in ("ref", "terms")} for r in back] == [
         {k: v for k, v in r.items() if k != "ref"} for r in reports
     ]
+    assert [r["terms"] for r in back] == [[("tag", "phishing"), ("tag", "bank")], []]
 
 
 @settings(max_examples=50, deadline=None)

@@ -13,6 +13,7 @@ from stix2validator import ValidationOptions, validate_parsed_json
 
 from hanoi.core.errors import InvalidInput
 from hanoi.core.tlp import STIX_TLP2_IDS, TLP, TLP2_EXTENSION_ID
+from hanoi.signals.classification import terms_of
 from hanoi.signals.formats import detect_format, parse_document
 from hanoi.signals.formats.stix import (
     HANOI_EXTENSION_ID,
@@ -86,7 +87,11 @@ def test_indicator_gives_a_normalised_report_with_every_field() -> None:
         "first_seen": "2024-05-01T10:00:00Z", "last_seen": "2024-06-01T10:00:00Z",
         "expires": "2025-05-01T10:00:00Z", "tags": ["phishing", "bank"], "description": "Fake bank login",
         "source": "CERT-Example", "external_id": ind["id"],
+        # What names it in its bundle, and the words the classification table reads:
+        "creator_ref": identity["id"], "created": "2024-05-01T10:00:00Z", "version": "2024-05-01T10:00:00Z",
+        "indicator_types": ["malicious-activity"],
     }]
+    assert terms_of(reports[0]) == [("indicator_type", "malicious-activity"), ("tag", "phishing"), ("tag", "bank")]
 
 
 @pytest.mark.parametrize(
@@ -259,13 +264,13 @@ def test_versions_revocation_and_sightings() -> None:
                 "created": "2024-07-01T00:00:00Z", "modified": "2024-07-01T00:00:00Z",
                 "sighting_of_ref": new["id"], "first_seen": "2024-04-01T00:00:00Z",
                 "last_seen": "2024-07-01T00:00:00Z"}
-    notes: list[str] = []
-    reports, rejects = parse_bundle(bundle(new, old, revoked, sighting), best_effort=False, notes=notes)
+    skipped: dict[str, int] = {}
+    reports, rejects = parse_bundle(bundle(new, old, revoked, sighting), best_effort=False, skipped=skipped)
     assert rejects == []
-    assert [(r["value"], r["first_seen"], r["last_seen"]) for r in reports] == [
-        ("new.example", "2024-04-01T00:00:00Z", "2024-07-01T00:00:00Z")
+    assert [(r["value"], r["first_seen"], r["last_seen"], r["version"]) for r in reports] == [
+        ("new.example", "2024-04-01T00:00:00Z", "2024-07-01T00:00:00Z", "2024-06-01T00:00:00Z")
     ]
-    assert any("revoked" in n for n in notes)
+    assert skipped == {"revoked indicator": 1}  # counted, never dropped silently (the sighting is read)
 
 
 def test_unreadable_documents_always_raise() -> None:
@@ -354,10 +359,15 @@ def test_export_round_trips_through_import() -> None:
     doc = to_bundle(reports, identity_name="CERT-Example")
     back, rejects = parse_bundle(json.dumps(doc).encode(), best_effort=False)
     assert rejects == []
-    strip = ("ref", "external_id")
-    assert [{k: v for k, v in r.items() if k not in strip} for r in back] == [
-        {k: v for k, v in r.items() if k not in strip} for r in reports
+    kept = set(reports[0]) - {"ref", "external_id"}
+    assert [{k: v for k, v in r.items() if k in kept} for r in back] == [
+        {k: v for k, v in r.items() if k in kept} for r in reports
     ]
+    # ... and the author is CERT-Origin, not the exporter (which appears as the sharer).
+    authors = {o["id"]: o["name"] for o in doc["objects"] if o["type"] == "identity"}
+    assert {authors[o["created_by_ref"]] for o in doc["objects"] if o["type"] == "indicator"} == {"CERT-Origin"}
+    grouping = next(o for o in doc["objects"] if o["type"] == "grouping")
+    assert authors[grouping["created_by_ref"]] == "CERT-Example"
 
 
 def test_export_ids_are_stable_and_duplicates_keep_the_strictest_tlp() -> None:

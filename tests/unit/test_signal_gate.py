@@ -38,7 +38,8 @@ def reports(draw: st.DrawFn) -> ReportView:
     source = NODE_ID if here else draw(st.sampled_from(MEMBERS))
     expires = draw(st.one_of(st.none(), st.integers(-3, 3).map(lambda d: NOW + timedelta(days=d))))
     return ReportView(draw(st.sampled_from(list(TLP))), source, here, draw(names), draw(names),
-                      draw(st.booleans()), expires, draw(st.sampled_from(["", "no onward use"])))
+                      draw(st.booleans()), expires, draw(st.sampled_from(["", "no onward use"])),
+                      classified=draw(st.sampled_from([True, True, False])))
 
 
 def _viewer(recipient: PartnerView | None, policy: StandingPolicy) -> Viewer:
@@ -69,6 +70,7 @@ def test_no_leak(report: ReportView, recipient: PartnerView | None, policy: Stan
     if recipient is None:
         assert report.tlp is TLP.CLEAR
     assert report.tlp is not TLP.RED, "RED never leaves the node"
+    assert report.classified, "a report without an offence code serves this node's lookups only"
     assert not report.expired(NOW)
     assert report.originated_here or report.consent, "received without consent, passed on"
     if report.tlp is TLP.AMBER_STRICT:
@@ -137,3 +139,12 @@ def test_the_originator_sees_its_own_red_report() -> None:
     red = ReportView(TLP.RED, "de-bka", False, consent=False)
     assert decide_signal(red, _partner(), now=NOW).fired("SIGNAL-ORIGINATOR", "allow")
     assert not decide_signal(red, _partner("fr-cert"), now=NOW).allowed
+
+
+def test_an_unclassified_report_goes_to_no_one_but_its_originator() -> None:
+    report = ReportView(TLP.CLEAR, NODE_ID, True, classified=False)
+    for recipient in (None, _partner()):
+        decision = decide_signal(report, recipient, now=NOW)
+        assert decision.denied and decision.fired("SIGNAL-UNCLASSIFIED", "deny")
+    theirs = ReportView(TLP.AMBER, "de-bka", False, classified=False)
+    assert decide_signal(theirs, _partner("de-bka"), now=NOW).allowed  # its originator still sees it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,7 +33,8 @@ def stored_reports(draw: st.DrawFn) -> list[IndexedReport]:
             draw(st.sampled_from(list(TLP))), draw(st.integers(0, 100)), here, draw(st.booleans()),
             draw(st.frozensets(st.sampled_from(MEMBERS), max_size=2)),
             draw(st.frozensets(st.sampled_from(MEMBERS), max_size=2)),
-            draw(st.sampled_from([None, NOW - timedelta(days=1), NOW + timedelta(days=1)]))))
+            draw(st.sampled_from([None, NOW - timedelta(days=1), NOW + timedelta(days=1)])),
+            draw(st.sampled_from([True, True, False]))))
     return out
 
 
@@ -44,15 +46,29 @@ askers = st.one_of(
 
 
 def _view(r: IndexedReport) -> ReportView:
-    return ReportView(r.tlp, r.source, r.originated_here, r.recipients, r.named, r.consent, r.expires_at)
+    return ReportView(r.tlp, r.source, r.originated_here, r.recipients, r.named, r.consent, r.expires_at,
+                      classified=r.classified)
+
+
+def _changed(r: IndexedReport, data: st.DataObject) -> IndexedReport:
+    """The report after a re-import or a classification changed its terms."""
+    return replace(r, tlp=data.draw(st.sampled_from(list(TLP))), confidence=data.draw(st.integers(0, 100)),
+                   consent=data.draw(st.booleans()), classified=data.draw(st.booleans()),
+                   named=data.draw(st.frozensets(st.sampled_from(MEMBERS), max_size=2)),
+                   expires_at=data.draw(st.sampled_from([None, NOW - timedelta(days=1), NOW + timedelta(days=1)])))
 
 
 @settings(max_examples=150, deadline=None)
-@given(stored_reports(), askers)
-def test_lookup_equals_the_gate_report_by_report(reports: list[IndexedReport], who: object) -> None:
+@given(stored_reports(), askers, st.booleans(), st.data())
+def test_lookup_equals_the_gate_report_by_report(reports: list[IndexedReport], who: object, update: bool,
+                                                 data: st.DataObject) -> None:
     idx = SignalIndex()
     for r in reports:
         idx.add(r)
+    if update:  # a re-import or a classification changes some reports after they were indexed
+        for i in range(0, len(reports), 2):
+            reports[i] = _changed(reports[i], data)
+            idx.update(reports[i])
     for r in reports[::3]:  # some links, so campaign ids are compared too
         idx.link(r.signal_id, 1 + r.signal_id % len(VALUES), r.report_id)
     if who is None:

@@ -23,6 +23,7 @@ from hanoi.cli.common import (
     cell,
     console,
     err_console,
+    fail,
     open_node,
     print_json,
     print_table,
@@ -33,7 +34,7 @@ from hanoi.cli.common import (
     table,
 )
 from hanoi.core.errors import InvalidInput, Problem
-from hanoi.signals import io, service
+from hanoi.signals import classification, io, service
 from hanoi.signals.reports import MAX_BATCH
 from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES
 
@@ -263,13 +264,16 @@ def list_(
     type_: Annotated[str | None, typer.Option("--type", help=f"Only this type: {TYPES_HELP}")] = None,
     since: Annotated[str | None, typer.Option(help="Reported since (ISO 8601)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many reports")] = 50,
+    unclassified: Annotated[bool, typer.Option("--unclassified", help="Only reports without an offence "
+                                                                      "code (kept from every recipient)")] = False,
     to: To = None,
     as_member: OldAsMember = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The newest reports (as a member would receive them, with --to)."""
     rows = service.list_signals(open_node(), _caller(renamed(to, as_member, "--to", "--as-member")),
-                                type_=type_, since=service.parse_since(since), limit=limit)
+                                type_=type_, since=service.parse_since(since), limit=limit,
+                                unclassified=unclassified)
     if as_json:
         print_json(rows)
         return
@@ -277,7 +281,43 @@ def list_(
               whole=("report", "source"))
     for r in rows:
         t.add_row(str(r["report_id"]), r["type"], r["value"], cell(r["tlp"], TLP_STYLE[r["tlp"]]),
-                  r["abuse_type"], str(r["confidence"]), r["source"], r["last_seen"][:19])
+                  r["abuse_type"] or cell("not classified", "yellow"), str(r["confidence"]), r["source"],
+                  r["last_seen"][:19])
+    print_table(t)
+
+
+@app.command("classify")
+def classify(
+    report_id: Annotated[list[int] | None, typer.Argument(help="The reports to classify (any, classified "
+                                                               "or not)")] = None,
+    offence: Annotated[str | None, typer.Option("--offence", help=OFFENCE_HELP + " (required)")] = None,
+    batch: Annotated[str | None, typer.Option(help="Every report of this import batch not classified yet")] = None,
+    creator: Annotated[str | None, typer.Option(help="Every report by this author (e.g. URLhaus) not "
+                                                     "classified yet")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Give reports an offence code, so the gate may share them (a report imported without one
+    serves this node's lookups only); a re-import never overrides it."""
+    code = required(offence, "--offence", OFFENCE_HELP)
+    out = service.classify(open_node(), _caller(None), code, report_ids=report_id or None, batch=batch,
+                           creator=creator)
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"classified {out['classified']:,} report(s) as {out['offence']}" if out["classified"]
+                  else f"nothing to classify: no report named or matched lacks {out['offence']}")
+
+
+@app.command("classification")
+def classification_table(as_json: JsonFlag = False) -> None:
+    """The table that gives data from other tools an offence code (docs/classification.md)."""
+    rows = classification.table()
+    if as_json:
+        print_json(rows)
+        return
+    t = table("vocabulary", "term", "offence", "reason")
+    for r in rows:
+        t.add_row(str(r["vocabulary"]), str(r["term"]), r["offence"] or "none", str(r["reason"]))
     print_table(t)
 
 
@@ -296,46 +336,87 @@ def import_(
                                                                          "entries that carry none")] = None,
     source: Annotated[str | None, typer.Option(help="The member the list comes from")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="Tag every entry (repeat)")] = None,
-    best_effort: Annotated[bool, typer.Option("--best-effort", help="Store the valid entries and list "
-                                                                    "every reject")] = False,
+    best_effort: Annotated[bool, typer.Option("--best-effort", help="Store the valid entries; the "
+                                                                    "rejects are counted")] = False,
+    errors: Annotated[Path | None, typer.Option("--errors", help="Write every reject to this file, one a "
+                                                                 "line (the output names the first only)")] = None,
     abuse_type: OldAbuseType = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import signals: all entries or none (unless --best-effort); every reject names its line,
-    STIX object id or MISP attribute. The same reader and rules as POST /api/v1/signals/import."""
+    """Import signals: all entries or none (unless --best-effort). An entry's offence is its
+    own, else the classification table's, else --offence, else it is stored not classified
+    (kept from every recipient until `hanoi signals classify`). Importing the same file again
+    updates its reports. One summary line; --errors FILE lists every reject. The same reader
+    and rules as POST /api/v1/signals/import."""
     offence = renamed(offence, abuse_type, "--offence", "--abuse-type")
     defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", offence),
                                                   ("confidence", confidence)) if v is not None}
     node = open_node()
-    with progress("reading", as_json=as_json) as bar:
+    written: list[int] = []
 
-        def step(n: int) -> None:
-            bar.update(n, description="validating")
+    def write_errors(problems: list[tuple[str, Problem]]) -> None:
+        written.append(len({ref for ref, _ in problems}))
+        if errors is not None:
+            _write_errors(errors, problems)
 
-        if str(file) != "-" and file.is_dir():
-            if format_ not in (None, "misp") or type_ is not None:
-                raise InvalidInput(f"{file} is a folder", [Problem("file", "a folder is read as a MISP "
-                                                                   "feed (manifest.json + events)")])
-            out = io.import_misp_feed(node, actor(), source, file, best_effort=best_effort,
-                                             defaults=defaults, tags=tag, progress=step)
-        else:
-            data = _read_bytes(file)
-            out = io.import_document(node, actor(), source, data, fmt=format_,
-                                            filename=None if str(file) == "-" else file.name,
-                                            best_effort=best_effort, defaults=defaults, type_name=type_,
-                                            tags=tag, progress=step)
+    try:
+        with progress("reading", as_json=as_json) as bar:
+
+            def step(n: int) -> None:
+                bar.update(n, description="validating")
+
+            if str(file) != "-" and file.is_dir():
+                if format_ not in (None, "misp") or type_ is not None:
+                    raise InvalidInput(f"{file} is a folder", [Problem("file", "a folder is read as a MISP "
+                                                                       "feed (manifest.json + events)")])
+                out = io.import_misp_feed(node, actor(), source, file, best_effort=best_effort,
+                                          defaults=defaults, tags=tag, progress=step, on_rejects=write_errors)
+            else:
+                data = _read_bytes(file)
+                out = io.import_document(node, actor(), source, data, fmt=format_,
+                                         filename=None if str(file) == "-" else file.name,
+                                         best_effort=best_effort, defaults=defaults, type_name=type_,
+                                         tags=tag, progress=step, on_rejects=write_errors)
+    except InvalidInput as err:
+        if not written:
+            raise
+        # The whole file refused for its rejects: one line, never one per reject.
+        where = f"every reject is in {errors}" if errors is not None else "--errors FILE lists every one"
+        first = f"; first: {err.problems[0]}" if err.problems else ""
+        raise fail(f"{written[0]:,} rejected, so nothing was stored (--best-effort stores the valid ones)"
+                   f"{first}; {where}") from None
     if as_json:
         out.pop("reports", None)
         print_json(out)
         return
-    for note in out.get("notes", []):
-        err_console.print(f"note: {note}")
-    for r in out["rejected"]:
-        err_console.print(f"rejected {r['field']}: {r['message']}")
-    unit = "row(s)" if out.get("format") == "csv" else "entr(ies)"
-    console.print(f"imported {out['stored']:,} report(s) of {out['received']:,} {unit} "
-                  f"({out['new_signals']:,} new signal(s)); {len({r['ref'] for r in out['rejected']}):,} "
-                  f"{unit} rejected" + (f"; batch {out['batch']}" if out["batch"] else ""))
+    if out.get("notes"):
+        err_console.print("note: " + _notes_line(out["notes"]))
+    if out["rejected"]:
+        first = out["rejected"][0]
+        where = f"every reject is in {errors}" if errors is not None else "--errors FILE lists every one"
+        err_console.print(f"{len({r['ref'] for r in out['rejected']}):,} rejected; first: {first['field']}: "
+                          f"{first['message']}; {where}")
+    console.print(out["summary"] + (f"; batch {out['batch']}" if out["batch"] else ""))
+
+
+def _write_errors(path: Path, problems: list[tuple[str, Problem]]) -> None:
+    try:
+        with path.open("w", encoding="utf-8") as f:
+            for _ref, problem in problems:
+                f.write(f"{problem}\n")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror}", [Problem("errors", str(exc))]) from None
+
+
+def _notes_line(notes: list[str]) -> str:
+    """Notes of one kind said once, with how many entries they concern."""
+    kinds: dict[str, int] = {}
+    for note in notes:
+        kind = note.split(": ", 1)[-1]
+        kinds[kind] = kinds.get(kind, 0) + 1
+    ranked = sorted(kinds.items(), key=lambda kv: -kv[1])
+    shown = "; ".join(f"{kind} ({n:,} entr{'y' if n == 1 else 'ies'})" for kind, n in ranked[:3])
+    return shown + (f"; and {len(ranked) - 3} other kind(s) of note (--json lists them)" if len(ranked) > 3 else "")
 
 
 def _read_bytes(file: Path) -> bytes:

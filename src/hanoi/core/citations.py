@@ -170,6 +170,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("SIGNAL-ORIGINATOR", NODE, "", "", "The organisation that reported a signal may see its own report and the feedback on it."),
     Rule("SIGNAL-EXPIRED", NODE, "", "", "A report past its expiry time is no longer shared or matched."),
     Rule("SIGNAL-NAMED", NODE, "", "", "This node names members to receive a report on a need-to-know basis only for TLP:AMBER: AMBER+STRICT and RED allow no one beyond the originator's own names, GREEN and CLEAR need no names, and a suspended member is never named."),
+    Rule("SIGNAL-UNCLASSIFIED", NODE, "", "", "A signal without an offence code of the catalogue (UNCC Arts. 7-17 or serious crime) serves this node's own lookups only: it is not shared with anyone (lookups, exports, TAXII, federation) until it is classified."),
     Rule("SIGNAL-LIMITS", NODE, "", "", "A signal batch holds at most 10,000 values and each value fits its type's length limit; a batch is stored whole or not at all unless best effort is asked for."),
     # --- media hash lists (NCII, CSAM) -------------------------------------------------------
     Rule("MEDIA-HASH-VALUE", NODE, "", "", "A hash list holds only well-formed hashes of sufficient quality: PDQ of quality 50 or more, never a degenerate (all-zeros, all-ones) or empty-file hash."),

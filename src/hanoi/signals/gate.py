@@ -9,6 +9,8 @@ export (STIX / TAXII / MISP / CSV), a federation push. ``decide_signal`` answers
 - the report's originator: the organisation that reported it always sees its own report
   (unless suspended);
 - expiry: a report past ``expires_at`` is no longer shared;
+- classification: a report without an offence code (an import from another tool that nothing
+  classified) serves this node's own lookups only, until it is classified;
 - onward transfer (Art. 36): a report that did not originate with this node goes to a third
   organisation only with its originator's consent;
 - TLP 2.0: RED never leaves the node; AMBER+STRICT only to the organisations the originator
@@ -62,6 +64,7 @@ class ReportView:
     consent: bool = False
     expires_at: datetime | None = None
     conditions: str = ""
+    classified: bool = True
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -87,6 +90,8 @@ def decide_signal(report: ReportView, recipient: PartnerView | None, *, now: dat
         reasons += standing
     if report.expired(now):
         reasons.append(Reason("SIGNAL-EXPIRED", "deny", "the report has expired"))
+    if not report.classified:
+        reasons.append(Reason("SIGNAL-UNCLASSIFIED", "deny", "the report has no offence code yet"))
     if not report.originated_here:
         if report.consent:
             reasons.append(Reason("ONWARD-CONSENT", "allow",
@@ -136,18 +141,21 @@ PUBLIC = Viewer(None, False, False)
 def sees(viewer: Viewer, report: ReportView, now: datetime) -> bool:
     """``decide_signal(report, recipient, now=now).allowed``, as plain comparisons."""
     return sees_fields(viewer, report.tlp, report.source, report.originated_here,
-                       report.recipients, report.named, report.consent, report.expires_at, now)
+                       report.recipients, report.named, report.consent, report.expires_at, now,
+                       report.classified)
 
 
 def sees_fields(viewer: Viewer, tlp: TLP, source: str, originated_here: bool,
                 recipients: Collection[str], named: Collection[str], consent: bool,
-                expires_at: datetime | None, now: datetime) -> bool:
+                expires_at: datetime | None, now: datetime, classified: bool = True) -> bool:
     """``sees`` over the report's fields (the index keeps fields, not ``ReportView`` objects)."""
     if viewer.suspended:
         return False
     if viewer.member_id is not None and viewer.member_id == source:
         return True
     if expires_at is not None and expires_at <= now:
+        return False
+    if not classified:
         return False
     if not originated_here and not consent:
         return False

@@ -46,7 +46,9 @@ TLP_BY_RANK: tuple[TLP, ...] = tuple(sorted(TLP, key=lambda t: t.rank))
 ORIGINATED_HERE = 1
 CONSENT = 2
 PRESENT = 4
-_SHAREABLE = ORIGINATED_HERE | CONSENT
+SHAREABLE = 8
+"""May leave the node at all: made here or consented to, and classified (``gate.sees``)."""
+_SHAREABLE = SHAREABLE
 _NO_SHARE: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
 _new_match = tuple.__new__  # builds a Match without NamedTuple's Python-level __new__
 
@@ -78,6 +80,13 @@ class IndexedReport:
     recipients: frozenset[str] = frozenset()
     named: frozenset[str] = frozenset()
     expires_at: datetime | None = None
+    classified: bool = True
+
+    @property
+    def flags(self) -> int:
+        shareable = (self.originated_here or self.consent) and self.classified
+        return (PRESENT | (ORIGINATED_HERE if self.originated_here else 0) | (CONSENT if self.consent else 0)
+                | (SHAREABLE if shareable else 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +146,9 @@ class SignalIndex:
         self._source_code: dict[str, int] = {}
         self.campaigns: Campaigns[int] = Campaigns()
         self.community: Campaigns[int] = Campaigns()
+        # Links whose evidence the community may not see (yet): a report classified or
+        # re-marked later may let them into ``community``.
+        self._held_links: dict[int, list[tuple[int, int]]] = {}
         self.reports = 0
         self.last_report_id = 0
         self.last_link_id = 0
@@ -164,46 +176,49 @@ class SignalIndex:
             code = self._source_code[r.source] = len(self._sources)
             self._sources.append(r.source)
         self._source[rid] = code
-        self._tlp[rid] = r.tlp.rank
-        self._conf[rid] = r.confidence
-        self._flags[rid] = (PRESENT | (ORIGINATED_HERE if r.originated_here else 0)
-                            | (CONSENT if r.consent else 0))
-        self._expires[rid] = r.expires_at.timestamp() if r.expires_at else 0.0
-        share = (r.recipients, r.named)
-        if share != _NO_SHARE:
-            sid = self._share_ids.get(share)
-            if sid is None:
-                sid = self._share_ids[share] = len(self._shares)
-                self._shares.append(share)
-            self._share[rid] = sid
+        self._set_fields(r)
         self._next[rid] = self._head[r.signal_id]
         self._head[r.signal_id] = rid
         self.reports += 1
         self.last_report_id = max(self.last_report_id, rid)
 
-    def set_named(self, rid: int, named: frozenset[str]) -> None:
-        """Replace the members this node named for report ``rid`` (AMBER need-to-know: the one
-        report field that changes after it is stored); a report not held yet is left alone."""
-        if rid >= len(self._flags) or not self._flags[rid] & PRESENT:
-            return
-        share = (self._shares[self._share[rid]][0], named)
+    def _set_fields(self, r: IndexedReport) -> None:
+        rid = r.report_id
+        self._tlp[rid] = r.tlp.rank
+        self._conf[rid] = r.confidence
+        self._flags[rid] = r.flags
+        self._expires[rid] = r.expires_at.timestamp() if r.expires_at else 0.0
+        share = (r.recipients, r.named)
         sid = self._share_ids.get(share)
         if sid is None:
             sid = self._share_ids[share] = len(self._shares)
             self._shares.append(share)
         self._share[rid] = sid
 
+    def update(self, r: IndexedReport) -> None:
+        """Replace the fields of a report held already (a re-import changed its terms, a person
+        classified it); a report not held yet is left alone (``add`` brings it)."""
+        rid = r.report_id
+        if rid >= len(self._flags) or not self._flags[rid] & PRESENT:
+            return
+        self._set_fields(r)
+        if self.community_may_see(rid):
+            for a, b in self._held_links.pop(rid, ()):
+                self.community.add(a, b, rid)
+
     def link(self, a: int, b: int, report_id: int, link_id: int = 0) -> None:
         """Signals ``a`` and ``b`` are named together by report ``report_id``."""
         self.campaigns.add(a, b, report_id)
         if self.community_may_see(report_id):
             self.community.add(a, b, report_id)
+        else:
+            self._held_links.setdefault(report_id, []).append((a, b))
         self.last_link_id = max(self.last_link_id, link_id)
 
     def community_may_see(self, rid: int) -> bool:
         """Every member in good standing may see this report (so its links may show)."""
         return (self._tlp[rid] <= TLP.GREEN.rank and self._expires[rid] == 0.0
-                and bool(self._flags[rid] & (ORIGINATED_HERE | CONSENT)))
+                and bool(self._flags[rid] & SHAREABLE))
 
     # --- reading -------------------------------------------------------------------------
 
@@ -235,7 +250,7 @@ class SignalIndex:
             return True
         if expires != 0.0 and expires <= now:
             return False
-        if not self._flags[rid] & (ORIGINATED_HERE | CONSENT):
+        if not self._flags[rid] & SHAREABLE:
             return False
         tlp = self._tlp[rid]
         if tlp == 0:

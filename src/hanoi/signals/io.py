@@ -7,7 +7,11 @@
   MISP attribute or CSV line. The CLI (``hanoi signals import``) and the API
   (``POST /api/v1/signals/import``) both call it, so a file is read the same either way.
   ``import_misp_feed`` does the same for a MISP feed folder (``manifest.json`` and
-  ``<uuid>.json`` event files).
+  ``<uuid>.json`` event files). Data from other tools carries no Hanoi offence code: each
+  entry's offence is its own, else the classification table's (``classification``), else the
+  importer's default, else it is stored *not classified* and kept from every recipient until a
+  person classifies it (``service.classify``). Importing the same document again updates the
+  reports it made (``rows.report_key``) instead of adding copies.
 - ``export_document`` writes what one recipient may receive (``service.reports_for_export``:
   the same gate as lookups, TAXII and federation) as a STIX bundle, a MISP event or CSV.
 """
@@ -20,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from hanoi.core.errors import Problem, invalid
+from hanoi.core.offences import offence
 from hanoi.core.tlp import TLP, parse_tlp
 from hanoi.node.runtime import Node
 from hanoi.signals import service
+from hanoi.signals.classification import classify, terms_of
 from hanoi.signals.formats import FORMATS, detect_format, misp, parse_document, signal_format
 from hanoi.signals.types import SIGNAL_TYPES
 
@@ -32,16 +38,53 @@ def _default_tlp(defaults: Mapping[str, Any] | None) -> TLP:
     return parse_tlp(str(raw)).level if raw else TLP.AMBER
 
 
-def _item(report: Mapping[str, Any], tags: Sequence[str]) -> dict[str, Any]:
+IMPORT_DEFAULT = "import default"
+"""``classified_by`` of a report that took the importer's ``--offence``."""
+_PROVENANCE = ("creator_ref", "created", "indicator_types")
+
+
+def _item(report: Mapping[str, Any], tags: Sequence[str], fmt: str, default_offence: str | None,
+          how: dict[str, int]) -> dict[str, Any]:
     """A formats ``Report`` as a report item of ``service.report`` (absent fields left out,
-    so an import's defaults fill them), with the importer's extra tags."""
+    so an import's defaults fill them), with the importer's extra tags, what names it in its
+    document (id, author, version) and its offence: its own, else the classification table's,
+    else the importer's default, else none (``how`` counts which)."""
     item = report_item(report)
     for key in ("conditions", "recipients"):  # only our CSV layout carries them
         if report.get(key):
             item[key] = report[key]
     if tags:
         item["tags"] = [*item.get("tags", []), *tags]
+    if report.get("external_id"):
+        item["external_id"] = report["external_id"]
+    if report.get("source"):
+        item["creator"] = report["source"]
+    if report.get("version"):
+        item["version"] = report["version"]
+    provenance: dict[str, Any] = {k: report[k] for k in _PROVENANCE if report.get(k)}
+    if provenance or item.get("external_id"):
+        item["provenance"] = {"format": fmt, **provenance}
+    if item.get("abuse_type"):
+        how["document"] = how.get("document", 0) + 1
+        return item
+    found = classify(terms_of(report)) or classify(report.get("context_terms") or ())
+    if found is not None:
+        item["abuse_type"], item["classified_by"] = found.offence, found.by
+        how["table"] = how.get("table", 0) + 1
+    elif default_offence:
+        item["abuse_type"], item["classified_by"] = default_offence, IMPORT_DEFAULT
+        how["default"] = how.get("default", 0) + 1
+    else:
+        how["none"] = how.get("none", 0) + 1
     return item
+
+
+def import_items(reports: Sequence[Mapping[str, Any]], *, fmt: str, tags: Sequence[str] = (),
+                 default_offence: str | None = None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The report items of parsed reports, each with its offence decided (``_item``), and how
+    many took it from the document, the table, the default or none (for the TAXII server too)."""
+    how: dict[str, int] = {}
+    return [_item(r, tags, fmt, default_offence, how) for r in reports], how
 
 
 def _line(ref: str) -> int:
@@ -50,18 +93,27 @@ def _line(ref: str) -> int:
 
 
 def _store(node: Node, actor: str, source: str | None, reports: list[Any], rejects: list[Any], *,
-           best_effort: bool, defaults: Mapping[str, Any] | None, tags: Sequence[str] = (),
-           by_line: bool = False, progress: Callable[[int], None] | None) -> dict[str, Any]:
-    items = [_item(r, tags) for r in reports]
-    if not items and not rejects:
+           fmt: str, best_effort: bool, defaults: Mapping[str, Any] | None, tags: Sequence[str] = (),
+           by_line: bool = False, progress: Callable[[int], None] | None,
+           on_rejects: Callable[[list[tuple[str, Problem]]], None] | None,
+           withdrawn: Sequence[str] = ()) -> dict[str, Any]:
+    terms = dict(defaults or {})
+    default_offence = terms.pop("abuse_type", None)
+    if default_offence is not None:
+        default_offence = offence(default_offence, "offence").code
+    items, how = import_items(reports, fmt=fmt, tags=tags, default_offence=default_offence)
+    if not items and not rejects and not withdrawn:
         raise invalid("file", "holds no signal to import", "SIGNAL-LIMITS")
-    drafts, invalid_items = (service.validate(node, items, defaults=defaults, progress=progress)
+    drafts, invalid_items = (service.validate(node, items, defaults=terms, progress=progress, unclassified=True)
                              if items else ([], []))
     problems = rejected_problems(rejects) + list(invalid_items)
     if by_line:  # a CSV's rejects in file order, whichever step found them
         problems.sort(key=lambda rp: _line(rp[0]))
-    return service.store(node, actor, source, drafts, rejects=problems,
-                                received=len(items) + len(rejects), best_effort=best_effort)
+    if problems and on_rejects is not None:
+        on_rejects(problems)
+    out = service.store(node, actor, source, drafts, rejects=problems,
+                        received=len(items) + len(rejects), best_effort=best_effort, withdrawn=withdrawn)
+    return {**out, "classified": how}
 
 
 def _tags(tags: Sequence[str] | None) -> list[str]:
@@ -76,10 +128,16 @@ def import_document(node: Node, actor: str, source: str | None, data: bytes, *,
                     fmt: str | None = None, filename: str | None = None, best_effort: bool = False,
                     defaults: Mapping[str, Any] | None = None, type_name: str | None = None,
                     tags: Sequence[str] | None = None,
-                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                    progress: Callable[[int], None] | None = None,
+                    on_rejects: Callable[[list[tuple[str, Problem]]], None] | None = None) -> dict[str, Any]:
     """Import one STIX / MISP / CSV document; ``defaults`` (tlp, abuse_type, confidence) fill
-    what its entries lack, ``tags`` are added to every entry, ``type_name`` is the type of a
-    CSV value list. The answer of ``service.store`` plus ``format``/``notes``."""
+    what its entries lack (an entry's offence: its own, else the classification table's, else
+    the default ``abuse_type``, else it is stored not classified), ``tags`` are added to every
+    entry, ``type_name`` is the type of a CSV value list. ``on_rejects`` is called with every
+    reject (``(ref, problem)``, none left out) before anything is stored or refused. The answer
+    of ``service.store`` plus ``format``, ``notes``, ``skipped`` (what the document holds and
+    was deliberately not imported, by name), ``classified`` (how many entries took their
+    offence from the document, the table, the default, or none) and ``summary`` (one line)."""
     if not data.strip():
         raise invalid("file", "is empty", "SIGNAL-LIMITS")
     if type_name is not None and type_name not in SIGNAL_TYPES:
@@ -87,19 +145,26 @@ def import_document(node: Node, actor: str, source: str | None, data: bytes, *,
     extra = _tags(tags)
     chosen = signal_format(fmt) if fmt else detect_format(data[:65536], filename)
     notes: list[str] = []
+    skipped: dict[str, int] = {}
+    withdrawn: list[str] = []
     reports, rejects = parse_document(data, fmt=chosen.name, filename=filename, best_effort=True,
                                       default_tlp=_default_tlp(defaults),
-                                      ctx=service.normalise_context(node), notes=notes, type_name=type_name)
-    out = _store(node, actor, source, list(reports), list(rejects), best_effort=best_effort,
-                 defaults=defaults, tags=extra, by_line=not chosen.names_types(), progress=progress)
-    return {"format": chosen.name, "notes": notes[:200], **out}
+                                      ctx=service.normalise_context(node), notes=notes, type_name=type_name,
+                                      skipped=skipped, withdrawn=withdrawn)
+    out = _store(node, actor, source, list(reports), list(rejects), fmt=chosen.name, best_effort=best_effort,
+                 defaults=defaults, tags=extra, by_line=not chosen.names_types(), progress=progress,
+                 on_rejects=on_rejects, withdrawn=withdrawn)
+    done = {"format": chosen.name, "notes": notes[:200], "skipped": skipped, **out}
+    return {**done, "summary": summary(done)}
 
 
 def import_misp_feed(node: Node, actor: str, source: str | None, folder: Path, *,
                      best_effort: bool = False, defaults: Mapping[str, Any] | None = None,
                      tags: Sequence[str] | None = None,
-                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Import a MISP feed folder: ``manifest.json`` and its ``<uuid>.json`` event files."""
+                     progress: Callable[[int], None] | None = None,
+                     on_rejects: Callable[[list[tuple[str, Problem]]], None] | None = None) -> dict[str, Any]:
+    """Import a MISP feed folder: ``manifest.json`` and its ``<uuid>.json`` event files (the
+    same answer as ``import_document``)."""
     extra = _tags(tags)
 
     def load(path: Path) -> Any:
@@ -119,12 +184,46 @@ def import_misp_feed(node: Node, actor: str, source: str | None, folder: Path, *
             continue
         events[path.stem] = load(path)
     notes: list[str] = []
+    skipped: dict[str, int] = {}
+    withdrawn: list[str] = []
     reports, rejects = misp.parse_feed(manifest, events, best_effort=True,
                                        default_tlp=_default_tlp(defaults),
-                                       ctx=service.normalise_context(node), notes=notes)
-    out = _store(node, actor, source, list(reports), list(rejects), best_effort=best_effort,
-                 defaults=defaults, tags=extra, progress=progress)
-    return {"format": "misp", "notes": notes[:200], **out}
+                                       ctx=service.normalise_context(node), notes=notes, skipped=skipped,
+                                       withdrawn=withdrawn)
+    out = _store(node, actor, source, list(reports), list(rejects), fmt="misp", best_effort=best_effort,
+                 defaults=defaults, tags=extra, progress=progress, on_rejects=on_rejects, withdrawn=withdrawn)
+    done = {"format": "misp", "notes": notes[:200], "skipped": skipped, **out}
+    return {**done, "summary": summary(done)}
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else (many or one + 's')}"
+
+
+def summary(out: Mapping[str, Any]) -> str:
+    """One line for an import: what was stored, updated or unchanged, how the offences were
+    decided, what stays unclassified, what the document held that was not imported, rejects."""
+    unit = ("row", "rows") if out.get("format") == "csv" else ("entry", "entries")
+    parts = [f"{_n(out['received'], *unit)} read: {_n(out['stored'], 'new report')}, {out['updated']:,} updated, "
+             f"{out['unchanged']:,} unchanged ({_n(out['new_signals'], 'new signal')})"]
+    how = out.get("classified") or {}
+    said = [f"{how[k]:,} {label}" for k, label in (("document", "by the document"), ("table", "by the table"),
+                                                  ("default", "by the import's default")) if how.get(k)]
+    if said:
+        parts.append("offence " + ", ".join(said))
+    if out.get("withdrawn"):
+        parts.append(f"{_n(out['withdrawn'], 'report')} withdrawn by their author (no longer shared or matched)")
+    if out.get("unclassified"):
+        parts.append(f"{_n(out['unclassified'], 'report')} not classified (kept from every recipient "
+                     "until classified)")
+    skipped = out.get("skipped") or {}
+    if skipped:
+        ranked = sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+        parts.append("not imported: " + ", ".join(f"{name} {n:,}" for name, n in ranked))
+    rejected = len({r["ref"] for r in out.get("rejected") or ()})
+    if rejected:
+        parts.append(f"{_n(rejected, *unit)} rejected")
+    return "; ".join(parts)
 
 
 def export_document(node: Node, fmt: str, *, member_id: str | None = None, public: bool = False,
@@ -134,8 +233,7 @@ def export_document(node: Node, fmt: str, *, member_id: str | None = None, publi
         raise invalid("format", f"give a format: {', '.join(FORMATS)}")
     kind = signal_format(fmt)
     rows = service.reports_for_export(node, member_id, since, public=public)
-    reports = [{**r, "ref": str(r["report_id"]), "expires": r.get("expires_at"), "description": "",
-                "external_id": None} for r in rows]
+    reports = [{**r, "ref": str(r["report_id"]), "expires": r.get("expires_at"), "description": ""} for r in rows]
     return kind.export(reports, sharer=node.config.name, now=node.now()), kind.media_type
 
 

@@ -3,16 +3,18 @@
 Built from the store on first use, then refreshed before each read from the rows added since
 (reports, links: append-only, so ``id > last`` is the whole delta; on PostgreSQL writers hold
 the ledger lock from before their first insert to commit, so ids commit in order and no row is
-skipped). The one report field that changes after it is stored, ``named``, is caught up from
-the ledger: each refresh reads the ``signal.named`` entries after the last ledger position it
-saw and re-reads those reports' names. Several API processes each keep their own index and
-catch up the same way. The node holds one per wing (``node.read_model(SignalReadModel)``).
+skipped). Changes to reports already stored (the members named for them, a re-import's new
+terms, a person's classification) are caught up from the ledger: each refresh reads the
+entries of ``rows.CHANGES`` after the last ledger position it saw and re-reads those reports.
+Several API processes each keep their own index and catch up the same way. The node holds one
+per wing (``node.read_model(SignalReadModel)``).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -45,28 +47,25 @@ class SignalReadModel:
                 self._index = idx
             else:
                 _refresh(conn, self._index, node.node_id)
-                self._renamed(conn, self._index)
+                self._changed(conn, self._index)
             return self._index
 
-    def _renamed(self, conn: Connection, idx: SignalIndex) -> None:
-        """Apply the namings ledgered since the last refresh (by this process or any other):
-        the ledger is the change feed of ``named``, the reports' rows its current value."""
+    def _changed(self, conn: Connection, idx: SignalIndex) -> None:
+        """Apply the changes to stored reports ledgered since the last refresh (by this process
+        or any other): the ledger is their change feed, the reports' rows their current value."""
         last = self._named_seq
         head = rows.ledger_head(conn)
         if head <= last:
             return
         changed: set[int] = set()
-        for payload in conn.execute(select(ledger_entries.c.payload)
-                                    .where(ledger_entries.c.seq > last, ledger_entries.c.seq <= head,
-                                           ledger_entries.c.action == rows.NAMED)).scalars():
-            rid = json.loads(payload).get("report_id")
-            if isinstance(rid, int):
-                changed.add(rid)
+        for action, payload in conn.execute(select(ledger_entries.c.action, ledger_entries.c.payload)
+                                            .where(ledger_entries.c.seq > last, ledger_entries.c.seq <= head,
+                                                   ledger_entries.c.action.in_(rows.CHANGES))):
+            changed.update(rows.changed_reports(action, json.loads(payload)))
         ids = sorted(changed)
         for i in range(0, len(ids), rows.SQL_CHUNK):
-            for r in conn.execute(select(signal_reports.c.id, signal_reports.c.named)
-                                  .where(signal_reports.c.id.in_(ids[i:i + rows.SQL_CHUNK]))):
-                idx.set_named(r.id, frozenset(r.named or ()))
+            for r in conn.execute(_COLUMNS.where(signal_reports.c.id.in_(ids[i:i + rows.SQL_CHUNK]))):
+                idx.update(_indexed(r, self._node.node_id))
         self._named_seq = head
 
     def close(self) -> None:
@@ -74,19 +73,26 @@ class SignalReadModel:
             self._index = None
 
 
+_COLUMNS = (select(signal_reports.c.id, signal_reports.c.signal_id, signals.c.type, signals.c.value,
+                   signal_reports.c.source, signal_reports.c.origin, signal_reports.c.tlp,
+                   signal_reports.c.confidence, signal_reports.c.consent,
+                   signal_reports.c.recipients, signal_reports.c.named, signal_reports.c.expires_at,
+                   signal_reports.c.abuse_type)
+            .join(signals, signals.c.id == signal_reports.c.signal_id))
+_TLPS = {t.value: t for t in TLP}
+
+
+def _indexed(r: Any, node_id: str) -> IndexedReport:
+    return IndexedReport(
+        r.id, r.signal_id, r.type, r.value, r.source, _TLPS[r.tlp], r.confidence,
+        r.origin == "local" and r.source == node_id, bool(r.consent),
+        frozenset(r.recipients or ()), frozenset(r.named or ()), r.expires_at, bool(r.abuse_type))
+
+
 def _refresh(conn: Connection, idx: SignalIndex, node_id: str) -> None:
-    q = (select(signal_reports.c.id, signal_reports.c.signal_id, signals.c.type, signals.c.value,
-                signal_reports.c.source, signal_reports.c.origin, signal_reports.c.tlp,
-                signal_reports.c.confidence, signal_reports.c.consent,
-                signal_reports.c.recipients, signal_reports.c.named, signal_reports.c.expires_at)
-         .join(signals, signals.c.id == signal_reports.c.signal_id)
-         .where(signal_reports.c.id > idx.last_report_id).order_by(signal_reports.c.id))
-    tlps = {t.value: t for t in TLP}
+    q = _COLUMNS.where(signal_reports.c.id > idx.last_report_id).order_by(signal_reports.c.id)
     for r in conn.execution_options(yield_per=20_000).execute(q):
-        idx.add(IndexedReport(
-            r.id, r.signal_id, r.type, r.value, r.source, tlps[r.tlp], r.confidence,
-            r.origin == "local" and r.source == node_id, bool(r.consent),
-            frozenset(r.recipients or ()), frozenset(r.named or ()), r.expires_at))
+        idx.add(_indexed(r, node_id))
     q2 = (select(signal_links.c.id, signal_links.c.a, signal_links.c.b, signal_links.c.report_id)
           .where(signal_links.c.id > idx.last_link_id).order_by(signal_links.c.id))
     for link in conn.execution_options(yield_per=20_000).execute(q2):

@@ -1,6 +1,8 @@
 """What the signals wing applies from peers: reports (stored as received, idempotent per report,
-passed on only with the originator's consent), feedback on reports this node sent, and a
-peer's pull (answered by publishing what the gate lets it receive after its cursor)."""
+passed on only with the originator's consent, with their author, id and version in the
+document they first came from, so this node's exports name that author too), feedback on
+reports this node sent, and a peer's pull (answered by publishing what the gate lets it receive
+after its cursor)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ def on_report(uow: Work, envelope: Envelope, sender: Mapping[str, Any]) -> dict[
         body = {k: v for k, v in item.items() if k in ("type", "value", "abuse_type", "confidence",
                                                     "first_seen", "last_seen", "tlp", "tags",
                                                     "expires_at", "conditions", "recipients",
-                                                    "related")}
+                                                    "related", "external_id", "creator", "version",
+                                                    "provenance")}
         body["consent"] = item.get("consent") is True
         try:
             draft = validate_report(body, now=uow.now, ctx=service.normalise_context(uow.node), where=f"reports[{i}].")

@@ -1,11 +1,13 @@
 """A report of a signal: who saw it, what abuse it serves, how sure, how marked; pure validation.
 
 A signal is unique by ``(type, normalised value)``; each *report* of it keeps its own source,
-abuse type (an offence code of the catalogue), confidence (0-100), first and last seen, TLP 2.0
-level, tags, expiry, the originator's handling conditions (Art. 36), the organisations the
-originator named as recipients, the originator's consent to onward transfer, and the other
-identifiers the report names (a scam page's phone number and IBAN), which link signals into a
-campaign.
+abuse type (an offence code of the catalogue, or none yet: an import from another tool may be
+*not classified*, see ``hanoi.signals.classification``), confidence (0-100), first and last
+seen, TLP 2.0 level, tags, expiry, the originator's handling conditions (Art. 36), the
+organisations the originator named as recipients, the originator's consent to onward transfer,
+and the other identifiers the report names (a scam page's phone number and IBAN), which link
+signals into a campaign; and, for a report from another tool, what names it there: its id
+(``external_id``), its author (``creator``), its version, and how its offence was decided.
 
 ``validate_report`` reads the plain dict every entry point produces (API JSON, CLI options, CSV
 rows, the STIX / MISP converters) and returns a ``ReportDraft`` or raises ``InvalidInput``
@@ -15,6 +17,7 @@ user sees which line of a file is wrong. Pure: ``now`` is an argument.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +44,12 @@ CLOCK_SKEW = timedelta(minutes=5)
 KNOWN_KEYS = frozenset({
     "type", "value", "abuse_type", "confidence", "first_seen", "last_seen", "tlp", "tags",
     "expires_at", "conditions", "recipients", "consent", "related", "ref",
+    "external_id", "creator", "version", "provenance", "classified_by",
 })
+MAX_NAME = 200
+"""Longest external id, creator name or ``classified_by``."""
+MAX_PROVENANCE = 4000
+"""Characters of a report's provenance as JSON (a few ids and words)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +58,7 @@ class ReportDraft:
 
     type: str
     value: str
-    abuse_type: str
+    abuse_type: str | None
     confidence: int
     first_seen: datetime
     last_seen: datetime
@@ -63,10 +71,22 @@ class ReportDraft:
     related: tuple[SignalKey, ...] = ()
     ref: str = ""
     notes: tuple[str, ...] = field(default=())
+    external_id: str | None = None
+    creator: str | None = None
+    version: datetime | None = None
+    provenance: Mapping[str, Any] | None = None
+    classified_by: str = ""
 
     @property
     def key(self) -> SignalKey:
         return (self.type, self.value)
+
+    @property
+    def creator_key(self) -> str:
+        """Who authored it in the document it came from, as stably as the document says (the
+        STIX identity id or MISP organisation uuid before a name): part of its identity."""
+        ref = (self.provenance or {}).get("creator_ref")
+        return ref if isinstance(ref, str) and ref else (self.creator or "")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-safe, in the shape ``validate_report`` reads (a round trip is the identity)."""
@@ -77,6 +97,10 @@ class ReportDraft:
             "expires_at": isoformat(self.expires_at) if self.expires_at else None,
             "conditions": self.conditions, "recipients": list(self.recipients),
             "consent": self.consent, "related": [{"type": t, "value": v} for t, v in self.related],
+            "external_id": self.external_id, "creator": self.creator,
+            "version": isoformat(self.version) if self.version else None,
+            "provenance": dict(self.provenance) if self.provenance is not None else None,
+            "classified_by": self.classified_by,
         }
 
 
@@ -126,8 +150,12 @@ def _key(data: Any, where: str, problems: list[Problem], ctx: NormaliseContext) 
 
 
 def validate_report(data: Any, *, now: datetime, ctx: NormaliseContext = NO_REGION,
-                    where: str = "", defaults: Mapping[str, Any] | None = None) -> ReportDraft:
-    """Validate a report dict; ``defaults`` fill keys the dict lacks (an import's options)."""
+                    where: str = "", defaults: Mapping[str, Any] | None = None,
+                    unclassified: bool = False) -> ReportDraft:
+    """Validate a report dict; ``defaults`` fill keys the dict lacks (an import's options).
+
+    ``unclassified`` lets a report without an offence code through (an import from another
+    tool): it is stored *not classified* and kept from every recipient until classified."""
     if not isinstance(data, Mapping):
         raise InvalidInput(f"{where or 'report'}: must be an object",
                            [Problem(where.rstrip(". :") or "report", "must be an object")])
@@ -139,9 +167,12 @@ def validate_report(data: Any, *, now: datetime, ctx: NormaliseContext = NO_REGI
                                 + ", ".join(sorted(KNOWN_KEYS))))
     key = _key(data, where, problems, ctx)
     abuse = data.get("abuse_type")
-    p = offence_problem(abuse, f"{where}abuse_type")
-    if p:
-        problems.append(p)
+    if abuse in (None, "") and unclassified:
+        abuse = None
+    else:
+        p = offence_problem(abuse, f"{where}abuse_type")
+        if p:
+            problems.append(p)
     confidence = data.get("confidence", DEFAULT_CONFIDENCE)
     if isinstance(confidence, str) and confidence.strip().isdigit():
         confidence = int(confidence.strip())
@@ -202,13 +233,39 @@ def validate_report(data: Any, *, now: datetime, ctx: NormaliseContext = NO_REGI
         k = _key(item, f"{where}related[{i}].", problems, ctx)
         if k is not None and k != key and k not in related:
             related.append(k)
+    external_id = _name(data, "external_id", where, problems)
+    creator = _name(data, "creator", where, problems)
+    classified_by = _name(data, "classified_by", where, problems) or ""
+    version = _time(data, "version", where, problems)
+    provenance = data.get("provenance")
+    if provenance is not None and not (isinstance(provenance, Mapping) and all(isinstance(k, str) for k in provenance)
+                                       and len(json.dumps(provenance, default=str)) <= MAX_PROVENANCE):
+        problems.append(Problem(f"{where}provenance", f"must be an object of at most {MAX_PROVENANCE} "
+                                "characters as JSON"))
+        provenance = None
     if problems:
         raise InvalidInput(f"{where or ''}the signal report is not valid: "
                            + "; ".join(str(q) for q in problems[:5]), problems)
-    assert key is not None and isinstance(abuse, str)
-    return ReportDraft(key[0], key[1], abuse.strip().upper(), confidence, first, last, tlp,
+    assert key is not None and (abuse is None or isinstance(abuse, str))
+    code = abuse.strip().upper() if abuse is not None else None
+    if code is not None and not classified_by:
+        classified_by = "document"
+    return ReportDraft(key[0], key[1], code, confidence, first, last, tlp,
                        tuple(tags), expires, conditions.strip(), tuple(dict.fromkeys(recipients)),
-                       consent, tuple(related), str(data.get("ref") or ""), tuple(notes))
+                       consent, tuple(related), str(data.get("ref") or ""), tuple(notes),
+                       external_id, creator, version,
+                       dict(provenance) if provenance is not None else None,
+                       classified_by if code is not None else "")
+
+
+def _name(data: Mapping[str, Any], key: str, where: str, problems: list[Problem]) -> str | None:
+    raw = data.get(key)
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str) or len(raw.strip()) > MAX_NAME:
+        problems.append(Problem(f"{where}{key}", f"must be a text of at most {MAX_NAME} characters"))
+        return None
+    return raw.strip() or None
 
 
 def _strings(value: Any, name: str, most: int, longest: int, problems: list[Problem]) -> list[str]:

@@ -76,7 +76,9 @@ def wire(row: Mapping[str, Any], related: list[dict[str, Any]]) -> dict[str, Any
     """A report as sent to a peer: our report id (for feedback), the originator, its terms."""
     out = rows.export_row(row, related)
     out["id"] = str(row["id"])
-    for k in ("report_id", "signal_id", "origin", "reported_at"):
+    # How this node decided its offence, and when it last changed, are this node's business;
+    # where the report came from (its author, its id and version there) travels with it.
+    for k in ("report_id", "signal_id", "origin", "reported_at", "classified_by", "updated_at"):
         out.pop(k, None)
     out["value"] = row["value"]
     return out

@@ -6,7 +6,10 @@ named in the ledger: by digest, never by value).
 
 - ``report`` stores a batch of reports, validated whole first: any invalid item refuses it
   all, nothing written, unless ``best_effort`` stores the valid ones and returns every reject
-  with its ``ref`` (line number, item index, STIX id).
+  with its ``ref`` (line number, item index, STIX id). A report this node holds already (the
+  same source, author, document id and signal: ``rows.report_key``) is updated, not copied.
+- ``classify`` gives reports stored without an offence code (imports from other tools) one;
+  until then they serve this node's own lookups only (rule SIGNAL-UNCLASSIFIED).
 - ``lookup`` answers up to 10,000 values in order from the in-memory index (``read_model``),
   through the gate for the caller; an answer to a partner (or the public) that matched anything
   is ledgered (``signal.lookup``: who, how many values, the ids of the reports disclosed), since
@@ -38,6 +41,7 @@ from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, invalid
 from hanoi.core.gate import Decision, PartnerView, StandingPolicy, standing_reasons
 from hanoi.core.members import MEMBER_ID
+from hanoi.core.offences import offence
 from hanoi.core.roles import Role
 from hanoi.core.tlp import TLP, parse_tlp, rule_code
 from hanoi.node import members as members_service
@@ -110,11 +114,12 @@ def viewer_for(conn: Connection, caller: Caller, policy: StandingPolicy) -> View
 
 
 def validate(node: Node, items: Sequence[Any], *, defaults: Mapping[str, Any] | None = None,
-             where: str = "items", progress: Callable[[int], None] | None = None
-             ) -> tuple[list[ReportDraft], list[tuple[str, Problem]]]:
+             where: str = "items", progress: Callable[[int], None] | None = None,
+             unclassified: bool = False) -> tuple[list[ReportDraft], list[tuple[str, Problem]]]:
     """Validate report dicts (no I/O but the node's settings): the drafts, and every problem
     with the ``ref`` of its item (the item's own ``ref``, e.g. ``line 12``, or ``items[3]``).
-    ``progress(n)`` is called every 1,000 items with the number done."""
+    ``progress(n)`` is called every 1,000 items with the number done. ``unclassified`` lets
+    items without an offence code through (imports: they are stored not classified)."""
     ctx = normalise_context(node)
     now = node.now()
     drafts: list[ReportDraft] = []
@@ -123,7 +128,8 @@ def validate(node: Node, items: Sequence[Any], *, defaults: Mapping[str, Any] | 
         ref = str(item.get("ref")) if isinstance(item, Mapping) and item.get("ref") else None
         prefix = f"{ref}: " if ref else f"{where}[{i}]."
         try:
-            draft = validate_report(item, now=now, ctx=ctx, where=prefix, defaults=defaults)
+            draft = validate_report(item, now=now, ctx=ctx, where=prefix, defaults=defaults,
+                                    unclassified=unclassified)
         except InvalidInput as err:
             rejects.extend((ref or f"{where}[{i}]", p) for p in err.problems)
         else:
@@ -159,9 +165,11 @@ def report(node: Node, actor: str, source: str | None, items: Sequence[Any], *,
 
 def store(node: Node, actor: str, source: str | None, drafts: Sequence[ReportDraft], *,
           rejects: Sequence[tuple[str, Problem]] = (), received: int | None = None,
-          best_effort: bool = False, federate: bool = False) -> dict[str, Any]:
+          best_effort: bool = False, federate: bool = False, withdrawn: Sequence[str] = ()) -> dict[str, Any]:
     """Store validated drafts in one transaction (``validate`` made them); with ``rejects``
-    and no ``best_effort`` nothing is stored and ``InvalidInput`` lists every reject."""
+    and no ``best_effort`` nothing is stored and ``InvalidInput`` lists every reject.
+    ``withdrawn`` are document ids of entries their author withdrew: the reports ``source``
+    made from them expire now (``rows.withdraw``), in the same transaction."""
     total = received if received is not None else len(drafts) + len({r for r, _ in rejects})
     if rejects and not best_effort:
         raise _refused(list(rejects), total)
@@ -169,20 +177,32 @@ def store(node: Node, actor: str, source: str | None, drafts: Sequence[ReportDra
     stored: list[rows.Stored] = []
     if drafts and source is not None and source != node.node_id:
         _refuse_suspended(node, actor, source, len(drafts))
-    if drafts:
-        with node.write(actor) as uow:
-            src = _check_source(uow, source, drafts)
-            stored = rows.insert_reports(uow, drafts, source=src, origin="local", via=None, batch=batch)
-            if federate:
-                send.publish(uow, [s.report_id for s in stored])
+    ended = 0
+    if drafts or withdrawn:
+        try:
+            with node.write(actor) as uow:
+                src = _check_source(uow, source, drafts)
+                if drafts:
+                    stored = rows.insert_reports(uow, drafts, source=src, origin="local", via=None, batch=batch)
+                if withdrawn:
+                    ended = rows.withdraw(uow, src, withdrawn, batch=batch)
+                if not ended and not any(s.status != rows.UNCHANGED for s in stored):
+                    raise _Unchanged  # the same reports again: nothing to write or ledger
+                if federate:
+                    send.publish(uow, [s.report_id for s in stored if s.status != rows.UNCHANGED])
+        except _Unchanged:
+            batch = None
+    counts = {status: sum(1 for s in stored if s.status == status) for status in (rows.NEW, rows.UPDATED,
+                                                                                   rows.UNCHANGED)}
     out: dict[str, Any] = {
-        "batch": batch, "received": total, "stored": len(stored),
-        "new_signals": sum(1 for s in stored if s.new_signal),
+        "batch": batch, "received": total, "stored": counts[rows.NEW], "updated": counts[rows.UPDATED],
+        "unchanged": counts[rows.UNCHANGED], "new_signals": sum(1 for s in stored if s.new_signal),
+        "unclassified": sum(1 for s in stored if s.offence is None), "withdrawn": ended,
         "rejected": [{"ref": ref, **p.as_dict()} for ref, p in rejects],
     }
     if len(stored) <= rows.LEDGER_CHUNK:
         out["reports"] = [{"ref": s.draft.ref, "report_id": s.report_id, "signal_id": s.signal_id,
-                           "type": s.key[0], "value": s.key[1]} for s in stored
+                           "type": s.key[0], "value": s.key[1], "status": s.status} for s in stored
                           if s.key == s.draft.key]
     return out
 
@@ -463,7 +483,7 @@ def feedback_for_source(node: Node, member_id: str | None, *, limit: int = 500) 
 
 
 def _gated_rows(node: Node, caller: Caller, *, since: datetime | None, type_: str | None,
-                limit: int | None, newest_first: bool) -> list[dict[str, Any]]:
+                limit: int | None, newest_first: bool, unclassified: bool = False) -> list[dict[str, Any]]:
     now = node.now()
     out: list[dict[str, Any]] = []
     with node.read() as conn:
@@ -475,6 +495,8 @@ def _gated_rows(node: Node, caller: Caller, *, since: datetime | None, type_: st
         if type_:
             signal_type(type_)
             q = q.where(signals.c.type == type_)
+        if unclassified:
+            q = q.where(signal_reports.c.abuse_type == rows.UNCLASSIFIED)
         q = q.order_by(signal_reports.c.id.desc() if newest_first else signal_reports.c.id)
         kept: list[dict[str, Any]] = []
         row: Any
@@ -493,10 +515,86 @@ def _gated_rows(node: Node, caller: Caller, *, since: datetime | None, type_: st
 
 
 def list_signals(node: Node, who: Any, *, type_: str | None = None, since: datetime | None = None,
-                 limit: int = 100) -> list[dict[str, Any]]:
-    """The newest reports the caller may see (gated per report)."""
+                 limit: int = 100, unclassified: bool = False) -> list[dict[str, Any]]:
+    """The newest reports the caller may see (gated per report); ``unclassified``: only those
+    without an offence code (which only this node's staff see)."""
     return _gated_rows(node, Caller.of(who), since=since, type_=type_,
-                       limit=max(1, min(limit, 10_000)), newest_first=True)
+                       limit=max(1, min(limit, 10_000)), newest_first=True, unclassified=unclassified)
+
+
+def classify(node: Node, who: Any, offence_code: Any, *, report_ids: Sequence[int] | None = None,
+             batch: str | None = None, creator: str | None = None) -> dict[str, Any]:
+    """Give reports an offence code: the named ``report_ids`` (classified or not: a person may
+    correct a code), or every report not classified yet of an import ``batch`` and/or by the
+    author ``creator`` (e.g. ``URLhaus``). This node's staff only; a person's code is never
+    overridden by a re-import. One ``signal.classified`` ledger entry per 1,000 reports, in the
+    transaction that changes them; the reports may then be shared as the gate allows.
+    Returns ``{offence, classified, report_ids}`` (the ids: the first 1,000)."""
+    caller = Caller.of(who)
+    if not caller.internal:
+        raise Forbidden("only this node's staff classify reports; a partner's token may not")
+    code = offence(offence_code, "offence").code
+    wanted = _report_id_list(report_ids)
+    for name, value in (("batch", batch), ("creator", creator)):
+        if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
+            raise invalid(name, "must be a non-empty text of at most 200 characters")
+    if not wanted and batch is None and creator is None:
+        raise invalid("reports", "name the reports to classify: report ids, a batch or a creator")
+    try:
+        with node.write(caller.actor) as uow:
+            lock_ledger(uow.conn)
+            q = (select(signal_reports.c.id, signal_reports.c.signal_id, signal_reports.c.abuse_type,
+                        signals.c.type, signals.c.value)
+                 .join(signals, signals.c.id == signal_reports.c.signal_id))
+            found: dict[int, Any] = {}
+            if wanted:
+                for i in range(0, len(wanted), rows.SQL_CHUNK):
+                    for r in uow.conn.execute(q.where(signal_reports.c.id.in_(wanted[i:i + rows.SQL_CHUNK]))):
+                        found[r.id] = r
+                missing = [(i, rid) for i, rid in enumerate(wanted) if rid not in found]
+                if missing:
+                    raise NotFound(f"no report {missing[0][1]}", f"reports[{missing[0][0]}]")
+            if batch is not None or creator is not None:
+                q2 = q.where(signal_reports.c.abuse_type == rows.UNCLASSIFIED)
+                if batch is not None:
+                    q2 = q2.where(signal_reports.c.batch == batch.strip())
+                if creator is not None:
+                    q2 = q2.where(signal_reports.c.creator == creator.strip())
+                for r in uow.conn.execute(q2.order_by(signal_reports.c.id)):
+                    found[r.id] = r
+            chosen = [found[rid] for rid in sorted(found) if found[rid].abuse_type != code]
+            if not chosen:
+                raise _Unchanged
+            by = f"{rows.STAFF_CLASSIFIED}: {caller.actor}"[:200]
+            ids = [r.id for r in chosen]
+            for i in range(0, len(ids), rows.SQL_CHUNK):
+                uow.conn.execute(update(signal_reports).where(signal_reports.c.id.in_(ids[i:i + rows.SQL_CHUNK]))
+                                 .values(abuse_type=code, classified_by=by, updated_at=uow.now))
+            chunks = range(0, len(chosen), rows.LEDGER_CHUNK)
+            for n, start in enumerate(chunks):
+                part = chosen[start:start + rows.LEDGER_CHUNK]
+                uow.record(rows.CLASSIFIED, "signals:classification", {
+                    "offence": code, "chunk": n + 1, "of": len(chunks), "batch": batch, "creator": creator,
+                    "columns": ["report_id", "signal_id", "type", "digest", "was"],
+                    "reports": [[r.id, r.signal_id, r.type, rows.digest_of(r.type, r.value), r.abuse_type or None]
+                                for r in part]})
+    except _Unchanged:
+        ids = []
+    return {"offence": code, "classified": len(ids), "report_ids": ids[:rows.LEDGER_CHUNK]}
+
+
+def _report_id_list(report_ids: Any) -> list[int]:
+    if report_ids is None:
+        return []
+    if isinstance(report_ids, str | bytes) or not isinstance(report_ids, Sequence):
+        raise invalid("reports", "must be a list of report ids")
+    problems = [Problem(f"reports[{i}]", f"{r!r} is not a report id (a whole number from 1)")
+                for i, r in enumerate(report_ids) if isinstance(r, bool) or not isinstance(r, int) or r < 1]
+    if problems:
+        raise InvalidInput("the reports to classify are not valid", problems[:MAX_PROBLEMS_SHOWN])
+    if len(report_ids) > MAX_BATCH:
+        raise invalid("reports", f"{len(report_ids):,} report ids: at most {MAX_BATCH:,} per call", "SIGNAL-LIMITS")
+    return list(dict.fromkeys(report_ids))
 
 
 def reports_for_export(node: Node, recipient_member_id: str | None, since: datetime | None = None,
@@ -510,7 +608,7 @@ def reports_for_export(node: Node, recipient_member_id: str | None, since: datet
 
 
 class _Unchanged(Exception):
-    """The naming asked for is already the case: nothing to write or ledger."""
+    """What was asked for is already the case: nothing to write or ledger."""
 
 
 def _name_list(member_ids: Any, mode: str) -> list[tuple[int, str]]:

@@ -12,8 +12,11 @@ audience receive (the same ``sees`` every lookup, listing and federation push us
 
 Each collection has a UUID id derived from the node and the audience, and the audience name as
 its ``alias``; either names it in a URL. Its objects are STIX 2.1 indicators, one per report,
-as ``formats.stix.to_bundle`` writes them, with an id that encodes the report id (so
-``match[id]`` is a primary-key lookup). Every object has one version (its ``modified``).
+as ``formats.stix.indicator_of`` writes them, with an id that encodes the report id (so
+``match[id]`` is a primary-key lookup). An indicator that came from another STIX tool keeps its
+own id, author and version instead (``match[id]`` finds it by ``external_id``), and the reports
+its OR pattern gave are served as that one indicator, at the first of them. Every object has one
+version (its ``modified``). A report not classified yet is in no collection but ``node``.
 
 **Paging.** Objects are ordered by (date added, report id) — ``signal_reports.reported_at``
 and ``id``, indexed together — and a page continues strictly after the last (added, id) pair
@@ -22,8 +25,11 @@ however deep: no OFFSET. Rows the audience may not see are skipped while filling
 ``more`` is true only when a further visible object exists.
 
 **Writing.** ``add_objects`` reads a STIX envelope with ``formats.stix.parse_bundle`` (best
-effort: each bad object is a failure of the status naming its id), validates and stores the
-rest through ``services.signals.validate``/``store`` as the caller's organisation, and answers
+effort: each bad object is a failure of the status naming its id), gives each indicator its
+offence as an import does (``io.import_items``: its own, else the classification table's, else
+none: stored not classified), validates and stores the rest through
+``signals.service.validate``/``store`` as the caller's organisation (an indicator sent again
+updates its report), and answers
 a TAXII status resource, kept as a small JSON file so any API worker can answer its GET.
 """
 
@@ -36,7 +42,7 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -237,20 +243,19 @@ class Page:
 
 
 def _report(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored report row as the formats' ``Report``."""
-    return {"ref": str(row["id"]), "type": row["type"], "value": row["value"], "tlp": row["tlp"],
-            "confidence": row["confidence"], "abuse_type": row["abuse_type"],
-            "first_seen": isoformat(row["first_seen"]), "last_seen": isoformat(row["last_seen"]),
-            "expires": isoformat(row["expires_at"]) if row["expires_at"] else None,
-            "tags": list(row["tags"] or ()), "description": "", "source": row["source"],
-            "external_id": None}
+    """A stored report row as the export writers read it (``rows.export_row``)."""
+    return {**rows.export_row(row, []), "ref": str(row["id"]),
+            "expires": isoformat(row["expires_at"]) if row["expires_at"] else None, "description": ""}
 
 
-def to_object(node: Node, row: Mapping[str, Any]) -> dict[str, Any]:
-    """The STIX indicator of one report (``to_bundle``'s, with the report's own id)."""
-    bundle = stix.to_bundle([_report(row)], identity_name=node.config.name)
-    obj = dict(bundle["objects"][-1])
-    obj["id"] = object_id(node, int(row["id"]))
+def to_object(node: Node, row: Mapping[str, Any], siblings: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The STIX indicator of one report (``stix.indicator_of``'s): an indicator that came from
+    another STIX tool keeps its id, author and version, and the reports its OR pattern gave
+    (``siblings``) are one object again; any other report's id encodes its report id."""
+    obj, _ = stix.indicator_of([_report(r) for r in (row, *siblings)],
+                               sharer_id=stix.stable_id("identity", node.config.name))
+    if stix.own_id(_report(row)) is None:
+        obj["id"] = object_id(node, int(row["id"]))
     return obj
 
 
@@ -278,9 +283,10 @@ def page(node: Node, coll: Collection, f: Filters) -> Page:
             .join(signals, signals.c.id == signal_reports.c.signal_id))
     if f.ids:
         rids = [r for r in (report_id_of(node, i) for i in f.ids) if r is not None]
-        if not rids:
+        foreign = [i for i in f.ids if report_id_of(node, i) is None and i.startswith("indicator--")]
+        if not rids and not foreign:
             return Page([], False, None)
-        base = base.where(c.in_(rids[:MAX_LIMIT]))
+        base = base.where(or_(c.in_(rids[:MAX_LIMIT]), signal_reports.c.external_id.in_(foreign[:MAX_LIMIT])))
     if f.added_after is not None:
         base = base.where(t > f.added_after)
     # Narrow in SQL what the audience can never see (the gate still decides every row).
@@ -299,11 +305,15 @@ def page(node: Node, coll: Collection, f: Filters) -> Page:
             if after is not None:
                 q = q.where(or_(t > after[0], and_(t == after[0], c > after[1])))
             page_rows = conn.execute(q.order_by(t, c).limit(_SCAN)).mappings().all()
+            groups = _or_groups(conn, page_rows, viewer, node.node_id, now)
             for row in page_rows:
                 item = dict(row)
                 if viewer is not None and not sees(viewer, rows.view_of(item, node.node_id), now):
                     continue
-                item["object"] = to_object(node, item)
+                group = groups.get((item["source"], item["external_id"]), [])
+                if group and group[0]["id"] != item["id"]:
+                    continue  # one value of an OR pattern: served with the first one
+                item["object"] = to_object(node, item, group[1:])
                 if not _version_ok(item["object"], f.versions):
                     continue
                 kept.append(item)
@@ -316,6 +326,26 @@ def page(node: Node, coll: Collection, f: Filters) -> Page:
     kept = kept[:f.limit]
     token = _encode_next(kept[-1]["reported_at"], kept[-1]["id"]) if more else None
     return Page(kept, more, token)
+
+
+def _or_groups(conn: Any, page_rows: Sequence[Any], viewer: Viewer | None, node_id: str,
+               now: datetime) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """For the reports of the page that came from an indicator of another STIX tool, every
+    report of that indicator the audience may see (oldest first): its OR pattern's values."""
+    wanted = {(r["source"], r["external_id"]) for r in page_rows if stix.own_id(r) is not None}
+    if not wanted:
+        return {}
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    q = (select(signal_reports, signals.c.type, signals.c.value)
+         .join(signals, signals.c.id == signal_reports.c.signal_id)
+         .where(signal_reports.c.external_id.in_(sorted({e for _, e in wanted})))
+         .order_by(signal_reports.c.id))
+    for r in conn.execute(q).mappings():
+        item = dict(r)
+        if (item["source"], item["external_id"]) in wanted and (
+                viewer is None or sees(viewer, rows.view_of(item, node_id), now)):
+            out.setdefault((item["source"], item["external_id"]), []).append(item)
+    return {k: v for k, v in out.items() if len(v) > 1}
 
 
 def envelope(p: Page) -> dict[str, Any]:
@@ -366,8 +396,8 @@ def add_objects(node: Node, who: Any, coll: Collection, body: bytes) -> dict[str
         raise invalid("objects", "is empty", "SIGNAL-LIMITS")
     reports, rejected = stix.parse_bundle(objects, best_effort=True, default_tlp=TLP.AMBER,
                                           ctx=service.normalise_context(node))
-    items = [io.report_item(r) for r in reports]
-    drafts, invalid_items = service.validate(node, items) if items else ([], [])
+    items, _ = io.import_items(reports, fmt="stix")
+    drafts, invalid_items = service.validate(node, items, unclassified=True) if items else ([], [])
     failures: dict[str, str] = {}
     for r in rejected:
         failures.setdefault(r.ref, r.reason)

@@ -447,6 +447,7 @@ signal_reports = Table(
     Column("origin", String(8), nullable=False),  # local | received (through federation)
     Column("via", String(64)),  # the peer it was received from
     Column("remote_id", String(128)),  # the report's id at the peer (idempotent receipt)
+    # An offence code; '' while not classified (0008f: imports from other tools may carry none).
     Column("abuse_type", String(16), nullable=False),
     Column("confidence", Integer, nullable=False),
     Column("first_seen", UTCDateTime, nullable=False),
@@ -461,7 +462,18 @@ signal_reports = Table(
     Column("batch", String(40)),
     Column("reported_by", String(200), nullable=False),
     Column("reported_at", UTCDateTime, nullable=False),
+    # Identity across re-imports and tools (0008f): SHA-256 of (source, creator, external id,
+    # type, value); the document's own id, author and version; how the offence was decided.
+    Column("report_key", String(64)),
+    Column("external_id", String(200)),
+    Column("creator", String(200)),
+    Column("version_at", UTCDateTime),
+    Column("provenance", JSON),
+    Column("classified_by", String(200)),
+    Column("updated_at", UTCDateTime),
     Index("ix_signal_reports_signal", "signal_id"),
+    Index("uq_signal_reports_key", "report_key", unique=True),
+    Index("ix_signal_reports_external", "external_id"),
     Index("ix_signal_reports_source", "source", "id"),
     Index("ix_signal_reports_added", "reported_at", "id"),  # TAXII keyset pages (0004t)
     UniqueConstraint("via", "remote_id", name="uq_signal_reports_remote"),

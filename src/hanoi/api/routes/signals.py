@@ -20,7 +20,7 @@ from hanoi.core.errors import Forbidden, InvalidInput, Problem, invalid
 from hanoi.core.roles import Permission
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
-from hanoi.signals import io, service
+from hanoi.signals import classification, io, service
 from hanoi.signals.reports import MAX_BATCH
 
 router = APIRouter(prefix="/signals", tags=["signals"])
@@ -124,10 +124,15 @@ def feedback(limit: int = Query(500, ge=1, le=5000), who: Principal = READ,
 
 
 @router.post("/import", status_code=201, summary="Import a STIX / MISP / CSV document (the body; "
-             "format detected when not given); all or nothing unless best_effort")
+             "format detected when not given); all or nothing unless best_effort; an entry without "
+             "an offence code is classified by the table, else by `offence`, else stored not classified; "
+             "importing the same document again updates its reports")
 async def import_(request: Request, format: str | None = Query(None, max_length=8),
                   best_effort: bool = False, tlp: str | None = Query(None, max_length=16),
-                  abuse_type: str | None = Query(None, max_length=16),
+                  offence: str | None = Query(None, max_length=16, description="Offence code for entries "
+                                              "that carry none and that the classification table does not "
+                                              "classify, e.g. UNCC-11"),
+                  abuse_type: str | None = Query(None, max_length=16, include_in_schema=False),
                   confidence: int | None = Query(None, ge=0, le=100),
                   type: str | None = Query(None, max_length=16, description="Type of a CSV value list"),
                   tag: list[str] | None = Query(None, max_length=64, description="Tag every entry (repeat)"),
@@ -138,8 +143,10 @@ async def import_(request: Request, format: str | None = Query(None, max_length=
         if source not in (None, who.member_id):
             raise Forbidden("a partner's token imports as its own organisation only")
         source = who.member_id
+    if offence is not None and abuse_type is not None and offence != abuse_type:
+        raise invalid("offence", "offence and abuse_type (its old name) disagree: give offence only")
     data = await request.body()
-    defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", abuse_type),
+    defaults: dict[str, Any] = {k: v for k, v in (("tlp", tlp), ("abuse_type", offence or abuse_type),
                                                   ("confidence", confidence)) if v is not None}
     out = await run_in_threadpool(lambda: io.import_document(
         node, who.actor, source, data, fmt=format, best_effort=best_effort, defaults=defaults,
@@ -184,7 +191,26 @@ def publish(body: dict[str, Any] | None = OPTIONAL_OBJECT, who: Principal = WRIT
 
 @router.get("", summary="The newest reports you may see")
 def list_(type: str | None = None, since: str | None = Query(None, max_length=40),
-          limit: int = Query(100, ge=1, le=10_000), who: Principal = READ,
-          node: Node = NODE) -> Response:
+          limit: int = Query(100, ge=1, le=10_000),
+          unclassified: bool = Query(False, description="Only reports without an offence code (staff: "
+                                     "nobody else sees them)"),
+          who: Principal = READ, node: Node = NODE) -> Response:
     return _json(service.list_signals(node, who, type_=type, since=service.parse_since(since),
-                                      limit=limit))
+                                      limit=limit, unclassified=unclassified))
+
+
+@router.post("/classify", summary="Give reports an offence code (body {offence, reports?: [ids], batch?, "
+             "creator?}: the named reports, or every report not classified yet of a batch or author); "
+             "staff only")
+def classify(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
+    _only_fields(body, {"offence", "reports", "batch", "creator"}, "is not a field of a classification")
+    if "offence" not in body:
+        raise invalid("offence", "is required: the offence code to give, e.g. UNCC-11")
+    return service.classify(node, who, body["offence"], report_ids=body.get("reports"),
+                            batch=body.get("batch"), creator=body.get("creator"))
+
+
+@router.get("/classification", summary="The table that gives data from other tools an offence code "
+            "(each row: vocabulary, term, offence, reason)")
+def classification_table(who: Principal = READ) -> list[dict[str, Any]]:
+    return classification.table()

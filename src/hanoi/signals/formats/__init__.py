@@ -42,8 +42,11 @@ class SignalFormat(ABC):
     @classmethod
     @abstractmethod
     def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
-              notes: list[str] | None, type_name: str | None) -> tuple[list[Report], list[Rejected]]:
-        """Reports and rejects (see ``common`` for ``best_effort`` and ``notes``)."""
+              notes: list[str] | None, type_name: str | None,
+              skipped: dict[str, int] | None = None,
+              withdrawn: list[str] | None = None) -> tuple[list[Report], list[Rejected]]:
+        """Reports and rejects (see ``common`` for ``best_effort``, ``notes``, ``skipped`` and
+        ``withdrawn``)."""
 
     @classmethod
     @abstractmethod
@@ -76,8 +79,11 @@ class Misp(SignalFormat):
 
     @classmethod
     def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
-              notes: list[str] | None, type_name: str | None) -> tuple[list[Report], list[Rejected]]:
-        return misp.parse_events(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes)
+              notes: list[str] | None, type_name: str | None,
+              skipped: dict[str, int] | None = None,
+              withdrawn: list[str] | None = None) -> tuple[list[Report], list[Rejected]]:
+        return misp.parse_events(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
+                                skipped=skipped, withdrawn=withdrawn)
 
     @classmethod
     def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
@@ -96,8 +102,11 @@ class Stix(SignalFormat):
 
     @classmethod
     def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
-              notes: list[str] | None, type_name: str | None) -> tuple[list[Report], list[Rejected]]:
-        return stix.parse_bundle(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes)
+              notes: list[str] | None, type_name: str | None,
+              skipped: dict[str, int] | None = None,
+              withdrawn: list[str] | None = None) -> tuple[list[Report], list[Rejected]]:
+        return stix.parse_bundle(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
+                                skipped=skipped, withdrawn=withdrawn)
 
     @classmethod
     def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
@@ -114,7 +123,9 @@ class Csv(SignalFormat):
 
     @classmethod
     def parse(cls, data: bytes, *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext,
-              notes: list[str] | None, type_name: str | None) -> tuple[list[Report], list[Rejected]]:
+              notes: list[str] | None, type_name: str | None,
+              skipped: dict[str, int] | None = None,
+              withdrawn: list[str] | None = None) -> tuple[list[Report], list[Rejected]]:
         return csv.parse_csv(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
                              type_name=type_name)
 
@@ -172,6 +183,8 @@ def parse_document(
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
     type_name: str | None = None,
+    skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Parse one file of any supported format (detected from its content when ``fmt`` is None).
 
@@ -187,7 +200,7 @@ def parse_document(
         raise invalid("type", f"names the type of a CSV value list; a {kind.name.upper()} document names "
                               "its own types")
     return kind.parse(data, best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
-                      type_name=type_name)
+                      type_name=type_name, skipped=skipped, withdrawn=withdrawn)
 
 
 __all__ = [

@@ -11,7 +11,19 @@ A **report** is the one shape every format converts to and from (``Report``)::
      "first_seen": RFC 3339 | None, "last_seen": ... | None, "expires": ... | None,
      "tags": ["phishing"], "description": "", "source": "CERT-X" | None,
      "external_id": "indicator--..." | None,
-     "conditions": "...", "recipients": ["de-bka"]}   # optional: only CSV carries them
+     "conditions": "...", "recipients": ["de-bka"],   # optional: only CSV carries them
+     # optional, what the document says of the entry besides the signal:
+     "terms": [["indicator_type", "compromised"], ["tag", "phishing"]],  # for classification
+     "context_terms": [["tag", "rsit:fraud=\"phishing\""]],  # read when the terms say nothing
+     "creator_ref": "identity--...", "created": RFC 3339, "version": RFC 3339 (STIX modified,
+     MISP timestamp), "indicator_types": ["malicious-activity"]}
+
+``source`` is the organisation the document names as the entry's author (a STIX identity's
+name, a MISP event's ``Orgc``, ``URLhaus``), ``creator_ref`` its id where the document has one;
+``terms`` are the words the classification table (``hanoi.signals.classification``) reads
+about the entry itself (without them: its ``indicator_types`` and ``tags``, as a STIX indicator
+gives them), ``context_terms`` those about what holds it (a MISP event's tags), read only when
+the entry's own terms classify nothing.
 
 Every parser takes ``best_effort``: when true, a bad object or line is skipped and returned
 as a ``Rejected`` (its ref, type, raw value shortened for display, and the reason) while the
@@ -20,7 +32,12 @@ rest is imported; when false, any bad object or line refuses the whole batch wit
 A document that cannot be read at all (not JSON, not a bundle) always raises.
 
 Parsers also take an optional ``notes`` list: they append remarks a person may want to see
-but that are not errors (a TLP 1.0 marking read as TLP 2.0, a revoked indicator skipped).
+but that are not errors (a TLP 1.0 marking read as TLP 2.0); and an optional ``skipped``
+dict, where they count what they read and deliberately did not import, by name (a MISP
+``email-dst`` attribute names a victim, a ``text`` attribute is no signal, a revoked STIX
+indicator): nothing is dropped without being counted. An optional ``withdrawn`` list gets the
+document ids of entries their author withdrew (a revoked STIX indicator, a deleted MISP
+attribute): a node holding them stops sharing them.
 """
 
 from __future__ import annotations
@@ -62,10 +79,17 @@ class _Keys(TypedDict):
 
 class Report(_Keys, total=False):
     """One signal as the formats exchange it (see the module docstring); ``conditions`` and
-    ``recipients`` only when the document carries them (our CSV layout's columns)."""
+    ``recipients`` only when the document carries them (our CSV layout's columns), the rest
+    when the format has them."""
 
     conditions: str
     recipients: list[str]
+    terms: list[tuple[str, str]]
+    context_terms: list[tuple[str, str]]
+    creator_ref: str | None
+    created: str | None
+    version: str | None
+    indicator_types: list[str]
 
 
 REPORT_KEYS: tuple[str, ...] = tuple(_Keys.__annotations__)
@@ -186,6 +210,12 @@ def description(value: object, field: str = "description") -> str:
     if len(value) > MAX_DESCRIPTION:
         raise BadField(f"{field}: {len(value)} characters long, at most {MAX_DESCRIPTION}")
     return value.strip()
+
+
+def skip(skipped: dict[str, int] | None, name: str, n: int = 1) -> None:
+    """Count ``n`` entries read and deliberately not imported, under ``name``."""
+    if skipped is not None:
+        skipped[name] = skipped.get(name, 0) + n
 
 
 def shown(raw: object) -> str:

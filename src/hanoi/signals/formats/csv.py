@@ -8,7 +8,8 @@ Every CSV import goes through ``parse_csv`` (``hanoi signals import``, ``POST
 naming ``url`` and ``dateadded`` is also read when it is not commented). Fields are quoted,
 dates are ``YYYY-MM-DD HH:MM:SS`` in UTC and ``tags`` is a comma-separated list inside its
 field. Each row is one ``url`` signal: ``dateadded`` is ``first_seen``, ``last_online`` is
-``last_seen``, the threat and tags become tags, the URLhaus link is the ``external_id`` and the
+``last_seen``, the threat and tags become tags (and the terms the classification table reads:
+``malware_download`` is misuse of devices), the URLhaus link is the ``external_id`` and the
 source is ``URLhaus``.
 
 **Our columns**: a header line naming ``value`` and any of ``type`` (a signal type name;
@@ -39,6 +40,7 @@ from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
 from hanoi.core.tlp import TLP, parse_tlp
+from hanoi.signals.classification import TAG, URLHAUS_THREAT
 from hanoi.signals.formats.common import (
     BadField,
     Report,
@@ -266,6 +268,7 @@ def _urlhaus(cells: Mapping[str, str], ref: str, default_tlp: TLP, ctx: Normalis
     # A feed's tags are not ours to refuse: keep as many as a report may carry.
     feed_tags = tags(([threat] if threat else []) + _split_commas(cells.get("tags") or ""))[:MAX_REPORT_TAGS]
     external = (cells.get("urlhaus_link") or "").strip() or (cells.get("id") or "").strip()
+    terms = [(URLHAUS_THREAT, threat)] if threat else []
     return {
         "ref": ref,
         "type": "url",
@@ -280,6 +283,7 @@ def _urlhaus(cells: Mapping[str, str], ref: str, default_tlp: TLP, ctx: Normalis
         "description": f"URLhaus: {threat or 'malicious URL'}, {status or 'status unknown'}",
         "source": "URLhaus",
         "external_id": external[:200] or None,
+        "terms": terms + [(TAG, t) for t in feed_tags[1 if threat else 0:]],
     }
 
 
@@ -326,6 +330,7 @@ def _generic(cells: Mapping[str, str], ref: str, default_tlp: TLP, ctx: Normalis
         "source": source[:200] or None,
         "external_id": external[:200] or None,
     }
+    out["terms"] = [(TAG, t) for t in out["tags"]]
     conditions = (cells.get("conditions") or "").strip()
     if conditions:
         out["conditions"] = conditions

@@ -8,8 +8,11 @@ MISP type (``ATTRIBUTE_TYPES``); composite types (``domain|ip``, ``ip-dst|port``
 ``filename|sha256``...) give the parts that are signals. Attributes of other types (text,
 filenames, mutexes...) are context and are skipped, as are attributes of the category
 ``Targeting data`` and of type ``email-dst``/``target-*``: those name victims, and a victim's
-address must never become a signal. ``deleted`` attributes are skipped; with ``ids_only`` so
-are those whose ``to_ids`` is false. In ``coin-address`` objects an ``address-crypto`` whose
+address must never become a signal. ``deleted`` attributes are skipped (their uuids are added to
+the parsers' ``withdrawn`` list: a node holding them stops sharing them); with ``ids_only`` so
+are those whose ``to_ids`` is false. Every attribute skipped is counted by its MISP type (a
+victim's as ``email-dst (names a victim)``) in the parsers' ``skipped`` dict, so an import's
+summary names what it did not take. In ``coin-address`` objects an ``address-crypto`` whose
 ``symbol`` is ETH (or that starts with 0x) is an Ethereum address.
 
 * TLP: the attribute's ``tlp:*`` tags if it has any, else the event's, else the sharing the
@@ -19,16 +22,20 @@ are those whose ``to_ids`` is false. In ``coin-address`` objects an ``address-cr
   ``tlp:`` tag rejects the attribute, like an unknown STIX marking.
 * Confidence: an ``estimative-language:confidence-in-analytic-judgment`` tag (high 90,
   moderate 60, low 30), else the event's threat level as a hint (high 75, medium 50, low 25).
-* ``hanoi:abuse-type="UNCC-13"`` tags carry the offence code; other tags become tags.
+* ``hanoi:abuse-type="UNCC-13"`` tags carry the offence code; other tags become tags. The
+  attribute's own tags are the terms the classification table reads first (``terms``), then
+  the event's tags and the attribute's ``category`` (``context_terms``).
 * ``first_seen``/``last_seen`` of the attribute (the event date when it has none),
-  ``comment`` (else the event's ``info``) as description, the event's ``Orgc`` as source, the
-  attribute uuid as ``external_id``.
+  ``comment`` (else the event's ``info``) as description, the event's ``Orgc`` as source (its
+  uuid as ``creator_ref``), the attribute uuid as ``external_id`` and its ``timestamp`` as the
+  version.
 
 **Export.** ``to_event`` writes one MISP event (the JSON a feed file or ``/events/add``
 takes): attributes with their MISP type and category, a ``tlp:*`` tag each, the most
 restrictive TLP as the event tag and a matching ``distribution``; Ethereum addresses as a
-``coin-address`` object (MISP has no Ethereum attribute type). Uuids are derived from content
-(uuid5), so a re-export updates the same event and attributes.
+``coin-address`` object (MISP has no Ethereum attribute type). An attribute that came from a
+MISP event keeps its uuid; other uuids are derived from content (uuid5), so a re-export updates
+the same event and attributes.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
 from hanoi.core.tlp import TLP, most_restrictive, parse_tlp
+from hanoi.signals.classification import MISP_CATEGORY, TAG
 from hanoi.signals.formats.common import (
     MAX_TAG,
     MAX_TAGS,
@@ -52,6 +60,7 @@ from hanoi.signals.formats.common import (
     finish,
     reject,
     report_tlp,
+    skip,
     timestamp,
 )
 from hanoi.signals.types import NO_REGION, SIGNAL_TYPES, NormaliseContext, Rejected
@@ -94,6 +103,7 @@ _JUDGMENT = re.compile(r'estimative-language:confidence-in-analytic-judgment\s*=
 _JUDGMENT_CONFIDENCE = {"high": 90, "moderate": 60, "low": 30}
 _ABUSE_TAG = re.compile(r'hanoi:abuse-type\s*=\s*"?([A-Za-z0-9-]+)"?', re.IGNORECASE)
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _NAMESPACE = uuid.UUID("9b0c8a53-2b0f-4d5b-9f7c-1e0b6f6d2a11")  # Hanoi Exchange MISP uuids
 
 
@@ -157,6 +167,8 @@ class _Event:
         orgc = event.get("Orgc")
         name = orgc.get("name") if isinstance(orgc, dict) else None
         self.source = name.strip() if isinstance(name, str) and name.strip() else None
+        org_uuid = orgc.get("uuid") if isinstance(orgc, dict) else None
+        self.source_ref = org_uuid.strip() if isinstance(org_uuid, str) and org_uuid.strip() else None
         try:
             self.date = timestamp(event.get("date"), "date")
         except BadField:
@@ -187,13 +199,19 @@ def _attribute(
     ids_only: bool,
     ctx: NormaliseContext,
     notes: list[str] | None,
+    skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> list[Report]:
     misp_type = attr.get("type")
     if not isinstance(misp_type, str):
         raise BadField("type: missing" if misp_type is None else "type: must be text")
     if attr.get("deleted") in (True, "1", 1):
+        skip(skipped, "deleted attribute")
+        if withdrawn is not None and isinstance(attr.get("uuid"), str):
+            withdrawn.append(attr["uuid"])
         return []
     if misp_type in _VICTIM_TYPES or attr.get("category") == "Targeting data":
+        skip(skipped, f"{misp_type} (names a victim)")
         return []
     raw_value = attr.get("value")
     if not isinstance(raw_value, str):
@@ -210,13 +228,14 @@ def _attribute(
     elif object_name == "coin-address" and attr.get("object_relation") == "address-crypto":
         is_eth = (symbol or "").upper() in ("ETH", "ETC") or raw_value.strip().lower().startswith("0x")
         if not is_eth:
-            return []  # another chain's address: not a signal type we exchange
+            skip(skipped, f"address-crypto ({symbol or 'another chain'})")  # a chain we do not exchange
+            return []
         pairs.append(("eth", raw_value))
     else:
-        if misp_type in ("xmr",) and notes is not None:
-            notes.append(f"{ref}: {misp_type} addresses are not exchanged, skipped")
+        skip(skipped, misp_type)
         return []
     if ids_only and attr.get("to_ids") not in (True, "1", 1):
+        skip(skipped, "not for detection (to_ids false)")
         return []
     names = _tag_names(attr, "")
     level = _tlp_of(names, ref, notes) or ev.tlp
@@ -227,6 +246,20 @@ def _attribute(
     comment = attr.get("comment")
     text = description(comment, "comment") if isinstance(comment, str) and comment.strip() else ev.info
     uid = attr.get("uuid")
+    kept_tags = _other_tags(all_names, ref, notes)
+    category = attr.get("category")
+    # The attribute's own tags say what it is; then the event's tags (what the event is about:
+    # an attribute tagged as a C2 server in a phishing event is a C2 server), and last the
+    # attribute's category, a broad hint (MISP files phishing URLs under "Payload delivery").
+    own = set(names)
+    terms = [(TAG, t) for t in kept_tags if t in own]
+    context_terms = [(TAG, t) for t in kept_tags if t not in own]
+    if isinstance(category, str) and category.strip():
+        context_terms.append((MISP_CATEGORY, category.strip()))
+    try:
+        version = timestamp(attr.get("timestamp"), "timestamp")
+    except BadField:
+        version = None  # a bad stamp only loses the version
     out: list[Report] = []
     for kind, raw in pairs:
         type_name = _ip_type(raw) if kind == "ip" else kind
@@ -245,10 +278,14 @@ def _attribute(
             "first_seen": timestamp(attr.get("first_seen"), "first_seen") or ev.date,
             "last_seen": timestamp(attr.get("last_seen"), "last_seen"),
             "expires": None,
-            "tags": _other_tags(all_names, ref, notes),
+            "tags": kept_tags,
             "description": text[:10_000],
             "source": ev.source,
             "external_id": uid if isinstance(uid, str) else None,
+            "terms": terms,
+            "context_terms": context_terms,
+            "creator_ref": ev.source_ref,
+            "version": version,
         })
     return out
 
@@ -271,6 +308,8 @@ def _read_event(
     reports: list[Report],
     rejects: list[Rejected],
     fallback_ref: str,
+    skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> None:
     body = _event_body(event_json)
     merged: dict[str, Any] = dict(manifest_entry or {})
@@ -295,6 +334,7 @@ def _read_event(
             rejects.append(Rejected(f"{ev_ref}/Object[{j}]", None, "", "not a MISP object with an Attribute list"))
             continue
         if obj.get("deleted") in (True, "1", 1):
+            skip(skipped, "deleted object")
             continue
         inner = obj.get("Attribute") or []
         symbol = next(
@@ -311,7 +351,8 @@ def _read_event(
         try:
             reports += _attribute(attr, ev, ref, object_name=object_name,
                                   symbol=symbol if isinstance(symbol, str) else None,
-                                  ids_only=ids_only, ctx=ctx, notes=notes)
+                                  ids_only=ids_only, ctx=ctx, notes=notes, skipped=skipped,
+                                  withdrawn=withdrawn)
         except BadField as exc:
             rejects.append(reject(ref, exc, attr.get("type") if isinstance(attr.get("type"), str) else None,
                                   attr.get("value")))
@@ -325,6 +366,8 @@ def parse_event(
     ids_only: bool = False,
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
+    skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from one MISP event (``{"Event": {...}}`` or the bare event object)."""
     if isinstance(event_json, bytes | str):
@@ -337,7 +380,8 @@ def parse_event(
     reports: list[Report] = []
     rejects: list[Rejected] = []
     _read_event(event_json, manifest_entry=None, default_tlp=default_tlp, ids_only=ids_only, ctx=ctx,
-                notes=notes, reports=reports, rejects=rejects, fallback_ref="event")
+                notes=notes, reports=reports, rejects=rejects, fallback_ref="event", skipped=skipped,
+                withdrawn=withdrawn)
     return finish(reports, rejects, best_effort=best_effort, what="MISP event")
 
 
@@ -350,6 +394,8 @@ def parse_feed(
     ids_only: bool = False,
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
+    skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from a MISP feed: its parsed ``manifest.json`` and ``{uuid: parsed <uuid>.json}``.
 
@@ -371,14 +417,15 @@ def parse_feed(
             continue
         _read_event(events[ev_uuid], manifest_entry={"uuid": ev_uuid, **entry}, default_tlp=default_tlp,
                     ids_only=ids_only, ctx=ctx, notes=notes, reports=reports, rejects=rejects,
-                    fallback_ref=f"event {ev_uuid}")
+                    fallback_ref=f"event {ev_uuid}", skipped=skipped, withdrawn=withdrawn)
     for ev_uuid, event in events.items():
         if ev_uuid in manifest:
             continue
         if notes is not None:
             notes.append(f"event {ev_uuid}: not listed in manifest.json, read anyway")
         _read_event(event, manifest_entry={"uuid": ev_uuid}, default_tlp=default_tlp, ids_only=ids_only,
-                    ctx=ctx, notes=notes, reports=reports, rejects=rejects, fallback_ref=f"event {ev_uuid}")
+                    ctx=ctx, notes=notes, reports=reports, rejects=rejects, fallback_ref=f"event {ev_uuid}",
+                    skipped=skipped, withdrawn=withdrawn)
     return finish(reports, rejects, best_effort=best_effort, what="MISP feed")
 
 
@@ -390,6 +437,8 @@ def parse_events(
     ids_only: bool = False,
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
+    skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from one MISP JSON file: an event, a list of events, or ``{"response": [...]}``."""
     try:
@@ -410,7 +459,8 @@ def parse_events(
             rejects.append(Rejected(f"events[{i}]", None, "", "not a MISP event object"))
             continue
         _read_event(event, manifest_entry=None, default_tlp=default_tlp, ids_only=ids_only, ctx=ctx,
-                    notes=notes, reports=reports, rejects=rejects, fallback_ref=f"events[{i}]")
+                    notes=notes, reports=reports, rejects=rejects, fallback_ref=f"events[{i}]", skipped=skipped,
+                    withdrawn=withdrawn)
     return finish(reports, rejects, best_effort=best_effort, what="MISP events")
 
 
@@ -464,6 +514,7 @@ def to_event(
     objects: list[dict[str, Any]] = []
     levels: list[TLP] = []
     seen: dict[tuple[str, str], dict[str, Any]] = {}
+    used: set[str] = set()  # attribute uuids (a composite attribute gave two reports one uuid)
     firsts: list[str] = []
     for report in reports:
         type_name, value = report["type"], report["value"]
@@ -479,8 +530,13 @@ def to_event(
         if report.get("abuse_type"):
             tag_list.append({"name": f'hanoi:abuse-type="{report["abuse_type"]}"', "exportable": True})
         tag_list += [{"name": t, "exportable": True} for t in report.get("tags") or []]
+        own = report.get("external_id")
+        from_misp = (report.get("provenance") or {}).get("format") == "misp"
+        attr_uuid = own if from_misp and isinstance(own, str) and _UUID.fullmatch(own) and own not in used else (
+            _uuid("attribute", type_name, value))
+        used.add(attr_uuid)
         attr: dict[str, Any] = {
-            "uuid": _uuid("attribute", type_name, value),
+            "uuid": attr_uuid,
             "to_ids": True,
             "distribution": "5",
             "comment": report.get("description") or "",

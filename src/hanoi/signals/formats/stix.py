@@ -27,19 +27,32 @@ per indicator, which is most of a large import, and we need only a few propertie
   cannot honour must not be dropped silently. Unmarked objects get ``default_tlp``. Several
   TLP markings: the most restrictive wins.
 * Hanoi's own property extension (``HANOI_EXTENSION_ID``) on an indicator carries what STIX
-  has no property for: ``abuse_type``, ``first_seen``, ``last_seen``, ``source``.
+  has no property for: ``abuse_type``, ``first_seen``, ``last_seen``, ``source`` (the
+  organisation it came from, read when no ``created_by_ref`` names an author).
+* What names the indicator in its bundle is kept with each report: its id (``external_id``),
+  its author (``created_by_ref`` as ``creator_ref``, the identity's name as ``source``),
+  ``created``, ``modified`` (the version) and ``indicator_types``; the types and ``labels`` are
+  the terms the classification table reads (``hanoi.signals.classification``).
 * Sightings of an indicator widen its ``first_seen``/``last_seen``. Of several versions of
-  one indicator the latest ``modified`` is read; revoked indicators are skipped (noted).
+  one indicator the latest ``modified`` is read; revoked indicators and ``benign`` ones
+  (allow-list entries) are skipped, and counted in ``skipped`` with every other object that is
+  read for context only (a ``malware``, a ``relationship``...).
 
 **Export** (``to_bundle``) writes a bundle that ``stix2-validator`` passes without a warning,
-even with ``--strict``: an identity for the exporting node, the TLP 2.0 extension-definition
-and the standard marking-definitions of the levels used (AMBER+STRICT included), Hanoi's
-extension-definition when used, and one indicator per report with ``name``, ``description``,
-``pattern``, ``valid_from``, ``indicator_types``, ``confidence`` and ``labels``. Ids are
-derived from content (indicator: type and value; identity: name), so exporting the same
-signals again gives the same ids. They are SHA-256-derived UUIDs laid out as version 4, not
-UUIDv5: STIX asks SDOs for UUIDv4 ids (the validator warns on v5), and a hash-derived id is
-indistinguishable from a random one.
+even with ``--strict``: an identity for the exporting node (the *sharer*) and for each author,
+the TLP 2.0 extension-definition and the standard marking-definitions of the levels used
+(AMBER+STRICT included), Hanoi's extension-definition when used, one indicator per signal and
+author with ``name``, ``description``, ``pattern``, ``valid_from``, ``indicator_types``,
+``confidence`` and ``labels``, the ``related-to`` relationships and ``campaign`` objects the
+reports' linked identifiers make, and the sharer's ``grouping`` of everything shared. An
+indicator that came from another STIX tool keeps its id, author, ``created`` and ``modified``,
+and its OR pattern (each value was a report: they are one indicator again); any other report is
+authored by the organisation its document named (URLhaus, a MISP event's organisation), never
+by this node, which appears as the sharer. Other ids are derived from content (indicator:
+author, type and value; identity: name), so exporting the same signals again gives the same
+ids. They are SHA-256-derived UUIDs laid out as version 4, not UUIDv5: STIX asks SDOs for
+UUIDv4 ids (the validator warns on v5), and a hash-derived id is indistinguishable from a
+random one.
 """
 
 from __future__ import annotations
@@ -55,6 +68,7 @@ from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
 from hanoi.core.tlp import STIX_TLP1_IDS, STIX_TLP2_IDS, TLP, TLP2_CREATED, TLP2_EXTENSION_ID, most_restrictive
+from hanoi.signals.campaigns import Campaigns
 from hanoi.signals.formats.common import (
     BadField,
     Report,
@@ -64,6 +78,7 @@ from hanoi.signals.formats.common import (
     finish,
     reject,
     report_tlp,
+    skip,
     tags,
     timestamp,
 )
@@ -72,12 +87,17 @@ from hanoi.signals.types import NO_REGION, SIGNAL_TYPES, NormaliseContext, Rejec
 HANOI_EXTENSION_ID = "extension-definition--04348bf0-74f0-4afe-a471-b9041b596a38"
 HANOI_PROJECT_IDENTITY_ID = "identity--4fc1d704-e66c-483d-a051-1698aeda8837"
 HANOI_EXTENSION_CREATED = "2025-10-25T00:00:00.000Z"
+HANOI_EXTENSION_MODIFIED = "2026-12-04T00:00:00.000Z"
+"""Version 1.1.0 of the extension added ``external_id``."""
 # STIX 2.1 allows the schema to be "plain text explaining the definition" instead of a URL.
 HANOI_EXTENSION_SCHEMA = (
     "Property extension of indicator. Properties, all optional: abuse_type (string, an offence code "
     "of the UN Convention against Cybercrime catalogue such as UNCC-13, or SERIOUS); first_seen and "
     "last_seen (timestamps: when the signal was first and last observed); source (string: the "
-    "organisation the signal came from, when it is not the creator of the indicator)."
+    "organisation the signal came from, when it is not the creator of the indicator); external_id "
+    "(string: the entry's id in the document it came from when that was not STIX, such as a URLhaus "
+    "link or a MISP attribute uuid; the indicator's id and its creator's identity were then derived "
+    "from it and from the creator's name by the exporter)."
 )
 
 # The OASIS extension-definition object of TLP 2.0 (cti-stix-common-objects,
@@ -104,13 +124,14 @@ HANOI_EXTENSION_DEFINITION: dict[str, Any] = {
     "description": (
         "Properties of a fraud or attack signal exchanged under the UN Convention against "
         "Cybercrime: abuse_type (offence code such as UNCC-13), first_seen, last_seen "
-        "(RFC 3339) and source (the originating organisation)."
+        "(RFC 3339), source (the originating organisation) and external_id (its id in a "
+        "document that was not STIX)."
     ),
     "created": HANOI_EXTENSION_CREATED,
-    "modified": HANOI_EXTENSION_CREATED,
+    "modified": HANOI_EXTENSION_MODIFIED,
     "created_by_ref": HANOI_PROJECT_IDENTITY_ID,
     "schema": HANOI_EXTENSION_SCHEMA,
-    "version": "1.0.0",
+    "version": "1.1.0",
     "extension_types": ["property-extension"],
 }
 
@@ -404,17 +425,31 @@ def _load(data: bytes | str | Mapping[str, Any] | Sequence[Any]) -> list[Any]:
 class _Context:
     """What the first pass learns about the bundle for the second."""
 
-    def __init__(self, default_tlp: TLP, notes: list[str] | None):
+    def __init__(self, default_tlp: TLP, notes: list[str] | None, skipped: dict[str, int] | None = None):
         self.identities: dict[str, str] = {}
         self.markings: dict[str, Mapping[str, Any]] = {}
         self.sightings: dict[str, tuple[str | None, str | None]] = {}
         self.referenced: set[str] = set()
         self.default_tlp = default_tlp
         self.notes = notes
+        self.skipped = skipped
+        self.stamps: dict[str, str] = {}
 
     def note(self, message: str) -> None:
         if self.notes is not None:
             self.notes.append(message)
+
+    def stamp(self, value: object, field: str) -> str | None:
+        """``timestamp(value)``, once per distinct text: a bundle's objects share a few stamps
+        (valid_from is created; a tool exports a batch at one time)."""
+        if type(value) is not str:
+            return timestamp(value, field)
+        got = self.stamps.get(value)
+        if got is None:
+            got = timestamp(value, field)
+            if got is not None:
+                self.stamps[value] = got
+        return got
 
     def tlp(self, ref: str, obj: Mapping[str, Any]) -> TLP:
         refs = obj.get("object_marking_refs")
@@ -550,11 +585,17 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         raise BadField(f"pattern_type: {str(pattern_type)[:40]!r} is not supported; only STIX patterns are read")
     comparisons = parse_pattern(pattern)
     level = ctx.tlp(ref, obj)
-    valid_from = timestamp(obj.get("valid_from"), "valid_from")
-    expires = timestamp(obj.get("valid_until"), "valid_until")
+    valid_from = ctx.stamp(obj.get("valid_from"), "valid_from")
+    expires = ctx.stamp(obj.get("valid_until"), "valid_until")
     labels = obj.get("labels", [])
     if not isinstance(labels, list):
         raise BadField("labels: must be a list of text")
+    kinds = obj.get("indicator_types", [])
+    if type(kinds) is not list:
+        raise BadField("indicator_types: must be a list of text")
+    for kind in kinds:
+        if type(kind) is not str:
+            raise BadField("indicator_types: must be a list of text")
     text = description(obj.get("description"))
     if not text and isinstance(obj.get("name"), str):
         text = description(obj["name"], "name")
@@ -570,12 +611,21 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         raise BadField(f"extensions.{HANOI_EXTENSION_ID}: must be an object")
     first_seen = timestamp(ours.get("first_seen"), "first_seen") or valid_from
     last_seen = timestamp(ours.get("last_seen"), "last_seen")
-    if isinstance(ours.get("source"), str) and ours["source"].strip():
-        source = ours["source"].strip()
+    if source is None and isinstance(ours.get("source"), str) and ours["source"].strip():
+        source = ours["source"].strip()  # no author named: the organisation it came from
     seen = ctx.sightings.get(obj_id)
     if seen:
         first_seen, last_seen = _earliest(first_seen, seen[0]), _latest(last_seen, seen[1])
-    base = {
+    external_id, created, version = obj_id, ctx.stamp(obj.get("created"), "created"), ctx.stamp(
+        obj.get("modified"), "modified")
+    theirs = ours.get("external_id")
+    if isinstance(theirs, str) and theirs.strip():
+        # A Hanoi export of an entry from a URLhaus dump, a MISP event...: the entry's own id,
+        # and its creator by name (the indicator's id, author identity and dates were derived).
+        external_id, created, version = theirs.strip()[:200], None, None
+        creator = None
+    labels = tags(labels, "labels")
+    base: dict[str, Any] = {
         "ref": ref,
         "tlp": level.value,
         "confidence": confidence(obj.get("confidence")),
@@ -583,10 +633,14 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         "first_seen": first_seen,
         "last_seen": last_seen,
         "expires": expires,
-        "tags": tags(labels, "labels"),
+        "tags": labels,
         "description": text,
         "source": source,
-        "external_id": obj_id,
+        "external_id": external_id,
+        "creator_ref": creator,
+        "created": created,
+        "version": version,
+        "indicator_types": kinds,
     }
     out: list[Report] = []
     seen_keys: set[tuple[str, str]] = set()
@@ -597,6 +651,9 @@ def _indicator(obj: Mapping[str, Any], ref: str, ctx: _Context, norm: NormaliseC
         except InvalidInput as exc:
             reason = "; ".join(p.message for p in exc.problems) or exc.detail
             raise BadField(f"pattern: {type_name} {raw[:80]!r}: {reason}", type_name, raw) from None
+        if len(comparisons) == 1:  # most indicators: the base is the report, no copy
+            base["type"], base["value"] = type_name, value
+            return [base]  # type: ignore[list-item]
         if (type_name, value) not in seen_keys:
             seen_keys.add((type_name, value))
             out.append({**base, "type": type_name, "value": value})  # type: ignore[typeddict-item]
@@ -650,29 +707,41 @@ def parse_bundle(
     default_tlp: TLP = TLP.AMBER,
     ctx: NormaliseContext = NO_REGION,
     notes: list[str] | None = None,
+    skipped: dict[str, int] | None = None,
+    withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from a STIX 2.1 bundle (bytes, text or parsed JSON); see the module docstring.
 
     Objects that are neither indicators nor supported observables (malware, reports,
-    relationships, identities...) are read for context only. Values are normalised; a bad
-    object is a ``Rejected`` naming its id (or ``objects[i]`` without one). With
-    ``best_effort=False`` any reject raises ``InvalidInput`` listing them all.
+    relationships...) are read for context only and counted in ``skipped`` by type (the
+    bundle's own identities, markings, extension definitions and sightings are not counted:
+    they are read into the reports). Revoked and ``benign`` (allow-list) indicators are counted
+    there too. Values are normalised; a bad object is a ``Rejected`` naming its id (or
+    ``objects[i]`` without one). With ``best_effort=False`` any reject raises ``InvalidInput``
+    listing them all. The ids of revoked indicators are added to ``withdrawn``: their author
+    withdrew them, so a node holding them stops sharing and matching them.
     """
     # A bundle of 100k objects is a million small containers, none in a reference cycle: the
     # cyclic collector's repeated passes over them cost ~15% of an import and free nothing.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse(_load(data), best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes)
+        return _parse(_load(data), best_effort=best_effort, default_tlp=default_tlp, ctx=ctx, notes=notes,
+                      skipped=skipped, withdrawn=withdrawn)
     finally:
         if collecting:
             gc.enable()
 
 
+_READ_INTO_REPORTS = frozenset(("identity", "marking-definition", "extension-definition", "sighting",
+                                "language-content"))
+
+
 def _parse(
-    objects: list[Any], *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext, notes: list[str] | None
+    objects: list[Any], *, best_effort: bool, default_tlp: TLP, ctx: NormaliseContext, notes: list[str] | None,
+    skipped: dict[str, int] | None = None, withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
-    state = _Context(default_tlp, notes)
+    state = _Context(default_tlp, notes, skipped)
     latest = _first_pass(objects, state)
     reports: list[Report] = []
     rejects: list[Rejected] = []
@@ -691,13 +760,23 @@ def _parse(
                 if isinstance(obj_id, str) and latest.get(obj_id, i) != i:
                     continue  # an older version of an indicator given again below
                 if obj.get("revoked") is True:
-                    state.note(f"{ref}: revoked, skipped")
+                    skip(skipped, "revoked indicator")
+                    if withdrawn is not None and isinstance(obj_id, str):
+                        withdrawn.append(obj_id)
+                    continue
+                kinds = obj.get("indicator_types")
+                if type(kinds) is list and "benign" in kinds and all(k == "benign" for k in kinds):
+                    skip(skipped, "benign indicator (an allow-list entry)")
                     continue
                 reports += _indicator(obj, ref, state, ctx)
             elif kind in _SCO_VALUE_PROPERTY or kind == "file":
                 if isinstance(obj_id, str) and obj_id in state.referenced:
-                    continue  # part of another observable (a recipient, a connection end): context
+                    # part of another observable (a recipient, a connection end): context
+                    skip(skipped, f"{kind} observable referenced by another (context)")
+                    continue
                 reports += _observable(obj, kind, ref, state, ctx)
+            elif kind not in _READ_INTO_REPORTS:
+                skip(skipped, kind)
         except BadField as exc:
             raw = obj.get("pattern") if kind == "indicator" else None
             rejects.append(reject(ref, exc, raw=raw))
@@ -751,93 +830,249 @@ def _stix_time(value: str | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def _author(report: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``(identity id, name)`` of the organisation that authored a report in the document it
+    came from, ``(None, None)`` for a report made here. A parsed report names its author in
+    ``source`` (and ``creator_ref``); a stored one in ``creator`` (and ``provenance``)."""
+    provenance = report.get("provenance") or {}
+    ref = report.get("creator_ref") or provenance.get("creator_ref")
+    name = report.get("creator") if "creator" in report else report.get("source")
+    if isinstance(ref, str) and _ID.fullmatch(ref) and ref.startswith("identity--"):
+        return ref, name or None
+    if name:
+        return stable_id("identity", name.strip()), name.strip()
+    return None, None
+
+
+def own_id(report: Mapping[str, Any]) -> str | None:
+    """The STIX id a report had in the bundle it came from (an indicator's id), if any."""
+    ext = report.get("external_id")
+    provenance = report.get("provenance") or {}
+    if (isinstance(ext, str) and ext.startswith("indicator--") and _ID.fullmatch(ext)
+            and provenance.get("format", "stix") == "stix"):
+        return ext
+    return None
+
+
+def _identity(identity_id: str, name: str) -> dict[str, Any]:
+    return {"type": "identity", "spec_version": "2.1", "id": identity_id, "created": _EPOCH, "modified": _EPOCH,
+            "name": name, "identity_class": "organization"}
+
+
+def indicator_of(reports: Sequence[Mapping[str, Any]], *, sharer_id: str, fallback: str = _EPOCH
+                 ) -> tuple[dict[str, Any], bool]:
+    """One STIX indicator for ``reports``: the reports one indicator of another tool gave (an
+    OR pattern, each value a report; one report for our own), and whether it uses Hanoi's
+    extension. A report from a STIX bundle keeps its id, author (``created_by_ref``),
+    ``created``, ``modified`` and ``indicator_types``; any other report's author is the
+    organisation its document names (URLhaus, a MISP event's organisation), else the sharer."""
+    first = reports[0]
+    author_id, _ = _author(first)
+    provenance = first.get("provenance") or {}
+    level = most_restrictive(*(report_tlp(r) for r in reports))
+    keys: list[tuple[str, str]] = []
+    for r in reports:
+        if (r["type"], r["value"]) not in keys:
+            keys.append((r["type"], r["value"]))
+    type_name, value = keys[0]
+    ind_id = own_id(first) or (stable_id("indicator", type_name, value) if author_id is None
+                                else stable_id("indicator", author_id, type_name, value))
+    firsts = [t for t in (_stix_time(r.get("first_seen")) for r in reports) if t]
+    lasts = [t for t in (_stix_time(r.get("last_seen")) for r in reports) if t]
+    first_seen = min(firsts, key=_ts_key) if firsts else None
+    last_seen = max(lasts, key=_ts_key) if lasts else None
+    created = _stix_time(first.get("created") or provenance.get("created")) or first_seen or fallback
+    version = _stix_time(first.get("version"))
+    if version and _ts_key(version) >= _ts_key(created):
+        modified = version  # the author's version, as the document gave it
+    else:  # ours: a new version whenever what it says changes
+        modified = max((t for t in (created, last_seen, *(_stix_time(r.get("updated_at")) for r in reports)) if t),
+                       key=_ts_key)
+    kinds = provenance.get("indicator_types") or first.get("indicator_types")
+    extra = f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""
+    obj: dict[str, Any] = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": ind_id,
+        "created_by_ref": author_id or sharer_id,
+        "created": created,
+        "modified": modified,
+        "name": f"{type_name}: {value}"[:240] + extra,
+        "description": first.get("description") or f"A {type_name} signal shared through Hanoi Exchange.",
+        "indicator_types": list(kinds) if kinds else ["malicious-activity"],
+        "pattern": " OR ".join(pattern_for(t, v) for t, v in keys),
+        "pattern_type": "stix",
+        "pattern_version": "2.1",
+        "valid_from": created,
+        "object_marking_refs": [level.stix_id],
+    }
+    expires = _stix_time(first.get("expires") or first.get("expires_at"))
+    if expires and _ts_key(expires) > _ts_key(created):  # STIX requires valid_until > valid_from
+        obj["valid_until"] = expires
+    if first.get("confidence") is not None:
+        obj["confidence"] = int(first["confidence"])
+    if first.get("tags"):
+        obj["labels"] = list(first["tags"])
+    _, author_name = _author(first)
+    source = first.get("source")
+    not_stix = first.get("external_id") if own_id(first) is None else None
+    ext = {
+        key: val
+        for key, val in (
+            ("abuse_type", first.get("abuse_type")),
+            ("first_seen", first_seen),
+            ("last_seen", last_seen),
+            ("source", source if source != author_name else None),
+            ("external_id", not_stix),
+        )
+        if val
+    }
+    if ext:
+        obj["extensions"] = {HANOI_EXTENSION_ID: {"extension_type": "property-extension", **ext}}
+    return obj, bool(ext)
+
+
 def to_bundle(
     reports: Iterable[Mapping[str, Any]],
     *,
     identity_name: str,
     now: datetime | str | None = None,
 ) -> dict[str, Any]:
-    """A STIX 2.1 bundle of one indicator per distinct ``(type, value)`` (see the module docstring).
+    """A STIX 2.1 bundle of ``reports`` shared by ``identity_name`` (see the module docstring).
 
-    ``identity_name`` names the exporting organisation (``created_by_ref`` of every
-    indicator). ``now`` is when the export is made; it is used as ``created``/``valid_from``
-    of signals with no ``first_seen`` (without it the Unix epoch is used, which keeps the
-    output a pure function of the reports). Duplicate signals are merged, keeping the most
-    restrictive TLP.
+    One indicator per distinct ``(author, type, value)``, or per indicator of the bundle a
+    report came from: the reports an OR pattern gave stay one indicator with that pattern, its
+    id, author and version. Duplicate signals of one author are merged, keeping the most
+    restrictive TLP. ``identity_name`` is the sharer: the author of what this node made, of the
+    campaigns and of a ``grouping`` of everything shared; another organisation's indicator
+    keeps its own author. The identifiers a report names (``related``) become ``related-to``
+    relationships between the indicators in the bundle, marked like the report; each connected
+    set of them is a ``campaign`` the indicators ``indicates``. ``now`` is when the export is
+    made (``created`` of signals with no ``first_seen``; without it the Unix epoch, which keeps
+    the output a pure function of the reports).
     """
     if not isinstance(identity_name, str) or not identity_name.strip():
         raise invalid("identity_name", "the exporting organisation's name is required")
     fallback = (_stix_time(now.isoformat() if isinstance(now, datetime) else now) or _EPOCH) if now else _EPOCH
-    identity_id = stable_id("identity", identity_name.strip())
-    indicators: dict[str, dict[str, Any]] = {}
-    levels: dict[str, TLP] = {}
-    uses_ours = False
+    sharer_id = stable_id("identity", identity_name.strip())
+    groups: dict[str, list[Mapping[str, Any]]] = {}
     for report in reports:
-        type_name, value = report["type"], report["value"]
-        ind_id = stable_id("indicator", type_name, value)
-        level = report_tlp(report)
-        if ind_id in indicators:
-            levels[ind_id] = most_restrictive(levels[ind_id], level)
-            indicators[ind_id]["object_marking_refs"] = [levels[ind_id].stix_id]
+        own = own_id(report)
+        author_id, _ = _author(report)
+        key = own or f"{author_id or ''}\x1f{report['type']}\x1f{report['value']}"
+        groups.setdefault(key, []).append(report)
+    indicators: dict[str, dict[str, Any]] = {}
+    authors: dict[str, str] = {}
+    by_signal: dict[tuple[str, str], str] = {}  # a signal -> the first indicator naming it
+    uses_ours = False
+    for group in groups.values():
+        obj, ours = indicator_of(group, sharer_id=sharer_id, fallback=fallback)
+        uses_ours = uses_ours or ours
+        if obj["id"] in indicators:  # the same id from two groups: keep the stricter marking
+            old = indicators[obj["id"]]
+            level = most_restrictive(_TLP2_BY_ID[old["object_marking_refs"][0]],
+                                     _TLP2_BY_ID[obj["object_marking_refs"][0]])
+            old["object_marking_refs"] = [level.stix_id]
             continue
-        levels[ind_id] = level
-        first = _stix_time(report.get("first_seen"))
-        last = _stix_time(report.get("last_seen"))
-        created = first or fallback
-        modified = max((created, last), key=_ts_key) if last else created
-        obj: dict[str, Any] = {
-            "type": "indicator",
-            "spec_version": "2.1",
-            "id": ind_id,
-            "created_by_ref": identity_id,
-            "created": created,
-            "modified": modified,
-            "name": f"{type_name}: {value}"[:250],
-            "description": report.get("description") or f"A {type_name} signal shared through Hanoi Exchange.",
-            "indicator_types": ["malicious-activity"],
-            "pattern": pattern_for(type_name, value),
-            "pattern_type": "stix",
-            "pattern_version": "2.1",
-            "valid_from": created,
-            "object_marking_refs": [level.stix_id],
-        }
-        expires = _stix_time(report.get("expires"))
-        if expires and _ts_key(expires) > _ts_key(created):  # STIX requires valid_until > valid_from
-            obj["valid_until"] = expires
-        if report.get("confidence") is not None:
-            obj["confidence"] = int(report["confidence"])
-        if report.get("tags"):
-            obj["labels"] = list(report["tags"])
-        ext = {
-            key: val
-            for key, val in (
-                ("abuse_type", report.get("abuse_type")),
-                ("first_seen", first),
-                ("last_seen", last),
-                ("source", report.get("source")),
-            )
-            if val
-        }
-        if ext:
-            obj["extensions"] = {HANOI_EXTENSION_ID: {"extension_type": "property-extension", **ext}}
-            uses_ours = True
-        indicators[ind_id] = obj
-    used = sorted(set(levels.values()), key=lambda level: level.rank)
-    identity = {
-        "type": "identity",
-        "spec_version": "2.1",
-        "id": identity_id,
-        "created": _EPOCH,
-        "modified": _EPOCH,
-        "name": identity_name.strip(),
-        "identity_class": "organization",
-    }
-    objects: list[dict[str, Any]] = [identity]
+        indicators[obj["id"]] = obj
+        author_id, author_name = _author(group[0])
+        if author_id and author_name:
+            authors.setdefault(author_id, author_name)
+        for r in group:
+            by_signal.setdefault((r["type"], r["value"]), obj["id"])
+    relationships, campaigns = _links(groups, indicators, by_signal, sharer_id)
+    levels = {_TLP2_BY_ID[o["object_marking_refs"][0]] for o in (*indicators.values(), *relationships, *campaigns)}
+    used = sorted(levels, key=lambda level: level.rank)
+    objects: list[dict[str, Any]] = [_identity(sharer_id, identity_name.strip())]
+    objects += [_identity(i, n) for i, n in sorted(authors.items()) if i != sharer_id]
     if used:
         objects.append(dict(TLP2_EXTENSION_DEFINITION))
         objects += [level.stix_marking_definition() for level in used]
     if uses_ours:
         objects += [dict(HANOI_PROJECT_IDENTITY), dict(HANOI_EXTENSION_DEFINITION)]
-    objects += indicators.values()
-    bundle_id = stable_id("bundle", identity_id, *(f"{i}@{o['modified']}" for i, o in indicators.items()))
+    shared = [*indicators.values(), *campaigns, *relationships]
+    objects += shared
+    if shared:
+        objects.append(_grouping(shared, sharer_id, identity_name.strip(), used[-1] if used else TLP.CLEAR))
+    bundle_id = stable_id("bundle", sharer_id, *(f"{o['id']}@{o['modified']}" for o in shared))
     return {"type": "bundle", "id": bundle_id, "objects": objects}
+
+
+def _links(groups: Mapping[str, list[Mapping[str, Any]]], indicators: Mapping[str, dict[str, Any]],
+           by_signal: Mapping[tuple[str, str], str], sharer_id: str
+           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``related-to`` relationships the reports' ``related`` identifiers make between
+    indicators of the bundle, and a campaign (with ``indicates`` relationships) per connected
+    set of indicators."""
+    relationships: dict[str, dict[str, Any]] = {}
+    position = {ind_id: n for n, ind_id in enumerate(indicators)}
+    components: Campaigns[str] = Campaigns()
+    signal_of: dict[str, int] = {}
+    for group in groups.values():
+        for r in group:
+            source_id = by_signal[(r["type"], r["value"])]
+            if isinstance(r.get("signal_id"), int):
+                signal_of[source_id] = min(signal_of.get(source_id, r["signal_id"]), r["signal_id"])
+            for other in r.get("related") or ():
+                target_id = by_signal.get((other.get("type"), other.get("value")))
+                if target_id is None or target_id == source_id:
+                    continue  # the related signal is not shared in this bundle
+                pair = tuple(sorted((source_id, target_id)))
+                rel_id = stable_id("relationship", "related-to", *pair)
+                components.add(position[pair[0]], position[pair[1]], rel_id)
+                if rel_id in relationships:
+                    continue
+                source = indicators[source_id]
+                relationships[rel_id] = {
+                    "type": "relationship", "spec_version": "2.1", "id": rel_id,
+                    "created_by_ref": source["created_by_ref"], "created": source["created"],
+                    "modified": source["modified"], "relationship_type": "related-to",
+                    "source_ref": source_id, "target_ref": target_id,
+                    "description": "Named together by the same report.",
+                    "object_marking_refs": list(source["object_marking_refs"]),
+                }
+    ids = list(indicators)
+    campaigns: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for n in range(len(ids)):
+        if n not in components or components.find(n) in seen:
+            continue
+        seen.add(components.find(n))
+        members = [ids[m] for m in sorted(components.members(n))]
+        links = [relationships[lk.evidence] for m in components.members(n) for lk in components.links(m)]
+        marked = [_TLP2_BY_ID[o["object_marking_refs"][0]] for o in (*(indicators[i] for i in members), *links)]
+        level = most_restrictive(*marked)
+        numbers = [signal_of[i] for i in members if i in signal_of]
+        label = str(min(numbers)) if numbers else members[0]
+        created = min((indicators[i]["created"] for i in members), key=_ts_key)
+        modified = max((indicators[i]["modified"] for i in members), key=_ts_key)
+        camp_id = stable_id("campaign", sharer_id, label)
+        campaigns.append({
+            "type": "campaign", "spec_version": "2.1", "id": camp_id, "created_by_ref": sharer_id,
+            "created": created, "modified": modified,
+            "name": f"Campaign {label}" if numbers else f"Campaign of {len(members)} linked signals",
+            "description": f"{len(members)} signals named together by reports (a connected set of "
+                           "related-to relationships).",
+            "object_marking_refs": [level.stix_id],
+        })
+        for i in members:
+            rel_id = stable_id("relationship", "indicates", i, camp_id)
+            relationships[rel_id] = {
+                "type": "relationship", "spec_version": "2.1", "id": rel_id, "created_by_ref": sharer_id,
+                "created": created, "modified": modified, "relationship_type": "indicates",
+                "source_ref": i, "target_ref": camp_id, "object_marking_refs": [level.stix_id],
+            }
+    return list(relationships.values()), campaigns
+
+
+def _grouping(shared: Sequence[Mapping[str, Any]], sharer_id: str, sharer: str, level: TLP) -> dict[str, Any]:
+    """The sharer's ``grouping`` of everything in the bundle: the node that shares them says so
+    without claiming to be their author."""
+    stamps = [o["modified"] for o in shared]
+    return {
+        "type": "grouping", "spec_version": "2.1",
+        "id": stable_id("grouping", sharer_id, *sorted(o["id"] for o in shared)),
+        "created_by_ref": sharer_id, "created": min(stamps, key=_ts_key), "modified": max(stamps, key=_ts_key),
+        "name": f"Signals shared by {sharer}"[:250], "context": "suspicious-activity",
+        "object_refs": [o["id"] for o in shared], "object_marking_refs": [level.stix_id],
+    }
