@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, open_node, print_json
+from hanoi.core.bounds import BIGINT_MAX
 from hanoi.services import ledger
 
 app = typer.Typer(help="The append-only, hash-chained ledger.", no_args_is_help=True)
@@ -29,7 +30,8 @@ def verify(
 
 @app.command("show")
 def show(
-    after: Annotated[int, typer.Option(help="Show entries after this sequence number")] = 0,
+    after: Annotated[int, typer.Option(help="Show entries after this sequence number", min=0,
+                                        max=BIGINT_MAX)] = 0,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     subject: Annotated[str | None, typer.Option(help="Only entries about this subject, e.g. member:fr-pharos")] = None,
     action: Annotated[str | None, typer.Option()] = None,

@@ -115,6 +115,15 @@ def demo(
     raise typer.Exit(demo_module.run(directory.resolve(), once=once, port=port, console=console))
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """click's usage errors, and those of the copy of click newer typer versions run instead
+    (``typer.TyperException`` is their base): without it a bad option value was a traceback."""
+    import click
+
+    own = getattr(typer, "TyperException", None)
+    return (click.ClickException, own) if isinstance(own, type) else (click.ClickException,)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code: 0 ok, 1 refused or failed check, 2 usage error."""
     import click
@@ -128,9 +137,13 @@ def run(argv: list[str] | None = None) -> int:
         return int(exc.exit_code)
     except (typer.Abort, click.exceptions.Abort):
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except _usage_errors() as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            print(f"Error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
     return result if isinstance(result, int) else 0
 
 

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, err_console, open_node, print_json
+from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import HanoiError, InvalidInput, Problem, invalid
 
 # Hashing (numpy, Pillow, pdqhash) and the media service are imported inside the commands that
@@ -344,7 +345,7 @@ def distribute(
 
 @app.command("withdraw")
 def withdraw(
-    hash_ids: Annotated[list[int] | None, typer.Argument(help="Hash ids")] = None,
+    hash_ids: Annotated[list[int] | None, typer.Argument(help="Hash ids", min=1, max=BIGINT_MAX)] = None,
     list_id: Annotated[str | None, typer.Option("--list", help="With --case-ref: every hash of a case")] = None,
     case_ref: Annotated[str | None, typer.Option()] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Deleted (the person asked) rather than withdrawn")] = False,
@@ -363,7 +364,7 @@ def withdraw(
 
 @app.command("review")
 def review(
-    hash_id: Annotated[int, typer.Argument()],
+    hash_id: Annotated[int, typer.Argument(min=1, max=BIGINT_MAX)],
     decision: Annotated[str, typer.Argument(help="release or withdraw")],
     note: Annotated[str, typer.Option()] = "",
 ) -> None:

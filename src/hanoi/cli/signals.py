@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, err_console, open_node, print_json
+from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.services import signals
 from hanoi.signals.reports import MAX_BATCH
@@ -358,7 +359,7 @@ def publish(
 
 @app.command("name")
 def name(
-    report_id: Annotated[int, typer.Argument(help="The AMBER report")],
+    report_id: Annotated[int, typer.Argument(help="The AMBER report", min=1, max=BIGINT_MAX)],
     member: Annotated[list[str], typer.Argument(help="The member(s) to name (or un-name with --remove)")],
     remove: Annotated[bool, typer.Option("--remove", help="Un-name these members")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,

@@ -322,6 +322,10 @@ def read_signed(jws: Mapping[str, Any] | bytes | str, *, typ: str, max_bytes: in
             obj = _strict_json(jws)
         except ValueError as exc:
             raise Rejection("FED-MALFORMED", f"not JSON ({exc})") from None
+    elif not isinstance(jws, Mapping):
+        # A batch element may be anything JSON holds (5, null, true, a list): refused alone,
+        # so the envelopes beside it are still read.
+        raise Rejection("FED-MALFORMED", f"expected a flattened JWS object, got {_json_kind(jws)}")
     else:
         if set(jws) == _JWS_MEMBERS and all(isinstance(v, str) and v.isascii() and _B64URL.fullmatch(v)
                                              for v in jws.values()):
@@ -416,6 +420,19 @@ def _window(record: PublicKeyRecord) -> str:
     start = format_rfc3339(record.not_before) if record.not_before else "-inf"
     end = format_rfc3339(record.not_after) if record.not_after else "+inf"
     return f"[{start}, {end})"
+
+
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in JSON's words (for messages about values of the wrong kind)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__
 
 
 def _b64decode(text: str) -> bytes:

@@ -76,6 +76,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from hanoi.core.bounds import is_bigint
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import Conflict, HanoiError, InvalidInput, NotFound, Problem, invalid
 from hanoi.core.gate import Decision, PartnerView, Reason, Review, review_reasons, standing_reasons
@@ -856,7 +857,7 @@ def withdraw(node: Node, actor: str, *, hash_ids: Sequence[int] | None = None,
     with node.write(actor) as uow:
         if hash_ids is not None:
             if not isinstance(hash_ids, list | tuple) or not hash_ids or \
-                    not all(isinstance(h, int) and not isinstance(h, bool) for h in hash_ids):
+                    not all(is_bigint(h) for h in hash_ids):
                 raise invalid("hash_ids", "must be a non-empty list of hash ids")
             if len(hash_ids) > MAX_BATCH:
                 raise invalid("hash_ids", f"at most {MAX_BATCH:,} per call", "MEDIA-BATCH")
@@ -1153,7 +1154,7 @@ def feedback(node: Node, actor: str, items: object, *,
     for i, it in enumerate(items):
         mid = it.get("match_id") if isinstance(it, Mapping) else None
         verdict = it.get("verdict") if isinstance(it, Mapping) else None
-        if isinstance(mid, bool) or not isinstance(mid, int):
+        if not is_bigint(mid):
             problems.append(Problem(f"items[{i}].match_id", "must be a match id"))
         elif mid in wanted:
             problems.append(Problem(f"items[{i}].match_id", "is given twice"))

@@ -43,6 +43,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from hanoi.core.bounds import is_bigint
 from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import Forbidden, NotFound, Problem, invalid
 from hanoi.core.roles import Permission, Role, allows
@@ -176,9 +177,12 @@ def _decode_next(token: str) -> tuple[datetime, int]:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         stamp, _, rid = text.partition("|")
-        return datetime.fromisoformat(stamp).replace(tzinfo=UTC), int(rid)
+        added, report_id = datetime.fromisoformat(stamp).replace(tzinfo=UTC), int(rid)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise invalid("next", "is not a paging token this server gave") from None
+    if not is_bigint(report_id):  # a forged token: its id would overflow the query
+        raise invalid("next", "is not a paging token this server gave")
+    return added, report_id
 
 
 def stix_time(moment: datetime) -> str:

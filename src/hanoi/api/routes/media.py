@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 
 from hanoi.api.deps import current_principal, get_node, require
+from hanoi.api.params import RowId
 from hanoi.core.errors import Forbidden, invalid
 from hanoi.core.roles import Permission, allows, roles_with
 from hanoi.services import media
@@ -99,7 +100,7 @@ def distribute(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
 
 
 @router.get("/hashes/{hash_id}", summary="A hash, with the members it was delivered to")
-def show_hash(hash_id: int, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
+def show_hash(hash_id: RowId, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
     return media.show_hash(node, hash_id)
 
 
@@ -114,7 +115,7 @@ def withdraw(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) 
 
 
 @router.post("/hashes/{hash_id}/review", summary="Release or withdraw a quarantined hash")
-def review(hash_id: int, body: Any = ANY_OBJECT, who: Principal = WRITE,
+def review(hash_id: RowId, body: Any = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
     return media.review(node, who.actor, hash_id, str(b.get("decision", "")), b.get("note", ""))
@@ -141,7 +142,7 @@ def feedback(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) 
 
 
 @router.get("/feedback", summary="Feedback on this node's hashes (local and from members)")
-def list_feedback(list_id: str | None = None, hash_id: int | None = None,
+def list_feedback(list_id: str | None = None, hash_id: RowId | None = None,
                   limit: int = Query(1000, ge=1, le=10_000), _: Principal = READ,
                   node: Node = NODE) -> list[dict[str, Any]]:
     return media.list_feedback(node, list_id=list_id, hash_id=hash_id, limit=limit)

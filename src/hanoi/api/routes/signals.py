@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.params import RowId
 from hanoi.core.errors import Forbidden, InvalidInput, Problem, invalid
 from hanoi.core.roles import Permission
 from hanoi.services import signals
@@ -167,7 +168,7 @@ def export(format: str = Query(..., max_length=8), for_: str | None = Query(None
 
 @router.put("/reports/{report_id}/named", summary="Name the members this node lets receive an AMBER "
             "report (need-to-know); body {members: [...]} replaces the list; staff only")
-def name_members(report_id: int, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
+def name_members(report_id: RowId, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
                  node: Node = NODE) -> dict[str, Any]:
     _only_fields(body, {"members"}, "is not a field; send {members: [...]}")
     if "members" not in body:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from hanoi.api.params import Count
 from hanoi.core.errors import HanoiError, Unauthorized
 from hanoi.services import signal_io, taxii, tokens
 from hanoi.services.node import Node
@@ -131,14 +132,14 @@ def _page_headers(p: taxii.Page) -> dict[str, str]:
             "X-TAXII-Date-Added-Last": taxii.stix_time(last)}
 
 
-LIMIT = Query(None, ge=1)
+LIMIT = Query(None)
 AFTER = Query(None, max_length=40)
 NEXT = Query(None, alias="next", max_length=200)
 
 
 @router.get(f"/{ROOT}/collections/{{cid}}/objects/", summary="Objects, paged (added_after, "
             "limit, next, match[id|type|version|spec_version])")
-async def objects(request: Request, cid: str, limit: int | None = LIMIT, added_after: str | None = AFTER,
+async def objects(request: Request, cid: str, limit: Count | None = LIMIT, added_after: str | None = AFTER,
                   next_: str | None = NEXT) -> Response:
     def go(node: Node, who: Principal) -> Response:
         p = taxii.page(node, taxii.collection(node, who, cid), _filters(request, limit, added_after, next_))
@@ -157,7 +158,7 @@ async def add_objects(request: Request, cid: str) -> Response:
 
 
 @router.get(f"/{ROOT}/collections/{{cid}}/objects/{{oid}}/", summary="One object")
-async def get_object(request: Request, cid: str, oid: str, limit: int | None = LIMIT,
+async def get_object(request: Request, cid: str, oid: str, limit: Count | None = LIMIT,
                      added_after: str | None = AFTER, next_: str | None = NEXT) -> Response:
     def go(node: Node, who: Principal) -> Response:
         f = _filters(request, limit, added_after, next_)
@@ -170,7 +171,7 @@ async def get_object(request: Request, cid: str, oid: str, limit: int | None = L
 
 
 @router.get(f"/{ROOT}/collections/{{cid}}/objects/{{oid}}/versions/", summary="An object's versions")
-async def object_versions(request: Request, cid: str, oid: str, limit: int | None = LIMIT,
+async def object_versions(request: Request, cid: str, oid: str, limit: Count | None = LIMIT,
                           added_after: str | None = AFTER, next_: str | None = NEXT) -> Response:
     def go(node: Node, who: Principal) -> Response:
         f = _filters(request, limit, added_after, next_)
@@ -183,7 +184,7 @@ async def object_versions(request: Request, cid: str, oid: str, limit: int | Non
 
 
 @router.get(f"/{ROOT}/collections/{{cid}}/manifest/", summary="The manifest, paged like objects")
-async def get_manifest(request: Request, cid: str, limit: int | None = LIMIT, added_after: str | None = AFTER,
+async def get_manifest(request: Request, cid: str, limit: Count | None = LIMIT, added_after: str | None = AFTER,
                        next_: str | None = NEXT) -> Response:
     def go(node: Node, who: Principal) -> Response:
         p = taxii.page(node, taxii.collection(node, who, cid), _filters(request, limit, added_after, next_))

@@ -1,0 +1,158 @@
+"""Hostile input found by an adversarial run (issue 11): every one a 4xx naming what was wrong,
+never a 500 or a traceback, and a hostile item never costs the good ones beside it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hanoi.api.app import create_app
+from hanoi.cli.main import run
+from hanoi.core.bounds import BIGINT_MAX, BIGINT_MIN
+from hanoi.federation.envelope import Envelope, sign_envelope
+from hanoi.services import inbox, peers
+from hanoi.services.node import Node, init_node
+from hanoi.store.tables import inbox as inbox_t
+from tests.node.helpers import GOOD_ASSESSMENT, auth
+
+A_URL = "http://127.0.0.1:18001"
+B_URL = "http://127.0.0.1:18002"
+
+
+@pytest.fixture
+def peered(tmp_path: Path, two_urls: list[str]) -> Iterator[tuple[Node, Node, TestClient]]:
+    """Node A and node B, each trusting the other; a TestClient on B's API."""
+    a, _ = init_node(tmp_path / "a", name="UK CA", country="GB", kind="central-authority",
+                     database_url_=two_urls[0], public_url=A_URL)
+    b, _ = init_node(tmp_path / "b", name="Pharos", country="FR", kind="contact-point",
+                     database_url_=two_urls[1], public_url=B_URL)
+    ca, cb = TestClient(create_app(a)), TestClient(create_app(b), raise_server_exceptions=False)
+    for me, peer_url, peer_client in ((a, B_URL, cb), (b, A_URL, ca)):
+        shown = peers.fetch(me, "test", peer_url, client=peer_client)
+        peers.trust(me, "test", shown["id"], shown["fingerprint"], assessment=GOOD_ASSESSMENT)
+    yield a, b, cb
+    a.close()
+    b.close()
+
+
+def _ping(a: Node, b: Node) -> dict[str, str]:
+    env = Envelope(id=f"env-{uuid.uuid4().hex[:24]}", sender=a.node_id, recipient=b.node_id,
+                   type="ping", created=b.now(), payload={"n": 1})
+    return sign_envelope(env, a.private_key, a.config.key_id)
+
+
+# --- item 3: 500s that must be 4xx --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hostile", [5, None, True, [1], "text", 1.5])
+def test_a_hostile_element_of_a_batch_is_refused_alone(peered: tuple[Node, Node, TestClient],
+                                                       hostile: Any) -> None:
+    a, b, cb = peered
+    first, last = _ping(a, b), _ping(a, b)
+    r = cb.post("/federation/v1/inbox/batch", json=[first, hostile, last])  # no token: none needed
+    assert r.status_code == 200, r.text
+    answers = r.json()
+    assert len(answers) == 3
+    assert inbox.receipt_payload(json.dumps(answers[0]))["status"] == "accepted"
+    assert answers[1]["error"]["rule"] == "FED-MALFORMED"
+    if not isinstance(hostile, str):  # a text is read as the JWS's JSON text
+        assert "expected a flattened JWS object" in answers[1]["error"]["detail"]
+    assert inbox.receipt_payload(json.dumps(answers[2]))["status"] == "accepted"
+    with b.read() as conn:
+        stored = set(conn.execute(select(inbox_t.c.envelope_id)).scalars())
+    ids = {json.loads(base64.urlsafe_b64decode(e["payload"] + "==="))["id"] for e in (first, last)}
+    assert ids <= stored
+
+
+@pytest.fixture
+def api(node_and_admin: tuple[Node, str]) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    node, admin = node_and_admin
+    with TestClient(create_app(node), raise_server_exceptions=False) as c:
+        yield c, auth(admin)
+
+
+@pytest.mark.parametrize("url", ["/api/v1/signals/campaigns?value=x&type=nope",
+                                 "/api/v1/signals/campaigns/x?type=nope"])
+def test_a_campaign_of_an_unknown_type_is_refused_naming_the_type(
+        api: tuple[TestClient, dict[str, str]], url: str) -> None:
+    c, h = api
+    r = c.get(url, headers=h)
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["type"]
+    assert "unknown signal type 'nope'" in r.json()["detail"]
+
+
+TOO_LARGE = BIGINT_MAX + 1
+TOO_SMALL = BIGINT_MIN - 1
+OUT_OF_RANGE: list[tuple[str, str, str, Any]] = [
+    ("GET", f"/api/v1/media/hashes/{TOO_LARGE}", "hash_id", None),
+    ("GET", f"/api/v1/media/hashes/{TOO_SMALL}", "hash_id", None),
+    ("POST", f"/api/v1/media/hashes/{TOO_LARGE}/review", "hash_id", {"decision": "release"}),
+    ("GET", f"/api/v1/media/feedback?hash_id={TOO_LARGE}", "hash_id", None),
+    ("GET", f"/api/v1/ledger?after={TOO_LARGE}", "after", None),
+    ("PUT", f"/api/v1/signals/reports/{TOO_LARGE}/named", "report_id", {"members": []}),
+    ("POST", "/api/v1/media/hashes/withdraw", "hash_ids", {"hash_ids": [TOO_LARGE]}),
+    ("POST", "/api/v1/media/feedback", "items[0].match_id",
+     {"items": [{"match_id": TOO_LARGE, "verdict": "confirmed"}]}),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "field", "body"), OUT_OF_RANGE,
+                         ids=[f"{m} {u.split('?')[0][8:40]} {f}" for m, u, f, _ in OUT_OF_RANGE])
+def test_integers_beyond_the_database_range_are_refused_naming_the_field(
+        api: tuple[TestClient, dict[str, str]], method: str, url: str, field: str, body: Any) -> None:
+    c, h = api
+    r = c.request(method, url, headers=h, json=body)
+    assert r.status_code == 422, r.text
+    assert field in [e["field"] for e in r.json()["errors"]]
+
+
+def test_taxii_refuses_out_of_range_integers(api: tuple[TestClient, dict[str, str]]) -> None:
+    c, h = api
+    base = "/taxii2/api/collections/"
+    cid = c.get(base, headers=h).json()["collections"][0]["id"]
+    r = c.get(f"{base}{cid}/objects/?limit={TOO_LARGE}", headers=h)
+    assert r.status_code == 422, r.text
+    forged = base64.urlsafe_b64encode(f"2026-01-01T00:00:00.000000|{TOO_LARGE}".encode()).decode()
+    r = c.get(f"{base}{cid}/objects/?next={forged.rstrip('=')}", headers=h)
+    assert r.status_code == 422, r.text
+    assert "next" in r.json()["description"]
+
+
+def test_every_integer_parameter_of_every_route_is_bounded(node: Node) -> None:
+    """The class of bug, not the instances: any integer a route reads from its path or query is
+    held to what the database holds, so a new route cannot bring the overflow back."""
+    spec = create_app(node).openapi()
+    unbounded = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            for param in op.get("parameters", []):
+                schema = param.get("schema", {})
+                for variant in schema.get("anyOf", [schema]):
+                    if variant.get("type") != "integer":
+                        continue
+                    if not (variant.get("minimum", BIGINT_MIN - 1) >= BIGINT_MIN
+                            and variant.get("maximum", BIGINT_MAX + 1) <= BIGINT_MAX):
+                        unbounded.append(f"{method.upper()} {path} {param['name']}")
+    assert unbounded == []
+
+
+@pytest.mark.parametrize("argv", [
+    ["media", "review", str(TOO_LARGE), "release"],
+    ["media", "withdraw", str(TOO_LARGE)],
+    ["ledger", "show", "--after", str(TOO_LARGE)],
+    ["signals", "name", str(TOO_LARGE), "de-bka"],
+])
+def test_the_cli_refuses_out_of_range_integers_as_a_usage_error(
+        node: Node, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--home", str(node.home), *argv]) == 2
+    assert "9223372036854775807" in capsys.readouterr().err
+
