@@ -156,3 +156,131 @@ def test_the_cli_refuses_out_of_range_integers_as_a_usage_error(
     assert run(["--home", str(node.home), *argv]) == 2
     assert "9223372036854775807" in capsys.readouterr().err
 
+
+
+# --- item 4: deep nesting and the import limit ----------------------------------------------------
+
+DEEP = 100_000
+DEEP_BUNDLE = b'{"type": "bundle", "objects": ' + b"[" * DEEP + b"]" * DEEP + b"}"
+DEEP_MISP = b'{"Event": {"info": "x", "Attribute": ' + b"[" * DEEP + b"]" * DEEP + b"}}"
+DEEP_ARRAYS = b"[" * DEEP + b"]" * DEEP
+
+
+def _one_line_refusal(err: str, *needles: str) -> None:
+    assert "Traceback" not in err and "RecursionError" not in err
+    assert all(n in err for n in needles), err
+
+
+@pytest.mark.parametrize(("name", "data", "extra", "field"), [
+    ("deep.json", DEEP_BUNDLE, [], "bundle"),
+    ("deep.json", DEEP_ARRAYS, ["--format", "stix"], "bundle"),
+    ("deep.json", DEEP_MISP, [], "Event"),
+    ("deep.json", DEEP_ARRAYS, ["--format", "misp"], "Event"),
+])
+def test_the_cli_refuses_a_deep_import_in_one_line(node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   name: str, data: bytes, extra: list[str], field: str) -> None:
+    f = tmp_path / name
+    f.write_bytes(data)
+    assert run(["--home", str(node.home), "signals", "import", str(f), *extra]) == 1
+    _one_line_refusal(capsys.readouterr().err, f"{field}: nested", "levels deep; at most 64")
+
+
+def test_the_cli_refuses_a_deep_misp_feed_file(node: Node, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    (feed / "manifest.json").write_text(json.dumps({"5f3e0b4c-0000-4000-8000-000000000001": {"info": "x"}}))
+    (feed / "5f3e0b4c-0000-4000-8000-000000000001.json").write_bytes(DEEP_MISP)
+    assert run(["--home", str(node.home), "signals", "import", str(feed)]) == 1
+    _one_line_refusal(capsys.readouterr().err, "5f3e0b4c-0000-4000-8000-000000000001.json: nested")
+
+
+@pytest.mark.parametrize(("argv", "name", "data"), [
+    (["requests", "validate", "--from"], "draft.json", DEEP_ARRAYS),
+    (["requests", "validate", "--from"], "draft.yaml", DEEP_ARRAYS),
+    (["members", "add", "--from"], "member.json", b'{"name": ' + DEEP_ARRAYS + b"}"),
+    (["media", "submit", "some-list"], "hashes.json", DEEP_ARRAYS),
+])
+def test_the_cli_refuses_other_deep_documents_in_one_line(node: Node, tmp_path: Path, argv: list[str], name: str,
+                                                          data: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / name
+    f.write_bytes(data)
+    assert run(["--home", str(node.home), *argv, str(f)]) == 1
+    _one_line_refusal(capsys.readouterr().err, "file: nested", "levels deep; at most 64")
+
+
+@pytest.mark.parametrize(("url", "data"), [
+    ("/api/v1/signals/import?format=stix", DEEP_BUNDLE),
+    ("/api/v1/signals/import", DEEP_MISP),
+    ("/api/v1/signals", b'{"items": ' + DEEP_ARRAYS + b"}"),
+    ("/api/v1/signals/lookup", DEEP_ARRAYS),
+    ("/api/v1/requests/validate", DEEP_ARRAYS),
+    ("/federation/v1/inbox/batch", DEEP_ARRAYS),
+    ("/federation/v1/inbox", DEEP_ARRAYS),
+    ("/federation/v1/rotation", DEEP_ARRAYS),
+])
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_the_api_refuses_a_deep_body_naming_the_field(api: tuple[TestClient, dict[str, str]], url: str,
+                                                      data: bytes, content_type: str) -> None:
+    c, h = api
+    r = c.post(url, content=data, headers={**h, "content-type": content_type})
+    assert r.status_code == 422, r.text
+    problem = r.json()
+    assert problem["errors"][0]["field"] in ("body", "bundle", "Event")
+    assert "levels deep; at most 64" in problem["errors"][0]["message"]
+
+
+def test_taxii_refuses_a_deep_envelope(api: tuple[TestClient, dict[str, str]]) -> None:
+    c, h = api
+    base = "/taxii2/api/collections/"
+    writable = [x["id"] for x in c.get(base, headers=h).json()["collections"] if x["can_write"]]
+    r = c.post(f"{base}{writable[0]}/objects/", content=b'{"objects": ' + DEEP_ARRAYS + b"}",
+               headers={**h, "content-type": "application/taxii+json;version=2.1"})
+    assert r.status_code == 422, r.text
+    assert "levels deep" in r.text
+
+
+def test_imports_have_one_size_limit_on_the_cli_and_the_api(node: Node, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """max_import_bytes in config.yaml bounds `hanoi signals import` and POST /signals/import
+    alike; the CLI refuses before reading the file."""
+    from hanoi.config import load_config, save_config
+
+    config = load_config(node.home)
+    config.max_import_bytes = 4096
+    save_config(node.home, config)
+    small = ("value\n" + "".join(f"d{i}.example.org\n" for i in range(100))).encode()
+    large = ("value\n" + "".join(f"d{i}.example.org\n" for i in range(300))).encode()
+    assert len(small) < 4096 < len(large)
+    files = {}
+    for label, data in (("small", small), ("large", large)):
+        files[label] = tmp_path / f"{label}.csv"
+        files[label].write_bytes(data)
+    args = ["--type", "domain", "--tlp", "CLEAR", "--abuse-type", "UNCC-13"]
+    home = ["--home", str(node.home)]
+
+    assert run([*home, "signals", "import", str(files["large"]), *args]) == 1
+    err = capsys.readouterr().err
+    _one_line_refusal(err, f"{len(large):,} bytes", "at most 4,096 bytes", "max_import_bytes")
+    assert run([*home, "media", "submit", "some-list", str(files["large"])]) == 1
+    _one_line_refusal(capsys.readouterr().err, "max_import_bytes")
+    assert run([*home, "signals", "import", str(files["small"]), *args]) == 0
+
+    reopened = Node.open(node.home)
+    try:
+        with TestClient(create_app(reopened), raise_server_exceptions=False) as c:
+            token = _admin_token(reopened)
+            params = {"type": "domain", "tlp": "CLEAR", "abuse_type": "UNCC-13"}
+            r = c.post("/api/v1/signals/import", content=large, params=params, headers=auth(token))
+            assert r.status_code == 413 and "4096 bytes" in r.json()["detail"]
+            r = c.post("/api/v1/signals/import", content=small, params=params, headers=auth(token))
+            assert r.status_code == 201, r.text
+    finally:
+        reopened.close()
+
+
+def _admin_token(node: Node) -> str:
+    from hanoi.services import tokens
+
+    secret, _ = tokens.create(node, "test", name="import admin", role="admin")
+    return secret

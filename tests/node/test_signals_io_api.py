@@ -209,10 +209,10 @@ def test_the_cli_reads_a_file_as_the_api_reads_the_body(client: TestClient, part
 
 def test_import_refuses_an_oversized_body_and_the_wrong_roles(partners: Node,
                                                               role_tokens: dict[Role, str]) -> None:
-    partners.config.max_evidence_bytes = 4096  # the upload limit is this plus 64 KiB of framing
+    partners.config.max_import_bytes = 4096  # the import limit, the same as the CLI's
     with TestClient(create_app(partners), raise_server_exceptions=False) as client:
-        big = ("value\n" + "".join(f"d{i}.example.org\n" for i in range(6000))).encode()
-        assert len(big) > 4096 + 65_536
+        big = ("value\n" + "".join(f"d{i}.example.org\n" for i in range(300))).encode()
+        assert len(big) > 4096
         r = client.post(IMPORT, content=big, params={"tlp": "GREEN", "abuse_type": "UNCC-13"},
                         headers=auth(role_tokens[Role.ANALYST]))
         assert r.status_code == 413 and r.headers["content-type"] == PROBLEM

@@ -39,10 +39,11 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(signals_routes.router, prefix=API_PREFIX)
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(taxii_routes.router)  # /taxii2: TAXII 2.1, Basic (token as password) or bearer
-    # Multipart framing adds a little to the file itself; the service enforces the exact limit.
+    # Evidence: multipart framing adds a little to the file itself; the service enforces the
+    # exact limit. An import is the raw document: the same limit as `hanoi signals import`.
     app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes,
-                       upload_suffixes=("/evidence", "/signals/import"),
-                       max_upload_bytes=node.config.max_evidence_bytes + 65_536)
+                       upload_limits={"/evidence": node.config.max_evidence_bytes + 65_536,
+                                      "/signals/import": node.config.max_import_bytes})
     return app
 
 

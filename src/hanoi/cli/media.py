@@ -20,9 +20,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from hanoi.cli.common import actor, console, err_console, open_node, print_json
+from hanoi.cli.common import actor, console, err_console, open_node, print_json, read_input
 from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import HanoiError, InvalidInput, Problem, invalid
+from hanoi.core.nesting import check_json_depth
 
 # Hashing (numpy, Pillow, pdqhash) and the media service are imported inside the commands that
 # use them, so every other `hanoi` command starts without them.
@@ -171,12 +172,14 @@ def read_hash_file(path: Path, algorithm: str | None = None) -> list[dict[str, A
     """Hash records from ``hanoi hash`` output (JSON lines or CSV), a JSON array of hash
     objects, or lines of ``algorithm:hex`` (``-`` reads standard input)."""
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_input(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise invalid("file", f"cannot read {path}: {exc}") from None
     stripped = text.lstrip()
     if not stripped:
         raise invalid("file", f"{path} holds no hashes")
+    if stripped.startswith(("[", "{")):
+        check_json_depth(stripped, "file")
     try:
         if stripped.startswith("["):
             data = json.loads(stripped)

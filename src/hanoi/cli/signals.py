@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hanoi.cli.common import actor, console, err_console, open_node, print_json
+from hanoi.cli.common import actor, console, err_console, open_node, print_json, read_input
 from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.services import signals
@@ -287,7 +287,7 @@ def import_(
             out = signal_io.import_misp_feed(node, actor(), source, file, best_effort=best_effort,
                                              defaults=defaults, tags=tag, progress=step)
         else:
-            data = _read_bytes(file)
+            data = read_input(file, node.config.max_import_bytes)
             out = signal_io.import_document(node, actor(), source, data, fmt=format_,
                                             filename=None if str(file) == "-" else file.name,
                                             best_effort=best_effort, defaults=defaults, type_name=type_,
@@ -304,15 +304,6 @@ def import_(
     console.print(f"imported {out['stored']:,} report(s) of {out['received']:,} {unit} "
                   f"({out['new_signals']:,} new signal(s)); {len({r['ref'] for r in out['rejected']}):,} "
                   f"{unit} rejected" + (f"; batch {out['batch']}" if out["batch"] else ""))
-
-
-def _read_bytes(file: Path) -> bytes:
-    if str(file) == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return file.read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {file}: {exc.strerror}", [Problem("file", str(exc))]) from None
 
 
 @app.command("export")

@@ -26,7 +26,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hanoi.config import import_too_large
 from hanoi.core.errors import InvalidInput, Problem, invalid
+from hanoi.core.nesting import check_json_depth
 from hanoi.services import signals as signal_service
 from hanoi.services import taxii
 from hanoi.services.node import Node
@@ -101,6 +103,8 @@ def import_document(node: Node, actor: str, source: str | None, data: bytes, *,
     """Import one STIX / MISP / CSV document; ``defaults`` (tlp, abuse_type, confidence) fill
     what its entries lack, ``tags`` are added to every entry, ``type_name`` is the type of a
     CSV value list. The answer of ``services.signals.store`` plus ``format``/``notes``."""
+    if len(data) > node.config.max_import_bytes:
+        raise import_too_large(len(data), node.config.max_import_bytes, "the document")
     if not data.strip():
         raise invalid("file", "is empty", "SIGNAL-LIMITS")
     if type_name is not None and type_name not in SIGNAL_TYPES:
@@ -127,20 +131,29 @@ def import_misp_feed(node: Node, actor: str, source: str | None, folder: Path, *
 
     def load(path: Path) -> Any:
         try:
-            return json.loads(path.read_bytes())
+            data = path.read_bytes()
         except OSError as exc:
             raise invalid(path.name, f"cannot read: {exc.strerror}") from None
+        check_json_depth(data, path.name)
+        try:
+            return json.loads(data)
         except ValueError as exc:
             raise invalid(path.name, f"not JSON: {exc}") from None
 
+    files = [p for p in sorted(folder.glob("*.json")) if p.name != "hashes.json"]
+    try:
+        total = sum(p.stat().st_size for p in files)
+    except OSError as exc:
+        raise invalid("file", f"cannot read {folder}: {exc.strerror}") from None
+    if total > node.config.max_import_bytes:
+        raise import_too_large(total, node.config.max_import_bytes, f"the feed {folder.name}")
     manifest = load(folder / "manifest.json")
     if not isinstance(manifest, dict):
         raise invalid("manifest.json", "must be an object of event uuid -> summary")
     events: dict[str, Any] = {}
-    for path in sorted(folder.glob("*.json")):
-        if path.name in ("manifest.json", "hashes.json"):
-            continue
-        events[path.stem] = load(path)
+    for path in files:
+        if path.name != "manifest.json":
+            events[path.stem] = load(path)
     notes: list[str] = []
     reports, rejects = misp.parse_feed(manifest, events, best_effort=True,
                                        default_tlp=_default_tlp(defaults),

@@ -46,6 +46,7 @@ from sqlalchemy import and_, or_, select
 from hanoi.core.bounds import is_bigint
 from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import Forbidden, NotFound, Problem, invalid
+from hanoi.core.nesting import check_json_depth
 from hanoi.core.roles import Permission, Role, allows
 from hanoi.services import signals as signal_service
 from hanoi.services.node import Node
@@ -360,6 +361,7 @@ def add_objects(node: Node, who: Any, coll: Collection, body: bytes) -> dict[str
     TAXII status resource (every bad object a failure naming its id)."""
     if not coll.can_write:
         raise Forbidden("this collection does not accept objects from you")
+    check_json_depth(body, "body")
     try:
         doc = json.loads(body)
     except ValueError as exc:

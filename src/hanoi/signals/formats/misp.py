@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
+from hanoi.core.nesting import check_json_depth
 from hanoi.signals.formats import (
     MAX_TAG,
     MAX_TAGS,
@@ -328,6 +329,7 @@ def parse_event(
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from one MISP event (``{"Event": {...}}`` or the bare event object)."""
     if isinstance(event_json, bytes | str):
+        check_json_depth(event_json, "Event")
         try:
             event_json = json.loads(event_json)
         except ValueError as exc:
@@ -392,6 +394,7 @@ def parse_events(
     notes: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from one MISP JSON file: an event, a list of events, or ``{"response": [...]}``."""
+    check_json_depth(data, "Event")
     try:
         doc = json.loads(data)
     except ValueError as exc:
