@@ -9,13 +9,15 @@ from typing import Annotated
 
 from pydantic import Field
 
-from hanoi.core.bounds import BIGINT_MAX
+from hanoi.core.bounds import BIGINT_MAX, BIGINT_MIN
 
 RowId = Annotated[int, Field(ge=1, le=BIGINT_MAX, description="A row id (1 to 2^63-1)")]
 """The id of a stored row (a hash, a report, a match)."""
 
-Cursor = Annotated[int, Field(ge=0, le=BIGINT_MAX, description="A position: 0 to 2^63-1")]
-"""A position to read after (a ledger sequence number, a report id); 0 is the start."""
+Cursor = Annotated[int, Field(ge=BIGINT_MIN, le=BIGINT_MAX, description="A position to read after "
+                              "(-2^63 to 2^63-1)")]
+"""A position to read after (a ledger sequence number). Any 64-bit number: an entry someone
+inserted below 1 must stay readable, page after page."""
 
 Count = Annotated[int, Field(ge=1, le=BIGINT_MAX, description="How many (1 to 2^63-1)")]
 """A number of items asked for whose own ceiling the service applies (e.g. TAXII ``limit``)."""

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hanoi.cli.common import actor, console, open_node, print_json
-from hanoi.core.bounds import BIGINT_MAX
+from hanoi.core.bounds import BIGINT_MAX, BIGINT_MIN
 from hanoi.services import ledger
 
 app = typer.Typer(help="The append-only, hash-chained ledger.", no_args_is_help=True)
@@ -30,8 +30,9 @@ def verify(
 
 @app.command("show")
 def show(
-    after: Annotated[int, typer.Option(help="Show entries after this sequence number", min=0,
-                                        max=BIGINT_MAX)] = 0,
+    after: Annotated[int | None, typer.Option(help="Show entries after this sequence number "
+                                                   "(default: from the first)", min=BIGINT_MIN,
+                                               max=BIGINT_MAX)] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     subject: Annotated[str | None, typer.Option(help="Only entries about this subject, e.g. member:fr-pharos")] = None,
     action: Annotated[str | None, typer.Option()] = None,
@@ -47,7 +48,7 @@ def show(
         table.add_row(str(e["seq"]), e["ts"], e["actor"], e["action"], e["subject"],
                       e["decision"] or "", e["hash"][:16])
     console.print(table)
-    if page["next_after"]:
+    if page["next_after"] is not None:
         console.print(f"more: hanoi ledger show --after {page['next_after']}")
 
 

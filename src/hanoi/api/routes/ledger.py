@@ -17,7 +17,7 @@ router = APIRouter(prefix="/ledger", tags=["ledger"])
 
 
 @router.get("", summary="Ledger entries in order, paged by sequence number")
-def read_ledger(after: Cursor = 0, limit: int = Query(100, ge=1, le=1000),
+def read_ledger(after: Cursor | None = None, limit: int = Query(100, ge=1, le=1000),
                 subject: str | None = Query(None, max_length=300),
                 action: str | None = Query(None, max_length=100),
                 _: Principal = Depends(require(Permission.LEDGER_READ)),
