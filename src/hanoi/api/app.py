@@ -26,12 +26,14 @@ def create_app(node: Node) -> FastAPI:
                     "Convention against Cybercrime. Every endpoint but /api/v1/health needs a "
                     "bearer token; errors are RFC 9457 problem+json.",
         openapi_url="/openapi.json",
+        responses=problems.PROBLEM_RESPONSES,
     )
     app.state.node = node
     from hanoi.services import outbox
 
     outbox.load_plugins()  # inbox handlers and send gates of requests, signals and media
     problems.install(app)
+    problems.document(app)
     for router in (node_routes.router, members.router, requests.router, policy.router, ledger.router,
                    tokens.router, federation.admin_router):
         app.include_router(router, prefix=API_PREFIX)

@@ -61,6 +61,8 @@ DEFAULT_MAX_SKEW = timedelta(minutes=5)
 
 # Ids and node names travel in headers, URLs and ledger entries: safe short tokens only.
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
+TOKEN_PATTERN = f"^{_TOKEN.pattern}$"
+"""An id token as a JSON Schema pattern (the API documents ids with it)."""
 _TYPE = re.compile(r"[a-z][a-z0-9._-]{0,63}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SAFE_INT = 2**53

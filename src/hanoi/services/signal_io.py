@@ -181,8 +181,8 @@ def export_document(node: Node, fmt: str, *, member_id: str | None = None, publi
     if chosen == "misp":
         from hanoi.signals.formats import misp
 
-        if not reports:
-            raise invalid("reports", "nothing to export: a MISP event needs at least one attribute")
+        # Nothing to export is an event without attributes (as MISP itself writes one), like
+        # an empty STIX bundle or a CSV of its header: the request was right, the answer empty.
         event = misp.to_event(reports, info=f"Signals from {node.config.name}",
                               org=node.config.name, now=now)
         return json.dumps(event, indent=1), "application/json"

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 
 from hanoi.api.deps import current_principal, get_node, require
-from hanoi.api.params import RowId
+from hanoi.api.params import RowId, one_of
 from hanoi.core.errors import Forbidden, invalid
 from hanoi.core.roles import Permission, allows, roles_with
 from hanoi.services import media
@@ -34,6 +34,8 @@ def require_any(*permissions: Permission) -> Callable[..., Principal]:
     return check
 
 
+# Hash ids match only digits in the path ({hash_id:int}), so GET /media/hashes/withdraw is
+# a 405 naming POST, not a hash id that is not a number.
 router = APIRouter(prefix="/media", tags=["media"])
 WRITE = Depends(require(Permission.MEDIA_WRITE))
 # Reading: analysts, and auditors (read-only over everything). A MEDIA_READ permission in
@@ -82,7 +84,8 @@ def submit(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
 
 
 @router.get("/lists/{list_id}/hashes", summary="The hashes of a list")
-def list_hashes(list_id: str, status: str | None = None, case_ref: str | None = None,
+def list_hashes(list_id: str, status: str | None = one_of(media.STATUSES, "Only hashes in this status"),
+                case_ref: str | None = None,
                 limit: int = Query(1000, ge=1, le=10_000), _: Principal = READ,
                 node: Node = NODE) -> list[dict[str, Any]]:
     return media.list_hashes(node, list_id, status=status, case_ref=case_ref, limit=limit)
@@ -99,7 +102,7 @@ def distribute(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
     return media.distribute(node, who.actor, list_id, recipient, b.get("review"))
 
 
-@router.get("/hashes/{hash_id}", summary="A hash, with the members it was delivered to")
+@router.get("/hashes/{hash_id:int}", summary="A hash, with the members it was delivered to")
 def show_hash(hash_id: RowId, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
     return media.show_hash(node, hash_id)
 
@@ -114,7 +117,7 @@ def withdraw(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) 
                           reason=b.get("reason", ""))
 
 
-@router.post("/hashes/{hash_id}/review", summary="Release or withdraw a quarantined hash")
+@router.post("/hashes/{hash_id:int}/review", summary="Release or withdraw a quarantined hash")
 def review(hash_id: RowId, body: Any = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     b = _object(body)

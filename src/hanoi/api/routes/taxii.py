@@ -16,16 +16,46 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hanoi.api.params import Count
+from hanoi.api.params import Count, since
+from hanoi.api.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from hanoi.core.errors import HanoiError, Unauthorized
 from hanoi.services import signal_io, taxii, tokens
 from hanoi.services.node import Node
 from hanoi.services.tokens import Principal
 
-router = APIRouter(prefix="/taxii2", tags=["taxii"])
+
+class TaxiiResponse(JSONResponse):
+    """What every TAXII route answers (documented so; each builds its own body)."""
+
+    media_type = taxii.MEDIA_TYPE
+
+
+_TAXII_ERROR = {"type": "object", "required": ["title", "http_status"],
+                "properties": {"title": {"type": "string"}, "description": {"type": "string"},
+                               "http_status": {"type": "string"}}}
+
+
+def _answers(description: str, *, problem_too: bool = False) -> dict[str, Any]:
+    """A TAXII error message; ``problem_too`` where the API's own layers (body limits, parameter
+    validation) may answer first, as problem+json."""
+    content: dict[str, Any] = {taxii.MEDIA_TYPE: {"schema": _TAXII_ERROR}}
+    if problem_too:
+        content[PROBLEM_MEDIA_TYPE] = {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    return {"description": description, "content": content}
+
+
+router = APIRouter(prefix="/taxii2", tags=["taxii"], default_response_class=TaxiiResponse, responses={
+    400: _answers("The request could not be read", problem_too=True),
+    401: _answers("No credentials, or credentials that are not a valid token"),
+    403: _answers("The token may not read or write this collection"),
+    404: _answers("No such collection, object or status"),
+    406: _answers("The Accept header does not take TAXII 2.1"),
+    413: _answers("The envelope is larger than this node accepts", problem_too=True),
+    422: _answers("A parameter or an object is invalid", problem_too=True),
+})
 ROOT = "api"
 signal_io.register()  # the signal.pull inbox handler (federation pull)
 CHALLENGE = 'Basic realm="Hanoi Exchange TAXII", charset="UTF-8", Bearer'
@@ -133,7 +163,7 @@ def _page_headers(p: taxii.Page) -> dict[str, str]:
 
 
 LIMIT = Query(None)
-AFTER = Query(None, max_length=40)
+AFTER = since("Only objects added after this RFC 3339 time")
 NEXT = Query(None, alias="next", max_length=200)
 
 
