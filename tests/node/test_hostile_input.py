@@ -87,7 +87,13 @@ def test_a_campaign_of_an_unknown_type_is_refused_naming_the_type(
     r = c.get(url, headers=h)
     assert r.status_code == 422, r.text
     assert [e["field"] for e in r.json()["errors"]] == ["type"]
-    assert "unknown signal type 'nope'" in r.json()["detail"]
+    assert "'nope' is not one of: url, domain" in r.json()["detail"]
+
+
+def test_a_campaign_of_an_unknown_type_is_one_line_on_the_cli(node: Node, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--home", str(node.home), "signals", "campaign", "x", "--type", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "unknown signal type 'nope'" in err
 
 
 TOO_LARGE = BIGINT_MAX + 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -121,6 +123,21 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+# The pattern ``api.params.one_of`` gives a parameter taking one of a few names.
+_CHOICES = re.compile(r"\^\(\?:(.*)\)\$")
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """pydantic's message, but for a parameter taking one of a few names, those names (as the
+    services say it), not the regular expression that checks them."""
+    if error.get("type") == "string_pattern_mismatch":
+        choices = _CHOICES.fullmatch(str((error.get("ctx") or {}).get("pattern", "")))
+        if choices:
+            names = [re.sub(r"\\(.)", r"\1", name) for name in choices.group(1).split("|")]
+            return f"{error.get('input')!r} is not one of: {', '.join(names)}"
+    return str(error.get("msg", "invalid"))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(HanoiError)
     async def _hanoi(request: Request, exc: HanoiError) -> JSONResponse:
@@ -131,8 +148,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")}
-                  for e in exc.errors()]
+        errors = [{"field": _field(e.get("loc", ())), "message": _message(e)} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, "Invalid input", detail, instance=request.url.path, errors=errors)
 
