@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser messages demo test bench lint clean
+.PHONY: install browser messages demo test fuzz bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ messages: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# Schemathesis against a live node (`hanoi serve`): every phase and check, seed 1, 100 examples
+# per operation, the API with an admin token and the federation endpoints with none; fails on
+# any 5xx or schema violation. `make test` runs the same with 5 examples (tests/node/test_fuzz.py).
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --examples 100 --seed 1
 
 # The full set takes about 30 minutes on 2 cores; each script has --quick or size options.
 bench: $(STAMP)

@@ -14,12 +14,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from hanoi.core.errors import InvalidInput, Problem
+from hanoi.core.errors import InvalidInput, Problem, TooLarge
 
 CONFIG_FILE = "config.yaml"
 KEY_FILE = "identity.key"
 DB_FILE = "node.db"
 POLICY_FILE = "policy.yaml"
+DEFAULT_MAX_IMPORT_BYTES = 100 * 1_048_576  # 100 MiB
 
 
 class NodeConfig(BaseModel):
@@ -34,6 +35,10 @@ class NodeConfig(BaseModel):
     checkpoint_interval: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     max_evidence_bytes: int = Field(default=100 * 1_048_576, ge=1024)
+    # The largest document imported in one go (STIX, MISP, CSV signals; hash lists; request,
+    # member and policy files), by the CLI and by POST /api/v1/signals/import alike: reading one
+    # takes about three times its size in memory, so this bounds an import's memory too.
+    max_import_bytes: int = Field(default=DEFAULT_MAX_IMPORT_BYTES, ge=1024)
     public_url: str | None = None
     # Federation: the current key's start, earlier keys (public halves, with their windows) for
     # verifying what they signed, and the inbox's freshness / size limits and retry backoff.
@@ -64,6 +69,12 @@ def home_from(value: str | os.PathLike[str] | None) -> Path:
 
 def database_url(home: Path, config: NodeConfig) -> str:
     return os.environ.get("HANOI_DATABASE_URL") or config.database_url or f"sqlite:///{home / DB_FILE}"
+
+
+def import_too_large(size: int, limit: int, what: str = "file", field: str = "file") -> TooLarge:
+    """The refusal of an import larger than the node's ``max_import_bytes``."""
+    return TooLarge(f"{what} is {size:,} bytes; this node imports at most {limit:,} bytes in one go "
+                    "(max_import_bytes in config.yaml)", field)
 
 
 def load_config(home: Path) -> NodeConfig:

@@ -27,9 +27,11 @@ def create_app(node: Node) -> FastAPI:
                     "Convention against Cybercrime. Every endpoint but /api/v1/health needs a "
                     "bearer token; errors are RFC 9457 problem+json.",
         openapi_url="/openapi.json",
+        responses=problems.PROBLEM_RESPONSES,
     )
     app.state.node = node
     problems.install(app)
+    problems.document(app)
     for router in (node_routes.router, members.router, requests.router, policy.router, ledger.router,
                    tokens.router, users.router, federation.admin_router):
         app.include_router(router, prefix=API_PREFIX)
@@ -38,10 +40,11 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(media.router, prefix=API_PREFIX)
     app.include_router(taxii_routes.router)  # /taxii2: TAXII 2.1, Basic (token as password) or bearer
     _mount_console(app, node)
-    # Multipart framing adds a little to the file itself; the service enforces the exact limit.
+    # Evidence: multipart framing adds a little to the file itself; the service enforces the
+    # exact limit. An import is the raw document: the same limit as `hanoi signals import`.
     app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes,
-                       upload_suffixes=("/evidence", "/signals/import"),
-                       max_upload_bytes=node.config.max_evidence_bytes + 65_536)
+                       upload_limits={"/evidence": node.config.max_evidence_bytes + 65_536,
+                                      "/signals/import": node.config.max_import_bytes})
     return app
 
 

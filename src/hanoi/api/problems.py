@@ -2,18 +2,66 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from hanoi.core.citations import RULES
 from hanoi.core.errors import HanoiError, Throttled
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_BASE = "https://hanoi-exchange.org/problems/"
+
+
+class FieldProblem(BaseModel):
+    """One problem with one field, and the rule that refused it (with its article)."""
+
+    field: str
+    message: str
+    rule: str | None = None
+    citation: str | None = None
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem: what went wrong, each field named, and for a legal rule its code,
+    citation and text."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldProblem] | None = None
+    rule: str | None = None
+    citation: str | None = None
+    rule_text: str | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("The body could not be read"),
+    401: _documented("No token, or a token that is unknown, expired or revoked"),
+    403: _documented("The token's role may not do this, or a rule of the gate refused it"),
+    404: _documented("No such item (or none the token may see)"),
+    405: _documented("The path does not take this method"),
+    409: _documented("The item's state does not allow this (every allowed move named)"),
+    413: _documented("The body is larger than this node accepts"),
+    422: _documented("A field is missing or invalid (each named, with its rule and article)"),
+    500: _documented("This node could not complete the request; nothing was written"),
+    503: _documented("This node cannot take the item now; nothing was applied, try again"),
+}
+"""Every answer but success, documented once for every route: problem+json."""
 
 
 def problem(status: int, title: str, detail: str, *, instance: str | None = None,
@@ -46,6 +94,50 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "body"
 
 
+def document(app: FastAPI) -> None:
+    """Put ``ProblemDetails`` (which ``PROBLEM_RESPONSES`` names) into the OpenAPI document."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = plain()
+            model = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(model.pop("$defs", {}))
+            schemas["ProblemDetails"] = model
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at the request's path: Starlette names only the first
+    route that matches the path, and FastAPI makes one route per method."""
+    routes = request.app.router.routes
+    allowed = [m for m in _METHODS
+               if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)]
+    return ", ".join(allowed)
+
+
+# The pattern ``api.params.one_of`` gives a parameter taking one of a few names.
+_CHOICES = re.compile(r"\^\(\?:(.*)\)\$")
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """pydantic's message, but for a parameter taking one of a few names, those names (as the
+    services say it), not the regular expression that checks them."""
+    if error.get("type") == "string_pattern_mismatch":
+        choices = _CHOICES.fullmatch(str((error.get("ctx") or {}).get("pattern", "")))
+        if choices:
+            names = [re.sub(r"\\(.)", r"\1", name) for name in choices.group(1).split("|")]
+            return f"{error.get('input')!r} is not one of: {', '.join(names)}"
+    return str(error.get("msg", "invalid"))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(HanoiError)
     async def _hanoi(request: Request, exc: HanoiError) -> JSONResponse:
@@ -58,16 +150,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "invalid")}
-                  for e in exc.errors()]
+        errors = [{"field": _field(e.get("loc", ())), "message": _message(e)} for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, "Invalid input", detail, instance=request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
-                       instance=request.url.path, headers=getattr(exc, "headers", None))
+                       instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover

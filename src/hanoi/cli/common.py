@@ -32,10 +32,11 @@ from rich.table import Table
 from rich.text import Text
 
 from hanoi import bootstrap
-from hanoi.config import home_from
+from hanoi.config import DEFAULT_MAX_IMPORT_BYTES, home_from, import_too_large, load_config
 from hanoi.core.citations import RULES
-from hanoi.core.errors import HanoiError, InvalidInput, Problem
+from hanoi.core.errors import HanoiError, InvalidInput, Problem, invalid
 from hanoi.core.members import MemberKind
+from hanoi.core.nesting import MAX_DEPTH, check_json_depth, check_value_depth
 from hanoi.node.runtime import Node
 
 console = Console(soft_wrap=True, markup=False, highlight=False)
@@ -203,17 +204,57 @@ def required(value: T | None, name: str, what: str) -> T:
     return value
 
 
-def load_file(path: Path) -> Any:
-    """A YAML or JSON document from a file (or ``-`` for standard input)."""
+def import_limit() -> int:
+    """``max_import_bytes`` of this node's config (the API's limit on imports too); the default
+    when there is no node yet (e.g. validating a request file before ``hanoi init``)."""
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        return load_config(home()).max_import_bytes
+    except (HanoiError, OSError, ValueError):
+        return DEFAULT_MAX_IMPORT_BYTES
+
+
+def read_input(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a file (``-``: standard input), refused before reading when larger than
+    ``limit`` (default: ``import_limit()``), so an import never holds more than that."""
+    limit = import_limit() if limit is None else limit
+    try:
+        if str(path) == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+            if len(data) > limit:
+                raise import_too_large(len(data), limit, "standard input (at least)")
+            return data
+        size = path.stat().st_size
+        if size > limit:
+            raise import_too_large(size, limit, str(path))
+        return path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", [Problem("file", str(exc))]) from None
+
+
+def load_file(path: Path) -> Any:
+    """A YAML or JSON document from a file (or ``-`` for standard input), at most
+    ``import_limit()`` bytes and ``MAX_DEPTH`` levels deep."""
     try:
-        return yaml.safe_load(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
+        text = read_input(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not UTF-8 text", [Problem("file", str(exc))]) from None
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        check_json_depth(text, "file")
+    try:
+        doc = _yaml(text) if path.suffix.lower() in (".yaml", ".yml") else json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
         try:
-            return yaml.safe_load(text)  # JSON is YAML; a .txt or stdin may hold either
+            doc = _yaml(text)  # JSON is YAML; a .txt or stdin may hold either
         except yaml.YAMLError:
             raise InvalidInput(f"{path} is neither valid JSON nor YAML",
                                [Problem("file", str(exc).splitlines()[0])]) from None
+    check_value_depth(doc, "file")
+    return doc
+
+
+def _yaml(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:  # the reader recurses once per level
+        raise invalid("file", f"nested more than {MAX_DEPTH} levels deep; at most {MAX_DEPTH} "
+                              "accepted") from None

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hanoi.cli.common import JsonFlag, actor, console, open_node, print_json, print_table, progress, styled, table
+from hanoi.core.bounds import BIGINT_MAX, BIGINT_MIN
 from hanoi.node import ledger, witness
 
 app = typer.Typer(help="The append-only, hash-chained ledger.", no_args_is_help=True)
@@ -49,7 +50,9 @@ def verify(
 
 @app.command("show")
 def show(
-    after: Annotated[int, typer.Option(help="Show entries after this sequence number")] = 0,
+    after: Annotated[int | None, typer.Option(help="Show entries after this sequence number "
+                                                   "(default: from the first)", min=BIGINT_MIN,
+                                               max=BIGINT_MAX)] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many entries")] = 50,
     subject: Annotated[str | None, typer.Option(help="Only entries about this subject, e.g. member:fr-pharos")] = None,
     action: Annotated[str | None, typer.Option(help="Only entries of this action, e.g. request.submit")] = None,
@@ -65,7 +68,7 @@ def show(
         t.add_row(str(e["seq"]), e["ts"], e["actor"], e["action"], e["subject"],
                   e["decision"] or "", e["hash"][:16])
     print_table(t)
-    if page["next_after"]:
+    if page["next_after"] is not None:
         console.print(f"more: hanoi ledger show --after {page['next_after']}")
 
 

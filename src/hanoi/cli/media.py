@@ -29,10 +29,13 @@ from hanoi.cli.common import (
     print_json,
     print_table,
     progress,
+    read_input,
     styled,
     table,
 )
+from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import HanoiError, InvalidInput, Problem, invalid
+from hanoi.core.nesting import check_json_depth
 from hanoi.media import model
 from hanoi.media.algorithms import EXACT, Pdq
 
@@ -179,12 +182,14 @@ def read_hash_file(path: Path, algorithm: str | None = None) -> list[dict[str, A
     """Hash records from ``hanoi hash`` output (JSON lines or CSV), a JSON array of hash
     objects, or lines of ``algorithm:hex`` (``-`` reads standard input)."""
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_input(path).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise invalid("file", f"cannot read {path}: {exc}") from None
     stripped = text.lstrip()
     if not stripped:
         raise invalid("file", f"{path} holds no hashes")
+    if stripped.startswith(("[", "{")):
+        check_json_depth(stripped, "file")
     try:
         if stripped.startswith("["):
             data = json.loads(stripped)
@@ -371,7 +376,7 @@ def distribute(
 
 @app.command("withdraw")
 def withdraw(
-    hash_ids: Annotated[list[int] | None, typer.Argument(help="Hash ids")] = None,
+    hash_ids: Annotated[list[int] | None, typer.Argument(help="Hash ids", min=1, max=BIGINT_MAX)] = None,
     list_id: Annotated[str | None, typer.Option("--list", help="With --case-ref: every hash of a case")] = None,
     case_ref: Annotated[str | None, typer.Option(help="The case whose hashes to withdraw (with --list)")] = None,
     delete: Annotated[bool, typer.Option("--delete", help="Deleted (the person asked) rather than withdrawn")] = False,
@@ -393,7 +398,7 @@ def withdraw(
 
 @app.command("review")
 def review(
-    hash_id: Annotated[int, typer.Argument(help="The quarantined hash's id")],
+    hash_id: Annotated[int, typer.Argument(help="The quarantined hash's id", min=1, max=BIGINT_MAX)],
     decision: Annotated[str, typer.Argument(help="release or withdraw")],
     note: Annotated[str, typer.Option(help="The reviewer's note")] = "",
     as_json: JsonFlag = False,

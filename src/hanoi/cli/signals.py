@@ -28,11 +28,13 @@ from hanoi.cli.common import (
     print_json,
     print_table,
     progress,
+    read_input,
     renamed,
     required,
     styled,
     table,
 )
+from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.signals import classification, io, service
 from hanoi.signals.reports import MAX_BATCH
@@ -372,7 +374,7 @@ def import_(
                 out = io.import_misp_feed(node, actor(), source, file, best_effort=best_effort,
                                           defaults=defaults, tags=tag, progress=step, on_rejects=write_errors)
             else:
-                data = _read_bytes(file)
+                data = read_input(file, node.config.max_import_bytes)
                 out = io.import_document(node, actor(), source, data, fmt=format_,
                                          filename=None if str(file) == "-" else file.name,
                                          best_effort=best_effort, defaults=defaults, type_name=type_,
@@ -419,15 +421,6 @@ def _notes_line(notes: list[str]) -> str:
     return shown + (f"; and {len(ranked) - 3} other kind(s) of note (--json lists them)" if len(ranked) > 3 else "")
 
 
-def _read_bytes(file: Path) -> bytes:
-    if str(file) == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return file.read_bytes()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {file}: {exc.strerror}", [Problem("file", str(exc))]) from None
-
-
 @app.command("export")
 def export(
     format_: Annotated[str, typer.Option("--format", help="stix, misp or csv")],
@@ -472,7 +465,7 @@ def publish(
 
 @app.command("name")
 def name(
-    report_id: Annotated[int, typer.Argument(help="The AMBER report")],
+    report_id: Annotated[int, typer.Argument(help="The AMBER report", min=1, max=BIGINT_MAX)],
     member: Annotated[list[str], typer.Argument(help="The member(s) to name (or un-name with --remove)")],
     remove: Annotated[bool, typer.Option("--remove", help="Un-name these members")] = False,
     as_json: JsonFlag = False,

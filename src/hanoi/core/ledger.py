@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,43 +149,60 @@ def check_rows(
     """Check a run of stored rows in sequence order.
 
     Returns ``(count, last_hash, first_break)``. ``expect_seq`` / ``expect_prev`` let a caller
-    check a chain in slices (in parallel) and join the slices at their boundaries.
+    check a chain in slices (in parallel) and join the slices at their boundaries. The rows
+    must be all there are in the range, whatever their numbers: a row numbered below 1 (which a
+    reader starting at 1 would never see) breaks the chain where it stands, and a row whose
+    fields are not what the store writes (a number where text belongs, text where a number
+    belongs) is a break naming it, never an exception.
     """
     count = 0
     prev = expect_prev
     seq_expected = expect_seq
     loads = json.loads
     sha256 = hashlib.sha256
-    for seq, ts, actor, action, subject, decision, reasons_text, payload_text, pdigest, prev_hash, h in rows:
-        if seq != seq_expected:
-            what = "missing" if seq > seq_expected else "repeated or out of order"
-            return count, prev, Break(seq_expected if seq > seq_expected else seq,
-                                      f"sequence broken: expected {seq_expected}, found {seq} "
-                                      f"(entry {what})")
-        if prev_hash != prev:
-            return count, prev, Break(seq, "previous-hash link does not match the entry before it "
-                                           "(an entry was deleted, inserted or reordered)")
-        # Fast path: the stored text hashes to the recorded hash. Otherwise parse and
-        # re-canonicalise, so text that was merely re-serialised is not taken for an edit.
-        if sha256(entry_bytes(seq, ts, actor, action, subject, decision, reasons_text, pdigest,
-                              prev_hash)).hexdigest() != h:
-            try:
-                reasons = loads(reasons_text)
-            except ValueError:
-                return count, prev, Break(seq, "reasons are not valid JSON (edited)")
-            if entry_hash(seq, ts, actor, action, subject, decision, reasons, pdigest, prev_hash) != h:
-                return count, prev, Break(seq, "hash does not match the entry's contents (edited)")
-        if check_payloads and "sha256:" + sha256(payload_text.encode()).hexdigest() != pdigest:
-            try:
-                payload = loads(payload_text)
-            except ValueError:
-                return count, prev, Break(seq, "payload is not valid JSON (edited)")
-            if digest(payload) != pdigest:
-                return count, prev, Break(seq, "payload does not match its digest (edited)")
+    for row in rows:
+        seq, ts, actor, action, subject, decision, reasons_text, payload_text, pdigest, prev_hash, h = row
+        try:
+            if seq != seq_expected:
+                return count, prev, _sequence_break(seq, seq_expected)
+            if prev_hash != prev:
+                return count, prev, Break(seq, "previous-hash link does not match the entry before it "
+                                               "(an entry was deleted, inserted or reordered)")
+            # Fast path: the stored text hashes to the recorded hash. Otherwise parse and
+            # re-canonicalise, so text that was merely re-serialised is not taken for an edit.
+            if sha256(entry_bytes(seq, ts, actor, action, subject, decision, reasons_text, pdigest,
+                                  prev_hash)).hexdigest() != h:
+                try:
+                    reasons = loads(reasons_text)
+                except ValueError:
+                    return count, prev, Break(seq, "reasons are not valid JSON (edited)")
+                if entry_hash(seq, ts, actor, action, subject, decision, reasons, pdigest, prev_hash) != h:
+                    return count, prev, Break(seq, "hash does not match the entry's contents (edited)")
+            if check_payloads and "sha256:" + sha256(payload_text.encode()).hexdigest() != pdigest:
+                try:
+                    payload = loads(payload_text)
+                except ValueError:
+                    return count, prev, Break(seq, "payload is not valid JSON (edited)")
+                if digest(payload) != pdigest:
+                    return count, prev, Break(seq, "payload does not match its digest (edited)")
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            # SQLite keeps whatever is written: a number where text belongs fails to hash.
+            return count, prev, Break(seq_expected, "entry is malformed: a field holds a value the "
+                                                    "ledger never writes (edited)")
         prev = h
         seq_expected += 1
         count += 1
     return count, prev, None
+
+
+def _sequence_break(seq: object, seq_expected: int) -> Break:
+    if isinstance(seq, bool) or not isinstance(seq, int):
+        return Break(seq_expected, f"sequence number {seq!r} is not a whole number (edited)")
+    if seq < 1:
+        return Break(seq, f"sequence number {seq} is below 1: an entry was inserted before the first one")
+    what = "missing" if seq > seq_expected else "repeated or out of order"
+    return Break(seq_expected if seq > seq_expected else seq,
+                 f"sequence broken: expected {seq_expected}, found {seq} (entry {what})")
 
 
 def iter_entries(rows: Iterable[Row]) -> Iterator[Entry]:
@@ -197,3 +214,44 @@ def iter_entries(rows: Iterable[Row]) -> Iterator[Entry]:
 def checkpoint_message(seq: int, head_hash: str, node_id: str) -> bytes:
     """The bytes a checkpoint signature covers."""
     return fast_canonical_json({"node": node_id, "seq": seq, "head": head_hash})
+
+
+# A stored checkpoint: (seq, head_hash, key_id, signature as hex, ts), as stored.
+CheckpointRow = tuple[Any, Any, Any, Any, Any]
+
+
+def check_checkpoints(
+    checkpoints: Iterable[CheckpointRow], *, node_id: str, keys: Mapping[str, Any],
+    stored_hashes: Mapping[int, str], head_seq: int,
+    verify: Callable[[Any, bytes, bytes], bool],
+) -> Break | None:
+    """The first checkpoint that does not hold, as a break naming it; None if all hold.
+
+    Each must be signed by one of this node's ``keys`` (key id -> public key; ``verify(key,
+    signature, message)`` checks a signature), name an entry the ledger still has
+    (``head_seq`` is the newest) and agree with that entry's stored hash (``stored_hashes``).
+    A checkpoint whose fields are not what the store writes (a signature that is not hex, a
+    number that is not a whole number) is named, never an exception.
+    """
+    for seq, head_hash, key_id, signature, _ts in checkpoints:
+        if isinstance(seq, bool) or not isinstance(seq, int):
+            return Break(head_seq + 1, f"a checkpoint's sequence number {seq!r} is not a whole number (edited)")
+        public = keys.get(key_id) if isinstance(key_id, str) else None
+        if public is None:
+            return Break(seq, f"checkpoint signed with unknown key {key_id!r}")
+        try:
+            raw_signature = bytes.fromhex(signature)
+        except (TypeError, ValueError):
+            return Break(seq, f"checkpoint signature is not hexadecimal ({str(signature)[:40]!r}): edited")
+        try:
+            message = checkpoint_message(seq, head_hash, node_id)
+        except (TypeError, ValueError):  # e.g. a number beyond what canonical JSON holds
+            message = None
+        if message is None or not isinstance(head_hash, str) or not verify(public, raw_signature, message):
+            return Break(seq, "checkpoint signature is not valid")
+        if seq > head_seq:
+            return Break(head_seq + 1, f"ledger truncated: a signed checkpoint covers entry {seq} "
+                                       f"but the newest entry is {head_seq}")
+        if stored_hashes.get(seq) != head_hash:
+            return Break(seq, "entry differs from the signed checkpoint (the chain was rewritten)")
+    return None

@@ -61,6 +61,8 @@ DEFAULT_MAX_SKEW = timedelta(minutes=5)
 
 # Ids and node names travel in headers, URLs and ledger entries: safe short tokens only.
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}")
+TOKEN_PATTERN = f"^{_TOKEN.pattern}$"
+"""An id token as a JSON Schema pattern (the API documents ids with it)."""
 _TYPE = re.compile(r"[a-z][a-z0-9._-]{0,63}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SAFE_INT = 2**53
@@ -322,6 +324,10 @@ def read_signed(jws: Mapping[str, Any] | bytes | str, *, typ: str, max_bytes: in
             obj = _strict_json(jws)
         except ValueError as exc:
             raise Rejection("FED-MALFORMED", f"not JSON ({exc})") from None
+    elif not isinstance(jws, Mapping):
+        # A batch element may be anything JSON holds (5, null, true, a list): refused alone,
+        # so the envelopes beside it are still read.
+        raise Rejection("FED-MALFORMED", f"expected a flattened JWS object, got {_json_kind(jws)}")
     else:
         if set(jws) == _JWS_MEMBERS and all(isinstance(v, str) and v.isascii() and _B64URL.fullmatch(v)
                                              for v in jws.values()):
@@ -416,6 +422,19 @@ def _window(record: PublicKeyRecord) -> str:
     start = format_rfc3339(record.not_before) if record.not_before else "-inf"
     end = format_rfc3339(record.not_after) if record.not_after else "+inf"
     return f"[{start}, {end})"
+
+
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in JSON's words (for messages about values of the wrong kind)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__
 
 
 def _b64decode(text: str) -> bytes:

@@ -26,6 +26,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from hanoi.core import digests
+from hanoi.core.bounds import is_bigint
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import Conflict, InvalidInput, NotFound, Problem, invalid
 from hanoi.media import model, read_model, rows, send, service
@@ -277,7 +278,7 @@ def feedback(node: Node, actor: str, items: object, *,
     for i, it in enumerate(items):
         mid = it.get("match_id") if isinstance(it, Mapping) else None
         verdict = it.get("verdict") if isinstance(it, Mapping) else None
-        if isinstance(mid, bool) or not isinstance(mid, int):
+        if not is_bigint(mid):
             problems.append(Problem(f"items[{i}].match_id", "must be a match id"))
         elif mid in wanted:
             problems.append(Problem(f"items[{i}].match_id", "is given twice"))

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from hanoi.core.bounds import is_bigint
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import Conflict, NotFound, Problem, invalid
 from hanoi.core.gate import Decision, GateRefused, Review
@@ -190,7 +191,7 @@ def withdraw(node: Node, actor: str, *, hash_ids: Sequence[int] | None = None,
     with node.write(actor) as uow:
         if hash_ids is not None:
             if not isinstance(hash_ids, list | tuple) or not hash_ids or \
-                    not all(isinstance(h, int) and not isinstance(h, bool) for h in hash_ids):
+                    not all(is_bigint(h) for h in hash_ids):
                 raise invalid("hash_ids", "must be a non-empty list of hash ids")
             if len(hash_ids) > model.MAX_BATCH:
                 raise invalid("hash_ids", f"at most {model.MAX_BATCH:,} per call", "MEDIA-BATCH")

@@ -18,7 +18,7 @@ from hanoi.core import keys
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import NotFound
 from hanoi.core.gate import Decision, GateRefused
-from hanoi.core.ledger import GENESIS, Break, check_rows, checkpoint_message
+from hanoi.core.ledger import GENESIS, Break, check_checkpoints, check_rows
 from hanoi.core.progress import ProgressCallback, counted
 from hanoi.node.peers import own_keys
 from hanoi.node.runtime import Node
@@ -70,11 +70,13 @@ def _check_slice(
     engine = make_engine(url, pool=False)
     try:
         with engine.connect() as conn:
-            rows = ledger_store.iter_rows(conn, start, stop)
+            # The first slice starts below 1 (an entry inserted before the first is a break
+            # there) and links to GENESIS itself, exactly as a single pass does.
+            rows = ledger_store.iter_rows(conn, None if start <= 1 else start, stop)
             first = next(rows, None)
             if first is None:
                 return 0, None, "", None
-            first_prev = first[9]
+            first_prev = GENESIS if start <= 1 else first[9]
 
             def chained() -> Any:
                 yield first
@@ -91,7 +93,11 @@ def verify(node: Node, *, workers: int | None = None, check_payloads: bool = Tru
            progress: ProgressCallback | None = None) -> VerifyResult:
     url = node.engine.url.render_as_string(hide_password=False)
     with node.read() as conn:
-        head_seq, _ = ledger_store.head(conn)
+        try:
+            head_seq, _ = ledger_store.head(conn)
+        except (TypeError, ValueError):  # SQLite keeps whatever is written, text included
+            return VerifyResult(0, 0, GENESIS, 0, Break(0, "the newest entry's sequence number is "
+                                                           "not a whole number (edited)"))
         cps = ledger_store.checkpoints(conn)
         workers = workers or min(os.cpu_count() or 1, 8)
         if head_seq < PARALLEL_FROM or workers <= 1 or url.startswith("sqlite:///:memory:"):
@@ -144,19 +150,9 @@ def _check_checkpoints(node: Node, conn: Any, cps: list[tuple[int, str, str, str
                        head_seq: int) -> Break | None:
     # The current key and every earlier one: checkpoints signed before a rotation stay valid.
     known = {r.key_id: r.public_key for r in own_keys(node.config, node.private_key)}
-    stored = ledger_store.hashes_at(conn, [c[0] for c in cps if c[0] <= head_seq])
-    for seq, head_hash, key_id, signature, _ts in cps:
-        public = known.get(key_id)
-        if public is None:
-            return Break(seq, f"checkpoint signed with unknown key {key_id!r}")
-        if not keys.verify(public, bytes.fromhex(signature), checkpoint_message(seq, head_hash, node.node_id)):
-            return Break(seq, "checkpoint signature is not valid")
-        if seq > head_seq:
-            return Break(head_seq + 1, f"ledger truncated: a signed checkpoint covers entry {seq} "
-                                       f"but the newest entry is {head_seq}")
-        if stored.get(seq) != head_hash:
-            return Break(seq, "entry differs from the signed checkpoint (the chain was rewritten)")
-    return None
+    stored = ledger_store.hashes_at(conn, [c[0] for c in cps if isinstance(c[0], int) and c[0] <= head_seq])
+    return check_checkpoints(cps, node_id=node.node_id, keys=known, stored_hashes=stored,
+                             head_seq=head_seq, verify=keys.verify)
 
 
 def checkpoint(node: Node, actor: str) -> dict[str, Any]:
@@ -174,7 +170,7 @@ def checkpoint(node: Node, actor: str) -> dict[str, Any]:
     return {"seq": seq, "head_hash": head_hash}
 
 
-def page(node: Node, *, after: int = 0, limit: int = 100, subject: str | None = None,
+def page(node: Node, *, after: int | None = None, limit: int = 100, subject: str | None = None,
          action: str | None = None) -> dict[str, Any]:
     limit = max(1, min(limit, 1000))
     with node.read() as conn:

@@ -15,14 +15,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hanoi.core.clock import isoformat
+from hanoi.core.clock import DURATION_PATTERN, isoformat
 from hanoi.core.errors import NotFound, Unauthorized, invalid
 from hanoi.core.roles import Role
 from hanoi.node.runtime import Node, Work
 from hanoi.store.tables import api_tokens, members
 
 PREFIX = "hx_"
-_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_DURATION = re.compile(DURATION_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +45,10 @@ def digest(token: str) -> str:
 
 def parse_duration(text: str, field_name: str = "expires") -> timedelta:
     """``30m``, ``12h``, ``7d``, ``2w``."""
-    m = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
-    if not m or int(m.group(1)) == 0:
-        raise invalid(field_name, f"{text!r} is not a duration such as 30m, 12h, 7d or 2w")
-    n, unit = int(m.group(1)), m.group(2)
+    if not isinstance(text, str) or not _DURATION.fullmatch(text):
+        raise invalid(field_name, f"{text!r} is not a duration such as 30m, 12h, 7d or 2w (at most "
+                                  "99999999m, 999999h, 99999d or 9999w)")
+    n, unit = int(text[:-1]), text[-1]
     return {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n),
             "w": timedelta(weeks=n)}[unit]
 

@@ -23,7 +23,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hanoi.config import import_too_large
 from hanoi.core.errors import Problem, invalid
+from hanoi.core.nesting import check_json_depth
 from hanoi.core.offences import offence
 from hanoi.core.tlp import TLP, parse_tlp
 from hanoi.node.runtime import Node
@@ -138,6 +140,8 @@ def import_document(node: Node, actor: str, source: str | None, data: bytes, *,
     of ``service.store`` plus ``format``, ``notes``, ``skipped`` (what the document holds and
     was deliberately not imported, by name), ``classified`` (how many entries took their
     offence from the document, the table, the default, or none) and ``summary`` (one line)."""
+    if len(data) > node.config.max_import_bytes:
+        raise import_too_large(len(data), node.config.max_import_bytes, "the document")
     if not data.strip():
         raise invalid("file", "is empty", "SIGNAL-LIMITS")
     if type_name is not None and type_name not in SIGNAL_TYPES:
@@ -169,20 +173,30 @@ def import_misp_feed(node: Node, actor: str, source: str | None, folder: Path, *
 
     def load(path: Path) -> Any:
         try:
-            return json.loads(path.read_bytes())
+            data = path.read_bytes()
         except OSError as exc:
             raise invalid(path.name, f"cannot read: {exc.strerror}") from None
+        check_json_depth(data, path.name)
+        try:
+            return json.loads(data)
         except ValueError as exc:
             raise invalid(path.name, f"not JSON: {exc}") from None
+
+    files = [p for p in sorted(folder.glob("*.json")) if p.name != "hashes.json"]
+    try:
+        total = sum(p.stat().st_size for p in files)
+    except OSError as exc:
+        raise invalid("file", f"cannot read {folder}: {exc.strerror}") from None
+    if total > node.config.max_import_bytes:
+        raise import_too_large(total, node.config.max_import_bytes, f"the feed {folder.name}")
 
     manifest = load(folder / "manifest.json")
     if not isinstance(manifest, dict):
         raise invalid("manifest.json", "must be an object of event uuid -> summary")
     events: dict[str, Any] = {}
-    for path in sorted(folder.glob("*.json")):
-        if path.name in ("manifest.json", "hashes.json"):
-            continue
-        events[path.stem] = load(path)
+    for path in files:
+        if path.name != "manifest.json":
+            events[path.stem] = load(path)
     notes: list[str] = []
     skipped: dict[str, int] = {}
     withdrawn: list[str] = []

@@ -37,6 +37,7 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from hanoi.core.bounds import is_bigint
 from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Problem, invalid
 from hanoi.core.gate import Decision, PartnerView, StandingPolicy, standing_reasons
@@ -367,6 +368,8 @@ def _find_signal(node: Node, idx: SignalIndex, value: str, type_: str | None) ->
         raise invalid("value", "give the value of a signal")
     if len(value) > _LONGEST:
         raise invalid("value", f"too long: {len(value):,} characters", "SIGNAL-LIMITS")
+    if type_ is not None and type_ not in SIGNAL_TYPES:
+        signal_type(type_)  # raises naming the field and the known types
     t, v, sid, error = _resolve(idx, type_, value, normalise_context(node))
     if error is not None:
         raise invalid("value", error)
@@ -672,7 +675,7 @@ def name_members(node: Node, who: Any, report_id: int, member_ids: Sequence[str]
     caller = Caller.of(who)
     if not caller.internal:
         raise Forbidden("only this node's staff name who may receive a report; a partner's token may not")
-    if isinstance(report_id, bool) or not isinstance(report_id, int) or report_id < 1:
+    if not is_bigint(report_id) or report_id < 1:
         raise invalid("report_id", "must be a report id (a whole number from 1)")
     wanted = _name_list(member_ids, mode)
     try:

@@ -49,8 +49,10 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from hanoi.core.bounds import is_bigint
 from hanoi.core.clock import isoformat, parse_time
 from hanoi.core.errors import Forbidden, NotFound, invalid
+from hanoi.core.nesting import check_json_depth
 from hanoi.core.roles import Permission, Role, allows
 from hanoi.core.tlp import TLP
 from hanoi.node.runtime import Node
@@ -181,9 +183,12 @@ def _decode_next(token: str) -> tuple[datetime, int]:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         stamp, _, rid = text.partition("|")
-        return datetime.fromisoformat(stamp).replace(tzinfo=UTC), int(rid)
+        added, report_id = datetime.fromisoformat(stamp).replace(tzinfo=UTC), int(rid)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise invalid("next", "is not a paging token this server gave") from None
+    if not is_bigint(report_id):  # a forged token: its id would overflow the query
+        raise invalid("next", "is not a paging token this server gave")
+    return added, report_id
 
 
 def stix_time(moment: datetime) -> str:
@@ -385,6 +390,7 @@ def add_objects(node: Node, who: Any, coll: Collection, body: bytes) -> dict[str
     TAXII status resource (every bad object a failure naming its id)."""
     if not coll.can_write:
         raise Forbidden("this collection does not accept objects from you")
+    check_json_depth(body, "body")
     try:
         doc = json.loads(body)
     except ValueError as exc:

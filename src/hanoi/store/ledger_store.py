@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Connection
 
+from hanoi.core.bounds import BIGINT_MIN
 from hanoi.core.canonical import canonical_text_of_plain, fast_canonical_json, plain_json
 from hanoi.core.clock import isoformat
 from hanoi.core.ledger import GENESIS, Entry, Row, checkpoint_message, entry_bytes
@@ -175,23 +176,26 @@ def count(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(ledger_entries)).scalar_one())
 
 
-def iter_rows(conn: Connection, start: int = 1, stop: int | None = None,
+def iter_rows(conn: Connection, start: int | None = None, stop: int | None = None,
               batch: int = 20_000) -> Iterator[Row]:
     """Stored rows with ``start <= seq < stop`` in sequence order, fetched in keyset pages.
+    Without ``start``, every row from the lowest number, 0 and below included: an entry
+    inserted before the first must be seen by whoever checks the chain.
 
     Driver-level SQL: at a million rows the per-row cost of result processing matters.
     """
     table = ledger_entries.name
     cols = ", ".join(c.name for c in _ROW_COLUMNS)
-    last = start - 1
     raw = conn.connection.driver_connection
     assert raw is not None
     placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    bound = f" AND seq < {placeholder}" if stop is not None else ""
+    first: Any = BIGINT_MIN if start is None else start
+    sql_first = f"SELECT {cols} FROM {table} WHERE seq >= {placeholder}{bound} ORDER BY seq LIMIT {int(batch)}"
+    sql_next = f"SELECT {cols} FROM {table} WHERE seq > {placeholder}{bound} ORDER BY seq LIMIT {int(batch)}"
+    sql, last = sql_first, first
     while True:
-        bound = f" AND seq < {placeholder}" if stop is not None else ""
-        sql = (f"SELECT {cols} FROM {table} WHERE seq > {placeholder}{bound} "
-               f"ORDER BY seq LIMIT {int(batch)}")
-        params: tuple[int, ...] = (last, stop) if stop is not None else (last,)
+        params: tuple[Any, ...] = (last, stop) if stop is not None else (last,)
         cur = raw.cursor()
         cur.execute(sql, params)
         rows = cur.fetchall()
@@ -200,16 +204,19 @@ def iter_rows(conn: Connection, start: int = 1, stop: int | None = None,
             return
         yield from rows
         last = rows[-1][0]
+        sql = sql_next
         if len(rows) < batch:
             return
 
 
-def checkpoints(conn: Connection) -> list[tuple[int, str, str, str, str]]:
+def checkpoints(conn: Connection) -> list[tuple[Any, Any, Any, Any, Any]]:
+    """``(seq, head_hash, key_id, signature, ts)`` of every checkpoint, as stored (a verifier
+    must see an edited value as it is, not fail converting it)."""
     rows = conn.execute(
         select(ledger_checkpoints.c.seq, ledger_checkpoints.c.head_hash, ledger_checkpoints.c.key_id,
                ledger_checkpoints.c.signature, ledger_checkpoints.c.ts).order_by(ledger_checkpoints.c.seq)
     ).all()
-    return [(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
 
 def hashes_at(conn: Connection, seqs: list[int]) -> dict[int, str]:
@@ -223,9 +230,13 @@ def hashes_at(conn: Connection, seqs: list[int]) -> dict[int, str]:
     return out
 
 
-def page(conn: Connection, *, after: int = 0, limit: int = 100, subject: str | None = None,
+def page(conn: Connection, *, after: int | None = None, limit: int = 100, subject: str | None = None,
          action: str | None = None) -> list[Entry]:
-    q = select(*_ROW_COLUMNS).where(ledger_entries.c.seq > after)
+    """Entries after sequence number ``after`` in order; without it, from the lowest number
+    (0 and below included, so an entry inserted before the first shows in every timeline)."""
+    q = select(*_ROW_COLUMNS)
+    if after is not None:
+        q = q.where(ledger_entries.c.seq > after)
     if subject:
         q = q.where(ledger_entries.c.subject == subject)
     if action:

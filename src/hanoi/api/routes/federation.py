@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.params import member_id, one_of
 from hanoi.core.roles import Permission
-from hanoi.federation.envelope import Rejection
+from hanoi.federation.envelope import TOKEN_PATTERN, Rejection
 from hanoi.node import inbox, outbox, peers, witness
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
@@ -27,6 +28,27 @@ FEDERATION_PREFIX = "/federation/v1"
 JSON = "application/json"
 
 router = APIRouter(prefix=FEDERATION_PREFIX, tags=["federation"])
+
+# The bodies these routes read themselves (the signature is the authentication), as OpenAPI
+# describes them, so clients and fuzzers see what goes in and comes out.
+_B64URL = {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"}
+JWS_SCHEMA: dict[str, Any] = {
+    "type": "object", "description": "A flattened JWS (Ed25519) over canonical JSON",
+    "required": ["payload", "protected", "signature"], "additionalProperties": False,
+    "properties": {"payload": _B64URL, "protected": _B64URL, "signature": _B64URL},
+}
+_ITEM_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["rule", "detail"],
+    "properties": {"rule": {"type": ["string", "null"]}, "detail": {"type": "string"}}}}}
+
+
+def _body(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "description": description,
+                            "content": {JSON: {"schema": schema}}}}
+
+
+def _answer(schema: dict[str, Any], description: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description, "content": {JSON: {"schema": schema}}}}
 admin_router = APIRouter(tags=["federation admin"])
 
 
@@ -37,19 +59,28 @@ def _json_body(raw: bytes) -> Any:
         raise Rejection("FED-MALFORMED", f"the body is not JSON ({exc})") from None
 
 
-@router.get("/descriptor", summary="This node's signed descriptor (no token needed)")
+@router.get("/descriptor", summary="This node's signed descriptor (no token needed)",
+            responses=_answer(JWS_SCHEMA, "The descriptor, signed by this node's key"))
 def get_descriptor(node: Node = Depends(get_node)) -> JSONResponse:
     return JSONResponse(peers.descriptor(node), media_type=JSON)
 
 
-@router.post("/inbox", summary="Receive one signed envelope; answers its signed receipt")
+@router.post("/inbox", summary="Receive one signed envelope; answers its signed receipt",
+             openapi_extra=_body(JWS_SCHEMA, "One envelope"),
+             responses=_answer(JWS_SCHEMA, "The signed receipt: accepted, or rejected naming the rule"))
 async def post_inbox(request: Request, node: Node = Depends(get_node)) -> Response:
     raw = await request.body()
     receipt = await run_in_threadpool(inbox.receive, node, raw)
     return Response(receipt, media_type=JSON)
 
 
-@router.post("/inbox/batch", summary="Receive several envelopes (a JSON list); answers a list of receipts")
+@router.post("/inbox/batch", summary="Receive several envelopes (a JSON list); answers a list of receipts",
+             openapi_extra=_body({"type": "array", "minItems": 1, "maxItems": inbox.MAX_BATCH, "items": {}},
+                                 "1-500 envelopes; an element that is not one is answered with its own "
+                                 "error, and the others are received"),
+             responses=_answer({"type": "array", "items": {"anyOf": [JWS_SCHEMA, _ITEM_ERROR]}},
+                               "One answer per element, in order: a signed receipt, or an error for "
+                               "an element too broken to name"))
 async def post_inbox_batch(request: Request, node: Node = Depends(get_node)) -> Response:
     items = _json_body(await request.body())
     if not isinstance(items, list) or not 1 <= len(items) <= inbox.MAX_BATCH:
@@ -67,10 +98,16 @@ async def post_inbox_batch(request: Request, node: Node = Depends(get_node)) -> 
     return Response("[" + ",".join(parts) + "]", media_type=JSON)
 
 
-@router.post("/rotation", summary="A peer's key rotation, signed by its old key")
+@router.post("/rotation", summary="A peer's key rotation, signed by its old key",
+             openapi_extra=_body({"type": "object", "required": ["id", "rotation"], "properties": {
+                 "id": {"type": "string", "pattern": TOKEN_PATTERN},
+                 "rotation": {"description": "The rotation JWS; anything else is answered with a "
+                                             "signed rejected receipt naming the id"}}},
+                 "The sender's id for this rotation, and the rotation"),
+             responses=_answer(JWS_SCHEMA, "The signed receipt: accepted, or rejected naming the rule"))
 async def post_rotation(request: Request, node: Node = Depends(get_node)) -> Response:
     body = _json_body(await request.body())
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or "rotation" not in body:
         raise Rejection("FED-MALFORMED", "a rotation is posted as {id, rotation}")
     receipt = await run_in_threadpool(inbox.receive_rotation, node, body)
     return Response(receipt, media_type=JSON)
@@ -111,8 +148,9 @@ class TrustIn(Strict):
 
 
 @admin_router.get("/outbox", summary="Outbox rows: pending, held, delivered, or failed and why")
-def list_outbox(state: str | None = Query(None, max_length=16),
-                peer: str | None = Query(None, max_length=64),
+def list_outbox(state: str | None = one_of((*outbox.STATES, "open", "all"), "Only rows in this state "
+                                           "(open: pending and held; failed: every refusal)"),
+                peer: str | None = member_id("Only rows for this peer"),
                 limit: int = Query(200, ge=1, le=5000),
                 _: Principal = Depends(require(Permission.LEDGER_READ)),
                 node: Node = Depends(get_node)) -> dict[str, Any]:

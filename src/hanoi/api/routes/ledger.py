@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.params import Cursor
 from hanoi.core.roles import Permission
 from hanoi.node import ledger, witness
 from hanoi.node.runtime import Node
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/ledger", tags=["ledger"])
 
 
 @router.get("", summary="Ledger entries in order, paged by sequence number")
-def read_ledger(after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+def read_ledger(after: Cursor | None = None, limit: int = Query(100, ge=1, le=1000),
                 subject: str | None = Query(None, max_length=300),
                 action: str | None = Query(None, max_length=100),
                 _: Principal = Depends(require(Permission.LEDGER_READ)),

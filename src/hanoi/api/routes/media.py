@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 
 from hanoi.api.deps import current_principal, get_node, require
+from hanoi.api.params import RowId, one_of
 from hanoi.core.errors import Forbidden, invalid
 from hanoi.core.roles import Permission, allows, roles_with
-from hanoi.media import matching, read_model, service
+from hanoi.media import matching, model, read_model, service
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 
@@ -33,6 +34,8 @@ def require_any(*permissions: Permission) -> Callable[..., Principal]:
     return check
 
 
+# Hash ids match only digits in the path ({hash_id:int}), so GET /media/hashes/withdraw is
+# a 405 naming POST, not a hash id that is not a number.
 router = APIRouter(prefix="/media", tags=["media"])
 WRITE = Depends(require(Permission.MEDIA_WRITE))
 # Reading: analysts, and auditors (read-only over everything). A MEDIA_READ permission in
@@ -81,7 +84,8 @@ def submit(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
 
 
 @router.get("/lists/{list_id}/hashes", summary="The hashes of a list")
-def list_hashes(list_id: str, status: str | None = None, case_ref: str | None = None,
+def list_hashes(list_id: str, status: str | None = one_of(model.STATUSES, "Only hashes in this status"),
+                case_ref: str | None = None,
                 limit: int = Query(1000, ge=1, le=10_000), _: Principal = READ,
                 node: Node = NODE) -> list[dict[str, Any]]:
     return service.list_hashes(node, list_id, status=status, case_ref=case_ref, limit=limit)
@@ -98,8 +102,8 @@ def distribute(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
     return service.distribute(node, who.actor, list_id, recipient, b.get("review"))
 
 
-@router.get("/hashes/{hash_id}", summary="A hash, with the members it was delivered to")
-def show_hash(hash_id: int, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
+@router.get("/hashes/{hash_id:int}", summary="A hash, with the members it was delivered to")
+def show_hash(hash_id: RowId, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
     return service.show_hash(node, hash_id)
 
 
@@ -113,8 +117,8 @@ def withdraw(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) 
                           reason=b.get("reason", ""))
 
 
-@router.post("/hashes/{hash_id}/review", summary="Release or withdraw a quarantined hash")
-def review(hash_id: int, body: Any = ANY_OBJECT, who: Principal = WRITE,
+@router.post("/hashes/{hash_id:int}/review", summary="Release or withdraw a quarantined hash")
+def review(hash_id: RowId, body: Any = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
     return matching.review(node, who.actor, hash_id, str(b.get("decision", "")), b.get("note", ""))
@@ -135,7 +139,7 @@ def feedback(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) 
 
 
 @router.get("/feedback", summary="Feedback on this node's hashes (local and from members)")
-def list_feedback(list_id: str | None = None, hash_id: int | None = None,
+def list_feedback(list_id: str | None = None, hash_id: RowId | None = None,
                   limit: int = Query(1000, ge=1, le=10_000), _: Principal = READ,
                   node: Node = NODE) -> list[dict[str, Any]]:
     return matching.list_feedback(node, list_id=list_id, hash_id=hash_id, limit=limit)

@@ -8,14 +8,32 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.params import duration
 from hanoi.core.roles import Permission
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal, parse_duration
 from hanoi.requests import contents, custody, lifecycle, service
 from hanoi.requests.responses import refusal_grounds
 
+
+class RequestIdConvertor(Convertor[str]):
+    """A request id as ``services.requests.new_id`` makes them (``GB-2026-1a2b3c4d``): so
+    ``/requests/due``, ``/types`` and ``/validate`` are never read as a request id (a PATCH
+    there is a 405 naming the methods the path takes, as the OpenAPI document says)."""
+
+    regex = "[A-Za-z]{2,3}-[0-9]{4}-[0-9a-f]{8}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("request_id", RequestIdConvertor())
 router = APIRouter(prefix="/requests", tags=["requests"])
 READ = Depends(require(Permission.REQUESTS_READ))
 WRITE = Depends(require(Permission.REQUESTS_WRITE))
@@ -48,28 +66,28 @@ def list_(state: str | None = None, direction: str | None = None, partner: str |
 
 
 @router.get("/due", summary="Deadlines due within a period or overdue, soonest first")
-def due(within: str = Query("7d", max_length=8, description="30m, 12h, 7d, 2w"),
+def due(within: str = duration("7d", "30m, 12h, 7d, 2w"),
         _: Principal = READ, node: Node = NODE) -> list[dict[str, Any]]:
     return service.due(node, parse_duration(within, "within"))
 
 
-@router.get("/{request_id}", summary="A request with its checklist, decision, deadlines and evidence")
+@router.get("/{request_id:request_id}", summary="A request with its checklist, decision, deadlines and evidence")
 def show(request_id: str, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
     return service.show(node, request_id)
 
 
-@router.patch("/{request_id}", summary="Edit a draft (null removes a field)")
+@router.patch("/{request_id:request_id}", summary="Edit a draft (null removes a field)")
 def update(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     return service.update(node, who.actor, request_id, body)
 
 
-@router.post("/{request_id}/submit", summary="Submit: completeness, then the gate, then the move")
+@router.post("/{request_id:request_id}/submit", summary="Submit: completeness, then the gate, then the move")
 def submit(request_id: str, who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
     return service.submit(node, who.actor, request_id)
 
 
-@router.post("/{request_id}/events", summary="Record a lifecycle event (409 names the allowed moves)")
+@router.post("/{request_id:request_id}/events", summary="Record a lifecycle event (409 names the allowed moves)")
 def event(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
           node: Node = NODE) -> dict[str, Any]:
     data = dict(body)
@@ -77,50 +95,53 @@ def event(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = W
     return service.act(node, who.actor, request_id, name, data)
 
 
-@router.post("/{request_id}/review", summary="A named person's review (approve, refuse, findings)")
+@router.post("/{request_id:request_id}/review", summary="A named person's review (approve, refuse, findings)")
 def review(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     return service.review(node, who.actor, request_id, body)
 
 
-@router.post("/{request_id}/assessment", summary="The requested side's assessment; the gate re-decides")
+@router.post("/{request_id:request_id}/assessment", summary="The requested side's assessment; the gate re-decides")
 def assess(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     return service.assess(node, who.actor, request_id, body)
 
 
-@router.post("/{request_id}/response", summary="Execute, partly execute, refuse (with grounds) or postpone")
+@router.post("/{request_id:request_id}/response", summary="Execute, partly execute, refuse (with grounds) or postpone")
 def respond(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
             node: Node = NODE) -> dict[str, Any]:
     return service.respond(node, who.actor, request_id, body)
 
 
-@router.post("/{request_id}/consents", summary="Record the sender's consent to reuse or onward transfer")
+@router.post("/{request_id:request_id}/consents", summary="Record the sender's consent to reuse or onward transfer")
 def consent(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
             node: Node = NODE) -> dict[str, Any]:
     return service.record_consent(node, who.actor, request_id, body)
 
 
-@router.post("/{request_id}/use-checks", summary="May evidence received be put to this use? (ledgered)")
+@router.post("/{request_id:request_id}/use-checks", summary="May evidence received be put to this use? (ledgered)")
 def use_check(request_id: str, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
               node: Node = NODE) -> dict[str, Any]:
     return service.check_evidence_use(node, who.actor, request_id, body)
 
 
-@router.get("/{request_id}/timeline", summary="Every ledger entry about the request, in order")
+@router.get("/{request_id:request_id}/timeline", summary="Every ledger entry about the request, in order")
 def timeline(request_id: str, _: Principal = READ, node: Node = NODE) -> list[dict[str, Any]]:
     return service.timeline(node, request_id)
 
 
-@router.post("/{request_id}/evidence", status_code=201, summary="Attach a file (multipart; stored by SHA-256)")
+@router.post("/{request_id:request_id}/evidence", status_code=201,
+             summary="Attach a file (multipart; stored by SHA-256)")
 def add_evidence(request_id: str, file: UploadFile = File(...), description: str = Form(""),
                  who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
     return custody.add(node, who.actor, request_id, name=file.filename or "", stream=file.file,
                         media_type=file.content_type or "application/octet-stream", description=description)
 
 
-@router.get("/{request_id}/evidence/package", summary="A signed evidence package (zip); the export is ledgered",
-            response_class=FileResponse)
+@router.get("/{request_id:request_id}/evidence/package",
+            summary="A signed evidence package (zip); the export is ledgered", response_class=FileResponse,
+            responses={200: {"description": "The package", "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}}})
 def evidence_package(request_id: str, background: BackgroundTasks,
                      received: bool = Query(False, description="The package the partner sent, signed by it"),
                      who: Principal = WRITE, node: Node = NODE) -> FileResponse:
@@ -140,7 +161,11 @@ def _cleanup(path: Path) -> None:
     path.parent.rmdir()
 
 
-@router.get("/{request_id}/render", summary="Printable form with every field and its citation (html or pdf)")
+@router.get("/{request_id:request_id}/render", summary="Printable form with every field and its citation (html or pdf)",
+            response_class=Response, responses={200: {
+                "description": "The form, as HTML or PDF",
+                "content": {"text/html": {"schema": {"type": "string"}},
+                            "application/pdf": {"schema": {"type": "string", "format": "binary"}}}}})
 def render(request_id: str, format: str = Query("html", pattern="^(html|pdf)$"),
            _: Principal = READ, node: Node = NODE) -> Response:
     data = service.render_form(node, request_id, format)

@@ -16,12 +16,17 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.params import RowId, one_of
+from hanoi.api.params import since as since_param
 from hanoi.core.errors import Forbidden, InvalidInput, Problem, invalid
+from hanoi.core.members import MEMBER_ID
 from hanoi.core.roles import Permission
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 from hanoi.signals import classification, io, service
+from hanoi.signals.formats import FORMATS
 from hanoi.signals.reports import MAX_BATCH
+from hanoi.signals.types import SIGNAL_TYPES
 
 router = APIRouter(prefix="/signals", tags=["signals"])
 READ = Depends(require(Permission.SIGNALS_READ))
@@ -29,6 +34,7 @@ WRITE = Depends(require(Permission.SIGNALS_WRITE))
 MATCH = Depends(require(Permission.MATCH))
 NODE = Depends(get_node)
 ANY_OBJECT = Body(..., examples=[{}])
+TYPE = one_of(SIGNAL_TYPES, "The signal type")
 OPTIONAL_OBJECT = Body(None, examples=[{}])
 
 
@@ -95,13 +101,13 @@ async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) ->
 
 
 @router.get("/campaigns", summary="The campaign of a value: its signals and the links you may see")
-def campaign_q(value: str = Query(..., max_length=4096), type: str | None = None,
+def campaign_q(value: str = Query(..., max_length=4096), type: str | None = TYPE,
                who: Principal = READ, node: Node = NODE) -> dict[str, Any]:
     return service.campaign(node, who, value, type_=type)
 
 
 @router.get("/campaigns/{value:path}", summary="The campaign of a value (value in the path)")
-def campaign(value: str, type: str | None = None, who: Principal = READ,
+def campaign(value: str, type: str | None = TYPE, who: Principal = READ,
              node: Node = NODE) -> dict[str, Any]:
     return service.campaign(node, who, value, type_=type)
 
@@ -155,9 +161,14 @@ async def import_(request: Request, format: str | None = Query(None, max_length=
 
 
 @router.get("/export", summary="Export what you may receive as STIX, MISP or CSV (staff: for=MEMBER "
-            "exports what that member may receive)")
-def export(format: str = Query(..., max_length=8), for_: str | None = Query(None, alias="for", max_length=64),
-           since: str | None = Query(None, max_length=40), who: Principal = READ,
+            "exports what that member may receive)", response_class=Response, responses={200: {
+                "description": "The document: a STIX 2.1 bundle, a MISP event or CSV",
+                "content": {"application/stix+json;version=2.1": {"schema": {"type": "object"}},
+                            "application/json": {"schema": {"type": "object"}},
+                            "text/csv": {"schema": {"type": "string"}}}}})
+def export(format: str = one_of(FORMATS, "stix, misp or csv", ...),
+           for_: str | None = Query(None, alias="for", pattern=MEMBER_ID.pattern),
+           since: str | None = since_param(), who: Principal = READ,
            node: Node = NODE) -> Response:
     member = who.member_id
     if for_ is not None and member is not None and for_ != member:
@@ -169,7 +180,7 @@ def export(format: str = Query(..., max_length=8), for_: str | None = Query(None
 
 @router.put("/reports/{report_id}/named", summary="Name the members this node lets receive an AMBER "
             "report (need-to-know); body {members: [...]} replaces the list; staff only")
-def name_members(report_id: int, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
+def name_members(report_id: RowId, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
                  node: Node = NODE) -> dict[str, Any]:
     _only_fields(body, {"members"}, "is not a field; send {members: [...]}")
     if "members" not in body:
@@ -190,7 +201,7 @@ def publish(body: dict[str, Any] | None = OPTIONAL_OBJECT, who: Principal = WRIT
 
 
 @router.get("", summary="The newest reports you may see")
-def list_(type: str | None = None, since: str | None = Query(None, max_length=40),
+def list_(type: str | None = TYPE, since: str | None = since_param(),
           limit: int = Query(100, ge=1, le=10_000),
           unclassified: bool = Query(False, description="Only reports without an offence code (staff: "
                                      "nobody else sees them)"),

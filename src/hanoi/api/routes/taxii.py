@@ -16,16 +16,47 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from hanoi.api.params import Count, since
+from hanoi.api.problems import MEDIA_TYPE as PROBLEM_MEDIA_TYPE
 from hanoi.core.errors import HanoiError, Unauthorized
 from hanoi.node import tokens
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 from hanoi.signals import taxii
 
-router = APIRouter(prefix="/taxii2", tags=["taxii"])
+
+class TaxiiResponse(JSONResponse):
+    """What every TAXII route answers (documented so; each builds its own body)."""
+
+    media_type = taxii.MEDIA_TYPE
+
+
+_TAXII_ERROR = {"type": "object", "required": ["title", "http_status"],
+                "properties": {"title": {"type": "string"}, "description": {"type": "string"},
+                               "http_status": {"type": "string"}}}
+
+
+def _answers(description: str, *, problem_too: bool = False) -> dict[str, Any]:
+    """A TAXII error message; ``problem_too`` where the API's own layers (body limits, parameter
+    validation) may answer first, as problem+json."""
+    content: dict[str, Any] = {taxii.MEDIA_TYPE: {"schema": _TAXII_ERROR}}
+    if problem_too:
+        content[PROBLEM_MEDIA_TYPE] = {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    return {"description": description, "content": content}
+
+
+router = APIRouter(prefix="/taxii2", tags=["taxii"], default_response_class=TaxiiResponse, responses={
+    400: _answers("The request could not be read", problem_too=True),
+    401: _answers("No credentials, or credentials that are not a valid token"),
+    403: _answers("The token may not read or write this collection"),
+    404: _answers("No such collection, object or status"),
+    406: _answers("The Accept header does not take TAXII 2.1"),
+    413: _answers("The envelope is larger than this node accepts", problem_too=True),
+    422: _answers("A parameter or an object is invalid", problem_too=True),
+})
 ROOT = "api"
 CHALLENGE = 'Basic realm="Hanoi Exchange TAXII", charset="UTF-8", Bearer'
 
@@ -131,14 +162,14 @@ def _page_headers(p: taxii.Page) -> dict[str, str]:
             "X-TAXII-Date-Added-Last": taxii.stix_time(last)}
 
 
-LIMIT = Query(None, ge=1)
-AFTER = Query(None, max_length=40)
+LIMIT = Query(None)
+AFTER = since("Only objects added after this RFC 3339 time")
 NEXT = Query(None, alias="next", max_length=200)
 
 
 @router.get(f"/{ROOT}/collections/{{cid}}/objects/", summary="Objects, paged (added_after, "
             "limit, next, match[id|type|version|spec_version])")
-async def objects(request: Request, cid: str, limit: int | None = LIMIT, added_after: str | None = AFTER,
+async def objects(request: Request, cid: str, limit: Count | None = LIMIT, added_after: str | None = AFTER,
                   next_: str | None = NEXT) -> Response:
     def go(node: Node, who: Principal) -> Response:
         p = taxii.page(node, taxii.collection(node, who, cid), _filters(request, limit, added_after, next_))
@@ -157,7 +188,7 @@ async def add_objects(request: Request, cid: str) -> Response:
 
 
 @router.get(f"/{ROOT}/collections/{{cid}}/objects/{{oid}}/", summary="One object")
-async def get_object(request: Request, cid: str, oid: str, limit: int | None = LIMIT,
+async def get_object(request: Request, cid: str, oid: str, limit: Count | None = LIMIT,
                      added_after: str | None = AFTER, next_: str | None = NEXT) -> Response:
     def go(node: Node, who: Principal) -> Response:
         f = _filters(request, limit, added_after, next_)
@@ -170,7 +201,7 @@ async def get_object(request: Request, cid: str, oid: str, limit: int | None = L
 
 
 @router.get(f"/{ROOT}/collections/{{cid}}/objects/{{oid}}/versions/", summary="An object's versions")
-async def object_versions(request: Request, cid: str, oid: str, limit: int | None = LIMIT,
+async def object_versions(request: Request, cid: str, oid: str, limit: Count | None = LIMIT,
                           added_after: str | None = AFTER, next_: str | None = NEXT) -> Response:
     def go(node: Node, who: Principal) -> Response:
         f = _filters(request, limit, added_after, next_)
@@ -183,7 +214,7 @@ async def object_versions(request: Request, cid: str, oid: str, limit: int | Non
 
 
 @router.get(f"/{ROOT}/collections/{{cid}}/manifest/", summary="The manifest, paged like objects")
-async def get_manifest(request: Request, cid: str, limit: int | None = LIMIT, added_after: str | None = AFTER,
+async def get_manifest(request: Request, cid: str, limit: Count | None = LIMIT, added_after: str | None = AFTER,
                        next_: str | None = NEXT) -> Response:
     def go(node: Node, who: Principal) -> Response:
         p = taxii.page(node, taxii.collection(node, who, cid), _filters(request, limit, added_after, next_))

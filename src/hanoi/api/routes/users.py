@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoi.api.deps import get_node, require
@@ -12,6 +12,9 @@ from hanoi.core.roles import Permission
 from hanoi.node import users
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
+from hanoi.node.users import USERNAME
+
+UsernamePath = Annotated[str, Path(pattern=USERNAME.pattern, description="A console user's name")]
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -44,18 +47,18 @@ def list_users(_: Principal = Depends(require(Permission.USERS_MANAGE)),
 
 
 @router.get("/{username}", summary="One console user")
-def get_user(username: str, _: Principal = Depends(require(Permission.USERS_MANAGE)),
+def get_user(username: UsernamePath, _: Principal = Depends(require(Permission.USERS_MANAGE)),
              node: Node = Depends(get_node)) -> dict[str, Any]:
     return users.get_user(node, username)
 
 
 @router.post("/{username}/disable", summary="Disable a user (their sessions end now)")
-def disable_user(username: str, who: Principal = Depends(require(Permission.USERS_MANAGE)),
+def disable_user(username: UsernamePath, who: Principal = Depends(require(Permission.USERS_MANAGE)),
                  node: Node = Depends(get_node)) -> dict[str, Any]:
     return users.disable_user(node, who.actor, username)
 
 
 @router.put("/{username}/password", summary="Set a user's password (their sessions end)")
-def set_password(username: str, body: PasswordIn, who: Principal = Depends(require(Permission.USERS_MANAGE)),
+def set_password(username: UsernamePath, body: PasswordIn, who: Principal = Depends(require(Permission.USERS_MANAGE)),
                  node: Node = Depends(get_node)) -> dict[str, Any]:
     return users.set_password(node, who.actor, username, body.password)

@@ -87,8 +87,8 @@ class Misp(SignalFormat):
 
     @classmethod
     def export(cls, reports: Sequence[Mapping[str, Any]], *, sharer: str, now: datetime) -> str:
-        if not reports:
-            raise invalid("reports", "nothing to export: a MISP event needs at least one attribute")
+        # Nothing to export is an event without attributes (as MISP itself writes one), like
+        # an empty STIX bundle or a CSV of its header: the request was right, the answer empty.
         return json.dumps(misp.to_event(reports, info=f"Signals from {sharer}", org=sharer, now=now), indent=1)
 
 

@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
+from hanoi.core.nesting import check_json_depth
 from hanoi.core.tlp import TLP, most_restrictive, parse_tlp
 from hanoi.signals.classification import MISP_CATEGORY, TAG
 from hanoi.signals.formats.common import (
@@ -371,6 +372,7 @@ def parse_event(
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from one MISP event (``{"Event": {...}}`` or the bare event object)."""
     if isinstance(event_json, bytes | str):
+        check_json_depth(event_json, "Event")
         try:
             event_json = json.loads(event_json)
         except ValueError as exc:
@@ -441,6 +443,7 @@ def parse_events(
     withdrawn: list[str] | None = None,
 ) -> tuple[list[Report], list[Rejected]]:
     """Reports from one MISP JSON file: an event, a list of events, or ``{"response": [...]}``."""
+    check_json_depth(data, "Event")
     try:
         doc = json.loads(data)
     except ValueError as exc:

@@ -67,6 +67,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hanoi.core.errors import InvalidInput, invalid
+from hanoi.core.nesting import check_json_depth
 from hanoi.core.tlp import STIX_TLP1_IDS, STIX_TLP2_IDS, TLP, TLP2_CREATED, TLP2_EXTENSION_ID, most_restrictive
 from hanoi.signals.campaigns import Campaigns
 from hanoi.signals.formats.common import (
@@ -226,6 +227,7 @@ _FAST = re.compile(
     r"\[\s*([a-z0-9-]+):(value|iban|hashes\.(?:'[A-Za-z0-9-]+'|[A-Za-z0-9-]+))\s*=\s*'((?:[^'\\]|\\.)*)'\s*\]"
 )
 _ESCAPE = re.compile(r"\\(.)")
+MAX_PATTERN_NESTING = 32  # parentheses; a pattern naming plain signals needs one or two
 _QUALIFIERS = {"WITHIN", "REPEATS", "START", "STOP", "FOLLOWEDBY"}
 _OPERATORS = {"!=", "<", ">", "<=", ">=", "LIKE", "MATCHES", "ISSUBSET", "ISSUPERSET", "NOT", "EXISTS"}
 
@@ -270,6 +272,17 @@ class _Parser:
                 text = text.upper()
             self.tokens.append((kind, text, m.start(kind) + 1))
         self.pos = 0
+        # The descent recurses once per parenthesis: refuse deep nesting before it starts,
+        # or 5,000 nested parentheses are a RecursionError instead of a rejected indicator.
+        depth = deepest = 0
+        for _kind, text, _at in self.tokens:
+            if text == "(":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif text == ")":
+                depth -= 1
+        if deepest > MAX_PATTERN_NESTING:
+            raise BadField(f"pattern: parentheses nested {deepest:,} deep; at most {MAX_PATTERN_NESTING}")
 
     def _peek(self) -> tuple[str, str, int] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -401,11 +414,12 @@ def parse_pattern(pattern: str) -> list[Comparison]:
 
 def _load(data: bytes | str | Mapping[str, Any] | Sequence[Any]) -> list[Any]:
     if isinstance(data, bytes | bytearray | str):
+        check_json_depth(data, "bundle")
         try:
             doc = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise invalid("bundle", f"not valid JSON: {exc}") from None
-    else:
+    else:  # parsed by the caller, who measured the text first (check_json_depth)
         doc = data
     if isinstance(doc, list):
         return doc
