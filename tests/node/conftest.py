@@ -13,6 +13,7 @@ from hanoi.bootstrap import init_node
 from hanoi.core.roles import Role
 from hanoi.node import tokens
 from hanoi.node.runtime import Node
+from tests.node.contract import Contract
 
 
 @pytest.fixture
@@ -45,7 +46,11 @@ def role_tokens(node_and_admin: tuple[Node, str]) -> dict[Role, str]:
 
 @pytest.fixture
 def client(node: Node) -> Iterator[TestClient]:
-    with TestClient(create_app(node), raise_server_exceptions=False) as c:
+    """The node's API; every response it gives is held to the OpenAPI document (``contract``)."""
+    app = create_app(node)
+    contract = Contract(app.openapi())
+    with TestClient(app, raise_server_exceptions=False) as c:
+        c.event_hooks["response"].append(contract.check)
         yield c
 
 

@@ -269,6 +269,44 @@ def test_printable_form_through_cli_and_api(client: TestClient, partners: Node, 
     assert rid in extracted and "Art. 42" in extracted
 
 
+def test_the_form_names_both_authorities_and_the_submission(client: TestClient, partners: Node,
+                                                           role_tokens: dict[Role, str], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A submitted request's form says who asks whom, when it was submitted, and who signs."""
+    from pypdf import PdfReader
+
+    cw = auth(role_tokens[Role.CASEWORKER])
+    rid = client.post("/api/v1/requests", json={"type": "preservation", "partner": "fr-pharos",
+                                                "fields": PRESERVATION_FIELDS}, headers=cw).json()["id"]
+    submitted = client.post(f"/api/v1/requests/{rid}/submit", headers=cw)
+    assert submitted.status_code == 200, submitted.text
+    submit_ts = next(e["ts"] for e in client.get(f"/api/v1/requests/{rid}/timeline", headers=cw).json()
+                     if e["action"] == "request.submit")
+    out = tmp_path / "form.pdf"
+    assert hanoi(partners, "requests", "render", rid, "-o", str(out)) == 0
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(str(out)).pages)
+    assert f"Requesting authority: {partners.config.name} (GB)" in text
+    assert "Requested authority: PHAROS / OFAC 24/7 point of contact (FR)" in text
+    assert f"Submitted: {submit_ts}" in text and "not submitted" not in text and "not given (" not in text
+    assert PRESERVATION_FIELDS["requesting_authority"] in text.split("Signature")[-2]  # the signing authority
+    html = client.get(f"/api/v1/requests/{rid}/render?format=html", headers=cw).text
+    assert f"{partners.config.name} (GB)" in html and "PHAROS / OFAC 24/7 point of contact (FR)" in html
+    assert submit_ts in html
+
+
+@pytest.mark.parametrize("name", ["form.docx", "form", "form.pdf.txt"])
+def test_render_refuses_a_file_it_cannot_write(partners: Node, tmp_path: Path, name: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump({"type": "preservation", "fields": PRESERVATION_FIELDS}))
+    assert hanoi(partners, "requests", "new", "--from", str(f), "--partner", "fr-pharos", "--json") == 0
+    rid = json.loads(capsys.readouterr().out)["id"]
+    assert hanoi(partners, "requests", "render", rid, "-o", str(tmp_path / name)) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and ".pdf or an .html" in err
+    assert not (tmp_path / name).exists()
+
+
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True

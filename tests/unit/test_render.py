@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
 
 import pytest
@@ -219,3 +220,117 @@ def test_pdf_core_fonts_note_absent_when_nothing_lost() -> None:
 def test_pdf_does_not_interpret_markup() -> None:
     data = render_pdf(make_request("preservation", dict(PRESERVATION, facts_summary=SCRIPT)))
     assert "<script>alert('x')</script>" in pdf_text(data)
+
+
+# --- who asks whom, when, and who signs -----------------------------------------------------------
+
+
+def as_document(direction: str, **extra: Any) -> dict[str, Any]:
+    """A request as ``service.document`` gives it: the node, the partner and the direction,
+    no ``requester`` / ``recipient``."""
+    extra = {"state": "submitted", **extra}
+    req = make_request("preservation", PRESERVATION, direction=direction,
+                       node={"id": "gb", "name": "UK Central Authority", "country": "GB"},
+                       partner={"id": "fr-pharos", "name": "PHAROS", "country": "FR"},
+                       timeline=[{"ts": "2026-03-01T09:00:00Z", "action": "request.create", "actor": "cli:lan",
+                                  "state": None},
+                                 {"ts": "2026-03-01T09:05:00Z", "action": "request.submit", "actor": "cli:lan",
+                                  "state": "submitted"}], **extra)
+    del req["requester"], req["recipient"], req["submitted_at"]
+    return req
+
+
+def test_an_outgoing_request_is_this_nodes_to_its_partner() -> None:
+    view = request_view(as_document("outgoing"))
+    assert view["parties"] == [("Requesting authority", "UK Central Authority (GB)"),
+                               ("Requested authority", "PHAROS (FR)")]
+    assert view["submitted_at"] == "2026-03-01T09:05:00Z"  # the request.submit entry
+    assert view["signatory"]["authority"] == PRESERVATION["requesting_authority"]
+
+
+def test_an_incoming_request_is_the_partners_to_this_node() -> None:
+    view = request_view(as_document("incoming"))
+    assert view["parties"] == [("Requesting authority", "PHAROS (FR)"),
+                               ("Requested authority", "UK Central Authority (GB)")]
+    assert view["signatory"]["authority"] == ""  # this node does not sign the partner's request
+
+
+def test_a_draft_says_not_submitted() -> None:
+    req = as_document("outgoing", state="draft")
+    req["timeline"] = req["timeline"][:1]
+    assert request_view(req)["submitted_at"] == "not submitted"
+
+
+def test_history_shows_a_move_only_where_there_is_one() -> None:
+    text = pdf_text(render_pdf(as_document("outgoing")))
+    assert "request.create by cli:lan 2026" in text  # no dangling arrow
+    assert "request.submit by cli:lan -> submitted" in text
+
+
+# --- one view, two renderings: they say the same ---------------------------------------------------
+
+
+def html_text(html: str) -> str:
+    body = html[html.index("<body>"):]
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def shown_texts(view: dict[str, Any]) -> list[str]:
+    """Every text the view asks both renderings to print."""
+    texts = [view["title"], view["id"], view["type"], view["channel"], view["state"], view["type_citation"],
+             view["type_text"], view["created_at"], view["submitted_at"], *view["footer"]]
+    for label, party in view["parties"]:
+        texts += [label, party]
+    for f in view["fields"]:
+        texts += [f["label"], f["rule"], f["citation"], f["rule_text"], *f["problems"],
+                  f["marker"] if f["absent"] else f["value"]]
+    texts += view["other_problems"]
+    d = view["decision"]
+    if d:
+        texts += [d["outcome"], *d["conditions"]]
+        for r in d["reasons"]:
+            texts += [r["code"], r["effect"], r["citation"], r["text"], r["detail"]]
+    for dl in view["deadlines"]:
+        texts += [dl["label"], dl["due_at"], dl["rule"], dl["citation"]]
+    for t in view["timeline"]:
+        texts += [t["ts"], t["action"], t["actor"], t["state"]]
+    texts += list(view["signatory"].values())
+    return [" ".join(line.split()) for t in texts for line in t.splitlines() if line.strip()]
+
+
+FULL = make_request("preservation", dict(PRESERVATION, no_such_field="x"), decision=DECISION, deadlines=DEADLINES,
+                    signatory={"name": "Trần Thị B", "title": "Prosecutor", "date": "Paris, 2 March 2026"})
+BARE = make_request("mla", {}, decision=dict(DECISION, reasons=[], conditions=[]))
+
+
+@pytest.mark.parametrize("req", [FULL, BARE, make_request("emergency")], ids=["full", "bare", "undecided"])
+def test_html_and_pdf_print_every_text_of_the_view(req: dict[str, Any]) -> None:
+    """The wording of the form (headings, captions, empty states) and every value come from
+    the view: neither rendering may leave one out, so they cannot drift apart."""
+    view = request_view(req)
+    html, pdf = html_text(render_html(req)).lower(), pdf_text(render_pdf(req)).lower()
+    for text in shown_texts(view):
+        assert text.lower() in html, f"HTML lacks {text!r}"
+        assert text.lower() in pdf, f"PDF lacks {text!r}"
+    labels = dict(view["labels"])
+    unused = {"no_decision"} if req["decision"] else {"no_rule", "outcome", "reviewer_required", "rule",
+                                                      "effect", "reason", "condition"}
+    if req["deadlines"]:
+        unused.add("no_deadlines")
+    else:
+        unused |= {"deadline", "due"}
+    if not view["other_problems"]:
+        unused.add("other_problems")
+    if not (req["decision"] or {}).get("reasons"):
+        unused |= {"rule", "effect", "reason"}
+    if not (req["decision"] or {}).get("conditions"):
+        unused.add("condition")
+    if not (req["decision"] or {}).get("reviewer_required"):
+        unused.add("reviewer_required")
+    if (req["decision"] or {}).get("reasons"):
+        unused.add("no_rule")
+    for key, label in labels.items():
+        if key in unused or key in ("field", "value", "basis", "time", "action", "effect", "rule", "reason"):
+            continue  # column headings of the HTML tables; the PDF lays those rows out as lines
+        assert label.lower() in html, f"HTML lacks the label {label!r}"
+        assert label.lower() in pdf, f"PDF lacks the label {label!r}"

@@ -44,26 +44,6 @@ class ProblemDetails(BaseModel):
     rule_text: str | None = None
 
 
-def _documented(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
-
-
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented("The body could not be read"),
-    401: _documented("No token, or a token that is unknown, expired or revoked"),
-    403: _documented("The token's role may not do this, or a rule of the gate refused it"),
-    404: _documented("No such item (or none the token may see)"),
-    405: _documented("The path does not take this method"),
-    409: _documented("The item's state does not allow this (every allowed move named)"),
-    413: _documented("The body is larger than this node accepts"),
-    422: _documented("A field is missing or invalid (each named, with its rule and article)"),
-    500: _documented("This node could not complete the request; nothing was written"),
-    503: _documented("This node cannot take the item now; nothing was applied, try again"),
-}
-"""Every answer but success, documented once for every route: problem+json."""
-
-
 def problem(status: int, title: str, detail: str, *, instance: str | None = None,
             errors: list[dict[str, Any]] | None = None, rule: str | None = None,
             headers: dict[str, str] | None = None) -> JSONResponse:
@@ -92,23 +72,6 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     for p in parts:
         out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
     return out or "body"
-
-
-def document(app: FastAPI) -> None:
-    """Put ``ProblemDetails`` (which ``PROBLEM_RESPONSES`` names) into the OpenAPI document."""
-    plain = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = plain()
-            model = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
-            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            schemas.update(model.pop("$defs", {}))
-            schemas["ProblemDetails"] = model
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -15,6 +15,7 @@ from hanoi.cli import evidence as evidence_cli
 from hanoi.cli import ledger as ledger_cli
 from hanoi.cli import media as media_cli
 from hanoi.cli import members as members_cli
+from hanoi.cli import node as node_cli
 from hanoi.cli import outbox as outbox_cli
 from hanoi.cli import peers as peers_cli
 from hanoi.cli import policy as policy_cli
@@ -57,7 +58,9 @@ app.add_typer(peers_cli.app, name="peers")
 app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(media_cli.app, name="media")
 app.add_typer(users_cli.app, name="users")
+app.add_typer(node_cli.app, name="node")
 app.command("hash")(media_cli.hash_command)
+app.command("offences")(node_cli.offences_command)
 
 
 @app.callback()

@@ -67,27 +67,30 @@ def show(
 
 @app.command("deliver")
 def deliver(
-    once: Annotated[bool, typer.Option("--once", help="One round, then exit")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Keep delivering, a round whenever rows are due, "
+                                                        "until stopped (Ctrl-C)")] = False,
     limit: Annotated[int, typer.Option(help="Rows per round")] = 200,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text (with --once)")] = False,
+    once: Annotated[bool, typer.Option("--once", hidden=True, help="One round (the default now)")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Deliver due rows now (`hanoi serve` does this in the background)."""
+    """Deliver the rows due now, one round, and say what became of them (`hanoi serve`, or
+    --watch, keeps delivering in the background)."""
     import threading
 
-    if as_json and not once:
-        raise UsageProblem("--json needs --once: without it, delivery runs until stopped")
+    if watch and (once or as_json):
+        raise UsageProblem("--watch runs until stopped: it takes neither --once nor --json")
     node = open_node()
-    if once:
+    if not watch:
         with outbox.make_client() as client:
             n = outbox.deliver_due(node, limit=limit, client=client)
         if as_json:
             print_json({"handled": n, "counts": outbox.counts(node)})
             return
         console.print(f"{n} row(s) handled; " +
-                      ", ".join(f"{c} {s}" for s, c in outbox.counts(node).items() if c))
+                      (", ".join(f"{c} {s}" for s, c in outbox.counts(node).items() if c) or "the outbox is empty"))
         return
     stop = threading.Event()
-    console.print("delivering (Ctrl-C to stop)")
+    console.print("delivering until stopped (Ctrl-C)")
     try:
         outbox.run_worker(node, stop, limit=limit)
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from rich.prompt import Confirm, Prompt
 
 from hanoi.cli.common import (
     JsonFlag,
+    UsageProblem,
     actor,
     cell,
     console,
@@ -26,7 +28,7 @@ from hanoi.cli.common import (
 from hanoi.core.citations import RULES
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.node.tokens import parse_duration
-from hanoi.requests import contents, service
+from hanoi.requests import contents, samples, service
 
 app = typer.Typer(help="Cooperation requests under Chapter V of the Convention.", no_args_is_help=True)
 
@@ -34,6 +36,7 @@ RequestId = Annotated[str, typer.Argument(help="The request's id, e.g. GB-2026-1
 OFFENCE_HELP = "The offence code, e.g. UNCC-13 (fraud); `hanoi offences` lists them"
 OFFENCE_FIELD = "offence_code"  # the request field the --offence option sets
 
+FORM_FORMATS = {".pdf": "pdf", ".html": "html", ".htm": "html"}  # what `render -o FILE` can write
 STATE_STYLE = {"draft": "dim", "refused": "red", "withdrawn": "dim", "expired": "red", "executed": "green",
                "partially-executed": "yellow", "preserved": "cyan", "extended": "cyan"}
 
@@ -120,9 +123,12 @@ def new(
     via: Annotated[str | None, typer.Option(help="How an incoming request arrived (e-mail, fax...)")] = None,
     profile: Annotated[list[str] | None, typer.Option(help="Deadline profile of the partner agreement")] = None,
     offence: Annotated[str | None, typer.Option("--offence", help=OFFENCE_HELP + " (overrides the file's)")] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the new request's id (for "
+                                                              "scripts: ID=$(hanoi requests new ... -q))")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Draft a request: from a file, or by answering a prompt for each field."""
+    """Draft a request: from a file (`hanoi requests template` writes one), or by answering a
+    prompt for each field."""
     if from_file is not None:
         doc = _document(from_file, type_)
         if offence:
@@ -154,6 +160,9 @@ def new(
     if profile:
         doc["deadline_profiles"] = profile
     shown = service.create(open_node(), actor(), doc)
+    if quiet and not as_json:
+        console.print(shown["id"])
+        return
     _out(shown, as_json)
     missing = [r for r in shown["checklist"] if not r["ok"]]
     if missing and not as_json:
@@ -208,8 +217,37 @@ def _typed(name: str, value: str) -> Any:
 
 @app.command("submit")
 def submit(request_id: RequestId, as_json: JsonFlag = False) -> None:
-    """Check completeness, run the safeguards gate, and submit."""
-    _out(service.submit(open_node(), actor(), request_id), as_json)
+    """Check completeness, run the safeguards gate, and submit; say how it reaches the partner
+    (through federation, or not at all when the partner has no endpoint)."""
+    shown = service.submit(open_node(), actor(), request_id)
+    _out(shown, as_json)
+    if not as_json:
+        delivery = shown["delivery"]
+        console.print(styled(("" if delivery["federated"] else "note: ", "bold yellow"), delivery["detail"]))
+
+
+@app.command("template")
+def template(
+    type_: Annotated[str, typer.Option("--type", help=", ".join(contents.REQUEST_TYPES))],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: standard "
+                                                                       "output)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A request file to fill in: every field of the type's form with a comment citing its
+    article and a sample value that validates (optional fields commented out)."""
+    contents.request_type(type_, "type")
+    now = datetime.now(UTC)  # the sample deadline lies ahead of it; no node is needed
+    text = samples.template(type_, now)
+    if as_json:
+        given, optional = samples.sample_fields(type_, now)
+        print_json({"type": type_, "fields": given, "optional": optional,
+                    "form": contents.describe_fields(type_), "yaml": text})
+        return
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {output}: fill it in, then hanoi requests validate --from {output}")
 
 
 @app.command("show")
@@ -293,14 +331,32 @@ def respond(
     kind: Annotated[str | None, typer.Option(help="executed, partially-executed, refused, postponed")] = None,
     ground: Annotated[list[str] | None, typer.Option(help="Refusal ground code (repeatable)")] = None,
     reason: Annotated[str | None, typer.Option(help="The reasons given (a refusal must give them)")] = None,
+    evidence: Annotated[list[str] | None, typer.Option(help="A file attached with `hanoi evidence add`, "
+                                                            "handed over with the response (repeatable)")] = None,
     from_file: Annotated[Path | None, typer.Option("--from", help="YAML or JSON response")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Respond: executed / partially executed with evidence; refused with grounds; postponed."""
+    """Respond: executed / partially executed with evidence; refused with grounds (for most
+    types after `event ID consult`, Art. 40(~28)); postponed."""
     data: dict[str, Any] = dict(load_file(from_file) or {}) if from_file else {}
     given = {"kind": kind, "grounds": ground, "reason": reason}
     data.update({k: v for k, v in given.items() if v})
-    _out(service.respond(open_node(), actor(), request_id, data), as_json)
+    node = open_node()
+    if evidence:
+        data["evidence"] = [*data.get("evidence", []), *_attached(node, request_id, evidence)]
+    _out(service.respond(node, actor(), request_id, data), as_json)
+
+
+def _attached(node: Any, request_id: str, names: list[str]) -> list[dict[str, Any]]:
+    """The evidence items of a response, from the names of files attached to the request."""
+    attached = {e["name"]: e for e in service.show(node, request_id)["evidence"]}
+    missing = [n for n in names if n not in attached]
+    if missing:
+        raise InvalidInput("evidence must be attached to the request before it is handed over",
+                           [Problem("evidence", f"{n!r} is not attached (hanoi evidence add {request_id} "
+                                    "FILE)", "RESPONSE-EVIDENCE") for n in missing])
+    return [{k: attached[n][k] for k in ("name", "sha256", "media_type", "size", "description")}
+            for n in names]
 
 
 @app.command("review")
@@ -364,11 +420,17 @@ def due(
 @app.command("render")
 def render(
     request_id: RequestId,
-    output: Annotated[Path, typer.Option("-o", "--output", help="file.html or file.pdf")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="file.html or file.pdf (the extension "
+                                                                 "says which)")],
     as_json: JsonFlag = False,
 ) -> None:
-    """A printable form with every field and its citation, for signature and filing."""
-    data = service.render_form(open_node(), request_id, "pdf" if output.suffix.lower() == ".pdf" else "html")
+    """A printable form for signature and filing: both authorities, the submission time, every
+    field with its citation, the gate's decision, deadlines, history and a signature block."""
+    fmt = FORM_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise UsageProblem(f"cannot write {output.name!r}: the form is written as "
+                           "a .pdf or an .html file (name the file so)")
+    data = service.render_form(open_node(), request_id, fmt)
     output.write_bytes(data)
     if as_json:
         print_json({"path": str(output), "bytes": len(data)})

@@ -66,6 +66,18 @@ def public_url(node: Node) -> str | None:
     return url.rstrip("/") if url else None
 
 
+def identity(node: Node) -> dict[str, Any]:
+    """What a partner needs to know this node by: its id, name, State and kind, its current
+    public key with the key's fingerprint (to confirm out of band), and where its signed
+    descriptor is served (None until a public URL is set)."""
+    c = node.config
+    url = public_url(node)
+    return {"node_id": c.node_id, "name": c.name, "country": c.country, "kind": c.kind,
+            "key_id": c.key_id, "public_key": node.public_key_b64,
+            "fingerprint": keys.fingerprint(node.private_key.public_key()),
+            "public_url": url, "descriptor_url": url.rstrip("/") + DESCRIPTOR_PATH if url else None}
+
+
 def _time(text: str | None, default: datetime) -> datetime:
     return parse_time(text) if text else default
 

@@ -1,10 +1,19 @@
 """A printable request, for signature and filing: HTML (Jinja2) and PDF (fpdf2).
 
-Both renderings come from one view (``request_view``): the request type with its article,
-then every field of that type in form order with its value, or a visible ``MISSING`` marker
+Both renderings lay out one view (``request_view``), which holds every text either prints,
+the fixed wording included (``LABELS``: headings, captions, what an empty section says): the
+request type with its article; the requesting and requested authorities and the submission
+time; every field of that type in form order with its value, or a visible ``MISSING`` marker
 for a required field left empty, and the rule that asks for it (code, citation, text); the
 safeguards decision with every reason and its citation; the deadlines; the history; and a
-signature block with room for a seal. HTML is autoescaped throughout.
+signature block with room for a seal. The renderings only place those texts, so they cannot
+say different things; ``tests/unit/test_render.py`` holds both to every text of the view.
+HTML is autoescaped throughout.
+
+Why not one HTML template fed to fpdf2's ``write_html``: it takes one text per table cell (no
+value with its problems beneath, no citation with its text), drops colours inside cells,
+justifies cell text and does not shape right-to-left scripts. Laying the PDF out by hand
+from the same view keeps the form legible in every script.
 
 The PDF needs a Unicode font, as requests carry names in any script. It uses DejaVu Sans from
 the usual system locations (Debian's ``fonts-dejavu-core`` on our machines) or a TTF passed as
@@ -39,6 +48,25 @@ from hanoi.requests.contents import REQUEST_TYPES, fields_for
 
 MISSING = "MISSING"
 NOT_GIVEN = "not given"
+NOT_SUBMITTED = "not submitted"
+SUBMIT_ACTION = "request.submit"
+
+# The fixed wording of the form, in one place for both renderings.
+LABELS: dict[str, str] = {
+    "request": "Request", "state": "State", "type": "Type", "channel": "Channel",
+    "requesting": "Requesting authority", "requested": "Requested authority",
+    "created": "Created", "submitted": "Submitted",
+    "contents": "Contents of the request", "field": "Field", "value": "Value",
+    "basis": "Legal basis", "required": "(required)", "other_problems": "Other problems",
+    "decision": "Safeguards decision", "outcome": "Outcome",
+    "reviewer_required": "(a named reviewer is required)", "no_decision": "No decision recorded yet.",
+    "no_rule": "No rule fired.", "rule": "Rule", "effect": "Effect", "reason": "Reason",
+    "condition": "Condition",
+    "deadlines": "Deadlines", "deadline": "Deadline", "due": "Due", "no_deadlines": "No deadlines.",
+    "history": "History", "time": "Time", "action": "Action", "by": "By",
+    "signature": "Signature", "name": "Name", "title": "Title", "authority": "Authority",
+    "place_date": "Place and date", "seal": "Official seal",
+}
 
 # Where a Unicode TTF is found on common systems: (regular, bold). First match wins.
 FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
@@ -101,6 +129,38 @@ def _party(request: Mapping[str, Any], *keys: str) -> str:
     return NOT_GIVEN
 
 
+def _sides(request: Mapping[str, Any]) -> tuple[str, str]:
+    """(requesting, requested): as given, else from the direction: an outgoing request is this
+    node's (``node``) to its ``partner``, an incoming one the partner's to this node."""
+    given = {"requester", "requesting_member", "sender", "recipient", "requested_member"}
+    if given & set(request) or request.get("direction") not in ("outgoing", "incoming"):
+        return (_party(request, "requester", "requesting_member", "sender"),
+                _party(request, "recipient", "requested_member"))
+    ours, theirs = _party(request, "node"), _party(request, "partner")
+    return (ours, theirs) if request["direction"] == "outgoing" else (theirs, ours)
+
+
+def _submitted_at(request: Mapping[str, Any]) -> str:
+    """When the request was submitted: as given, else its ``request.submit`` ledger entry."""
+    given = _text(request.get("submitted_at") or "")
+    if given:
+        return given
+    for t in request.get("timeline") or []:
+        if isinstance(t, Mapping) and t.get("action") == SUBMIT_ACTION and t.get("ts"):
+            return _text(t["ts"])
+    return NOT_SUBMITTED
+
+
+def _signatory(request: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, str]:
+    """The signature block: as given; an outgoing request is signed for its requesting
+    authority, so that line is filled in from the form."""
+    sig = dict(request.get("signatory") or {})
+    authority = values.get("requesting_authority")
+    if not sig.get("authority") and request.get("direction") == "outgoing" and isinstance(authority, str):
+        sig["authority"] = authority
+    return {k: _text(sig.get(k) or "") for k in ("name", "title", "authority", "date")}
+
+
 def _problem_text(p: Any) -> str:
     if isinstance(p, Mapping):
         cite = f" [{p.get('rule')}, {p.get('citation')}]" if p.get("rule") else ""
@@ -112,8 +172,10 @@ def request_view(request: Mapping[str, Any]) -> dict[str, Any]:
     """Everything both renderings show, as plain texts (not escaped: the renderers escape).
 
     ``request`` holds ``id``, ``type``, ``state``, ``requester`` and ``recipient`` (each
-    ``{name, country}`` or a text; ``requesting_member`` / ``requested_member`` are read too),
-    ``created_at``, ``submitted_at``, ``fields``, optionally ``checklist`` (from
+    ``{name, country}`` or a text; ``requesting_member`` / ``requested_member`` are read too;
+    without them, ``direction`` with ``node`` and ``partner`` say who asks whom, as
+    ``service.document`` gives them), ``created_at``, ``submitted_at`` (else the time of the
+    ``request.submit`` entry of ``timeline``), ``fields``, optionally ``checklist`` (from
     ``contents.checklist``), ``decision`` (``Decision.as_dict()``), ``timeline``
     (``[{ts, action, actor, state}]``), ``deadlines`` (``Deadline.as_dict()`` or
     ``status(now)``) and ``signatory`` (``{name, title, authority, date}`` to pre-fill the
@@ -159,7 +221,7 @@ def request_view(request: Mapping[str, Any]) -> dict[str, Any]:
         {k: _text(t.get(k)) for k in ("ts", "action", "actor", "state")}
         for t in request.get("timeline") or [] if isinstance(t, Mapping)
     ]
-    sig = request.get("signatory") or {}
+    requesting, requested = _sides(request)
     lang = values.get("language")
     return {
         "id": _text(request.get("id")),
@@ -171,18 +233,16 @@ def request_view(request: Mapping[str, Any]) -> dict[str, Any]:
         "channel": rtype.channel,
         "state": _text(request.get("state") or ""),
         "language": lang if isinstance(lang, str) and lang.strip() else "en",
-        "parties": [
-            ("Requesting", _party(request, "requester", "requesting_member", "sender")),
-            ("Requested", _party(request, "recipient", "requested_member")),
-        ],
+        "labels": LABELS,
+        "parties": [(LABELS["requesting"], requesting), (LABELS["requested"], requested)],
         "created_at": _text(request.get("created_at") or ""),
-        "submitted_at": _text(request.get("submitted_at") or "") or "not submitted",
+        "submitted_at": _submitted_at(request),
         "fields": fields,
         "other_problems": other,
         "decision": _decision_view(decision) if isinstance(decision, Mapping) else None,
         "deadlines": deadlines,
         "timeline": timeline,
-        "signatory": {k: _text(sig.get(k) or "") for k in ("name", "title", "authority", "date")},
+        "signatory": _signatory(request, values),
         "footer": [
             f"Request {_text(request.get('id'))} - {rtype.label}. Legal bases cite the UN "
             "Convention against Cybercrime (UNCC) and neighbouring instruments; paragraph "
@@ -399,19 +459,20 @@ def _strings(value: Any) -> Iterable[str]:
 
 def _pdf_body(w: _Writer, v: Mapping[str, Any]) -> None:
     pdf = w.pdf
+    L = v["labels"]
     w.para(v["title"], 15, "B")
     w.para(f"{v['type_citation']} ({v['type_rule']}): {v['type_text']}", 8.5, color=70)
     pdf.ln(1)
-    w.para(f"Request: {v['id']}    State: {v['state']}    Type: {v['type']}    "
-           f"Channel: {v['channel']}", 10, "B")
+    w.para(f"{L['request']}: {v['id']}    {L['state']}: {v['state']}    {L['type']}: {v['type']}    "
+           f"{L['channel']}: {v['channel']}", 10, "B")
     for label, party in v["parties"]:
         w.para(f"{label}: {party}")
-    w.para(f"Created: {v['created_at']}    Submitted: {v['submitted_at']}")
+    w.para(f"{L['created']}: {v['created_at']}    {L['submitted']}: {v['submitted_at']}")
 
-    w.heading("Contents of the request")
+    w.heading(L["contents"])
     red = (170, 0, 0)
     for f in v["fields"]:
-        w.para(f["label"] + (" (required)" if f["required"] else ""), 10, "B")
+        w.para(f["label"] + (f" {L['required']}" if f["required"] else ""), 10, "B")
         if f["missing"]:
             w.para(f["marker"], 10, "B", color=red, indent=4)
         elif f["absent"]:
@@ -423,61 +484,65 @@ def _pdf_body(w: _Writer, v: Mapping[str, Any]) -> None:
         w.para(f"{f['rule']} - {f['citation']}: {f['rule_text']}", 8, color=80, indent=4)
         pdf.ln(1.2)
     if v["other_problems"]:
-        w.para("Other problems", 10, "B")
+        w.para(L["other_problems"], 10, "B")
         for p in v["other_problems"]:
             w.para(p, 8.5, indent=4)
 
-    w.heading("Safeguards decision")
+    w.heading(L["decision"])
     d = v["decision"]
     if d is None:
-        w.para("No decision recorded yet.", color=100)
+        w.para(L["no_decision"], color=100)
     else:
-        w.para(f"Outcome: {d['outcome'].upper()}"
-               + (" (a named reviewer is required)" if d["reviewer_required"] else ""), 10, "B")
+        w.para(f"{L['outcome']}: {d['outcome'].upper()}"
+               + (f" {L['reviewer_required']}" if d["reviewer_required"] else ""), 10, "B")
         if not d["reasons"]:
-            w.para("No rule fired.")
+            w.para(L["no_rule"])
         for r in d["reasons"]:
             w.para(f"{r['code']} ({r['effect']}) - {r['citation']}", 9.5, "B", indent=4)
             w.para(r["text"] + (f" {r['detail']}" if r["detail"] else ""), 9, indent=8)
         for c in d["conditions"]:
-            w.para(f"Condition: {c}", 9, indent=4)
+            w.para(f"{L['condition']}: {c}", 9, indent=4)
 
-    w.heading("Deadlines")
+    w.heading(L["deadlines"])
     if not v["deadlines"]:
-        w.para("No deadlines.", color=100)
+        w.para(L["no_deadlines"], color=100)
     for dl in v["deadlines"]:
         state = f" [{dl['state']}]" if dl["state"] else ""
-        w.para(f"{dl['label']}: due {dl['due_at']}{state} - {dl['rule']}, {dl['citation']}", 9.5)
+        w.para(f"{dl['label']}: {L['due']} {dl['due_at']}{state} - {dl['rule']}, {dl['citation']}", 9.5)
 
     if v["timeline"]:
-        w.heading("History")
+        w.heading(L["history"])
         for t in v["timeline"]:
-            w.para(f"{t['ts']}  {t['action']}  by {t['actor']}  -> {t['state']}", 9)
+            moved = f"  -> {t['state']}" if t["state"] else ""
+            w.para(f"{t['ts']}  {t['action']}  {L['by'].lower()} {t['actor']}{moved}", 9)
 
     if pdf.get_y() > pdf.h - 95:
         pdf.add_page()
-    w.heading("Signature")
+    w.heading(L["signature"])
     s = v["signatory"]
-    for label, value in (("Name", s["name"]), ("Title", s["title"]),
-                         ("Authority", s["authority"]), ("Place and date", s["date"])):
+    top = pdf.get_y()
+    for label, value in ((L["name"], s["name"]), (L["title"], s["title"]),
+                         (L["authority"], s["authority"]), (L["place_date"], s["date"])):
         pdf.set_font(pdf.family, "", 10)
         pdf.cell(35, 9, w.t(f"{label}:"))
         x = pdf.get_x()
-        pdf.cell(90, 9, w.t(value))
-        pdf.line(x, pdf.get_y() + 8, x + 90, pdf.get_y() + 8)
-        pdf.ln(10)
-    pdf.cell(35, 14, "Signature:")
+        # A long authority folds onto more lines above its rule rather than running past it.
+        pdf.multi_cell(90, 4.5, w.t(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT) if value \
+            else pdf.ln(9)
+        pdf.line(x, pdf.get_y() + 1, x + 90, pdf.get_y() + 1)
+        pdf.ln(3)
+    pdf.cell(35, 14, w.t(f"{L['signature']}:"))
     x = pdf.get_x()
     pdf.line(x, pdf.get_y() + 13, x + 90, pdf.get_y() + 13)
-    seal_x, seal_y = pdf.w - pdf.r_margin - 40, pdf.get_y() - 40
+    seal_x, seal_y = pdf.w - pdf.r_margin - 40, top
     pdf.set_draw_color(120)
     pdf.set_dash_pattern(dash=1.5, gap=1.5)
     pdf.rect(seal_x, seal_y, 40, 40)
     pdf.set_dash_pattern()
     pdf.set_xy(seal_x, seal_y + 18)
     pdf.set_font(pdf.family, "", 8)
-    pdf.cell(40, 4, "Official seal", align="C")
-    pdf.set_xy(pdf.l_margin, seal_y + 45)
+    pdf.cell(40, 4, w.t(L["seal"]), align="C")
+    pdf.set_xy(pdf.l_margin, max(seal_y + 45, pdf.get_y() + 20))
 
 
 @lru_cache(maxsize=1)

@@ -38,6 +38,18 @@ def notify(uow: Work, row: dict[str, Any], item_type: str, payload: dict[str, An
                           payload={"ref": rows.ref_of(row), **payload}, subject=rows.subject(row["id"]))
 
 
+def delivery(partner: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """How what is queued for ``partner`` reaches it: through federation when it is a peer (it
+    has an endpoint), otherwise not at all: the request must then go by another channel."""
+    if partner.get("endpoint"):
+        return {"federated": True, "endpoint": partner["endpoint"],
+                "detail": f"queued for {partner['id']} at {partner['endpoint']} (hanoi outbox shows its delivery)"}
+    return {"federated": False, "endpoint": None,
+            "detail": f"{partner['id']} has no endpoint: nothing will be delivered to it; send the signed "
+                      f"form (hanoi requests render {request_id} -o form.pdf) by another channel, or peer with its "
+                      "node (hanoi peers add URL)"}
+
+
 def notify_submit(uow: Work, row: dict[str, Any]) -> None:
     notify(uow, row, REQUEST_SUBMIT, {"type": row["type"], "fields": row["fields"],
                                       "deadline_profiles": row["deadline_profiles"]})

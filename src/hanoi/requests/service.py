@@ -56,7 +56,8 @@ def _public(row: dict[str, Any], partner: dict[str, Any] | None, now: datetime) 
     }
     if partner is not None:
         out["partner"] = {"id": partner["id"], "name": partner["name"], "country": partner["country"],
-                          "standing": partner["standing"], "languages": partner["languages"]}
+                          "standing": partner["standing"], "languages": partner["languages"],
+                          "endpoint": partner["endpoint"]}
     out["preservation"] = (PreservationTerm.from_dict(row["preservation"]).status(now)
                            if row["preservation"] else None)
     out["deadlines"] = [d.status(now) for d in _deadlines(row)]
@@ -348,7 +349,7 @@ def submit(node: Node, actor: str, request_id: str) -> dict[str, Any]:
         move(uow, row, Event.SUBMIT, {})
         follow_up_links(uow, row)
         send.notify_submit(uow, row)
-    return show(node, request_id)
+    return {**show(node, request_id), "delivery": send.delivery(partner, request_id)}
 
 
 EVENT_FIELDS = {"via", "note", "reason", "days", "preserved_at"}

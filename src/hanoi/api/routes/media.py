@@ -13,7 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 
 from hanoi.api.deps import current_principal, get_node, require
+from hanoi.api.openapi import documented
 from hanoi.api.params import RowId, one_of
+from hanoi.api.schemas import media as M
 from hanoi.core.errors import Forbidden, invalid
 from hanoi.core.roles import Permission, allows, roles_with
 from hanoi.media import matching, model, read_model, service
@@ -54,22 +56,26 @@ def _object(body: Any) -> dict[str, Any]:
 
 @router.post("/lists", status_code=201, summary="Create a hash list (category, threshold, TLP, "
                                                 "named recipients, spike rule)")
+@documented(body=M.HashListSettings, returns=M.HashList)
 def create_list(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
     return service.create_list(node, who.actor, _object(body))
 
 
 @router.get("/lists", summary="Every hash list, with counts by status")
+@documented(returns=list[M.HashList])
 def list_lists(_: Principal = READ, node: Node = NODE) -> list[dict[str, Any]]:
     return service.list_lists(node)
 
 
 @router.get("/lists/{list_id}", summary="A hash list")
+@documented(returns=M.HashList)
 def show_list(list_id: str, _: Principal = READ, node: Node = NODE) -> dict[str, Any]:
     return service.show_list(node, list_id)
 
 
 @router.patch("/lists/{list_id}", summary="Change a list's name, threshold, TLP, recipients or "
                                           "spike rule")
+@documented(body=M.HashListSettings, returns=M.HashList)
 def update_list(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
                 node: Node = NODE) -> dict[str, Any]:
     return service.update_list(node, who.actor, list_id, _object(body))
@@ -77,6 +83,7 @@ def update_list(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
 
 @router.post("/lists/{list_id}/hashes", status_code=201,
              summary="Submit up to 10,000 hashes (all or nothing), each with its case reference")
+@documented(body=M.HashSubmission, returns=M.HashesStored)
 def submit(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
@@ -84,6 +91,7 @@ def submit(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
 
 
 @router.get("/lists/{list_id}/hashes", summary="The hashes of a list")
+@documented(returns=list[M.ListedHash])
 def list_hashes(list_id: str, status: str | None = one_of(model.STATUSES, "Only hashes in this status"),
                 case_ref: str | None = None,
                 limit: int = Query(1000, ge=1, le=10_000), _: Principal = READ,
@@ -93,6 +101,7 @@ def list_hashes(list_id: str, status: str | None = one_of(model.STATUSES, "Only 
 
 @router.post("/lists/{list_id}/distribute",
              summary="Pass the list to a member through the gate (standing, TLP) and federation")
+@documented(body=M.Distribution, returns=dict[str, Any])
 def distribute(list_id: str, body: Any = ANY_OBJECT, who: Principal = WRITE,
                node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
@@ -110,6 +119,7 @@ def show_hash(hash_id: RowId, _: Principal = READ, node: Node = NODE) -> dict[st
 @router.post("/hashes/withdraw",
              summary="Withdraw or delete hashes (by id, or a case in a list); every member that "
                      "received them is told to drop them")
+@documented(body=M.Withdrawal, returns=dict[str, Any])
 def withdraw(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
     return service.withdraw(node, who.actor, hash_ids=b.get("hash_ids"), list_id=b.get("list_id"),
@@ -118,6 +128,7 @@ def withdraw(body: Any = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) 
 
 
 @router.post("/hashes/{hash_id:int}/review", summary="Release or withdraw a quarantined hash")
+@documented(body=M.QuarantineReview, returns=dict[str, Any])
 def review(hash_id: RowId, body: Any = ANY_OBJECT, who: Principal = WRITE,
            node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
@@ -126,12 +137,14 @@ def review(hash_id: RowId, body: Any = ANY_OBJECT, who: Principal = WRITE,
 
 @router.post("/match", summary="Match up to 10,000 hashes: MD5 / SHA-256 exactly, PDQ within each "
                                "list's threshold, dihedral groups of 8")
+@documented(body=M.MatchQuery, returns=M.MatchResult)
 def match(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
     return matching.match(node, who.actor, member_id=who.member_id, **_object(body))
 
 
 @router.post("/feedback", status_code=201,
              summary="Verdicts on matches: confirmed, false-positive or not-violating")
+@documented(body=M.VerdictBatch | M.Verdict, returns=M.VerdictsRecorded)
 def feedback(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
     b = _object(body)
     return matching.feedback(node, who.actor, b.get("items", b if "match_id" in b else None),

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.openapi import documented
+from hanoi.api.schemas.platform import Assessment, Member
 from hanoi.core.roles import Permission
 from hanoi.node import members
 from hanoi.node.runtime import Node
@@ -60,34 +62,39 @@ class MemberIn(Strict):
     assessment: AssessmentIn | None = None
 
 
-@router.get("", summary="List members")
+@router.get("", name="list", summary="List members")
+@documented(returns=list[Member])
 def list_members(standing: str | None = None, country: str | None = None, kind: str | None = None,
                  _: Principal = Depends(require(Permission.MEMBERS_READ)),
                  node: Node = Depends(get_node)) -> list[dict[str, Any]]:
     return members.list_members(node, standing=standing, country=country, kind=kind)
 
 
-@router.post("", status_code=201, summary="Register a member")
+@router.post("", status_code=201, name="add", summary="Register a member")
+@documented(returns=Member)
 def add_member(body: MemberIn, who: Principal = Depends(require(Permission.MEMBERS_WRITE)),
                node: Node = Depends(get_node)) -> dict[str, Any]:
     return members.add(node, who.actor, body.model_dump(exclude_none=True))
 
 
-@router.get("/{member_id}", summary="A member with its keys and assessment history")
+@router.get("/{member_id}", name="show", summary="A member with its keys and assessment history")
+@documented(returns=Member)
 def show_member(member_id: str, _: Principal = Depends(require(Permission.MEMBERS_READ)),
                 node: Node = Depends(get_node)) -> dict[str, Any]:
     return members.show(node, member_id)
 
 
-@router.post("/{member_id}/assessments", status_code=201,
+@router.post("/{member_id}/assessments", status_code=201, name="assess",
              summary="Record a safeguards assessment (the only way a standing changes)")
+@documented(returns=Member)
 def assess_member(member_id: str, body: AssessmentIn,
                   who: Principal = Depends(require(Permission.MEMBERS_ASSESS)),
                   node: Node = Depends(get_node)) -> dict[str, Any]:
     return members.assess(node, who.actor, member_id, body.model_dump(exclude_none=True))
 
 
-@router.get("/{member_id}/assessments", summary="Assessment history")
+@router.get("/{member_id}/assessments", name="assessments", summary="Assessment history")
+@documented(returns=list[Assessment])
 def assessment_history(member_id: str, _: Principal = Depends(require(Permission.MEMBERS_READ)),
                        node: Node = Depends(get_node)) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = members.show(node, member_id)["assessments"]
@@ -95,6 +102,7 @@ def assessment_history(member_id: str, _: Principal = Depends(require(Permission
 
 
 @router.post("/{member_id}/keys", status_code=201, summary="Add a public key (rotation)")
+@documented(returns=Member)
 def add_key(member_id: str, body: KeyIn, who: Principal = Depends(require(Permission.MEMBERS_WRITE)),
             node: Node = Depends(get_node)) -> dict[str, Any]:
     return members.add_key(node, who.actor, member_id, body.model_dump(exclude_none=True))
@@ -105,6 +113,7 @@ class ExpireIn(Strict):
 
 
 @router.post("/{member_id}/keys/{kid}/expire", summary="End a key's validity window")
+@documented(returns=Member)
 def expire_key(member_id: str, kid: str, body: ExpireIn,
                who: Principal = Depends(require(Permission.MEMBERS_WRITE)),
                node: Node = Depends(get_node)) -> dict[str, Any]:

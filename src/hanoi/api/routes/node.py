@@ -7,7 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from hanoi.api.deps import current_principal, get_node
-from hanoi.core import keys
+from hanoi.api.openapi import documented
+from hanoi.api.schemas.platform import Health, NodeIdentity, Offence
+from hanoi.core.offences import catalogue
+from hanoi.node import peers
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 
@@ -15,6 +18,7 @@ router = APIRouter(tags=["node"])
 
 
 @router.get("/health", summary="Liveness and database reachability (no token needed)")
+@documented(returns=Health)
 def health(node: Node = Depends(get_node)) -> dict[str, Any]:
     from sqlalchemy import text
 
@@ -23,12 +27,17 @@ def health(node: Node = Depends(get_node)) -> dict[str, Any]:
     return {"status": "ok", "node_id": node.node_id}
 
 
-@router.get("/node", summary="This node's identity")
+@router.get("/node", name="show", summary="This node's identity: id, public key and fingerprint, "
+            "descriptor URL (what to give a partner), and who is asking")
+@documented(returns=NodeIdentity)
 def whoami(principal: Principal = Depends(current_principal),
            node: Node = Depends(get_node)) -> dict[str, Any]:
-    c = node.config
-    return {"node_id": c.node_id, "name": c.name, "country": c.country, "kind": c.kind,
-            "key_id": c.key_id, "public_key": node.public_key_b64,
-            "fingerprint": keys.fingerprint(node.private_key.public_key()),
+    return {**peers.identity(node),
             "you": {"token_id": principal.token_id, "role": principal.role.value,
                     "member_id": principal.member_id}}
+
+
+@router.get("/offences", summary="The offence codes requests, signals and media hashes name, with their articles")
+@documented(returns=list[Offence])
+def offences(_: Principal = Depends(current_principal)) -> list[dict[str, Any]]:
+    return catalogue()

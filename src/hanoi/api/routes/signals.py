@@ -16,8 +16,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.openapi import documented
 from hanoi.api.params import RowId, one_of
 from hanoi.api.params import since as since_param
+from hanoi.api.schemas import signals as S
 from hanoi.core.errors import Forbidden, InvalidInput, Problem, invalid
 from hanoi.core.members import MEMBER_ID
 from hanoi.core.roles import Permission
@@ -48,6 +50,7 @@ def _json(value: Any, status: int = 200) -> Response:
 
 @router.post("", status_code=201, summary="Report signals: one report object, or {items: [...], "
              "best_effort} (at most 10,000)")
+@documented(body=S.SignalReport | S.SignalReportBatch, returns=S.ReportSummary)
 def report(body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE, node: Node = NODE) -> Any:
     data = dict(body)
     best_effort = data.pop("best_effort", False)
@@ -80,6 +83,7 @@ def _only_fields(body: dict[str, Any], allowed: set[str], problem: str) -> None:
 
 
 @router.post("/lookup", summary="Look up to 10,000 values; answered in order, through the gate")
+@documented(body=S.Lookup | list[str], returns=S.LookupResult)
 async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) -> Response:
     raw = await request.body()
     if not raw.strip():
@@ -100,30 +104,35 @@ async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) ->
     return _json(result)
 
 
-@router.get("/campaigns", summary="The campaign of a value: its signals and the links you may see")
+@router.get("/campaigns", name="campaign", summary="The campaign of a value: its signals and the links you may see")
+@documented(returns=S.Campaign)
 def campaign_q(value: str = Query(..., max_length=4096), type: str | None = TYPE,
                who: Principal = READ, node: Node = NODE) -> dict[str, Any]:
     return service.campaign(node, who, value, type_=type)
 
 
-@router.get("/campaigns/{value:path}", summary="The campaign of a value (value in the path)")
+@router.get("/campaigns/{value:path}", name="campaign_of", summary="The campaign of a value (value in the path)")
+@documented(returns=S.Campaign)
 def campaign(value: str, type: str | None = TYPE, who: Principal = READ,
              node: Node = NODE) -> dict[str, Any]:
     return service.campaign(node, who, value, type_=type)
 
 
 @router.post("/sightings", status_code=201, summary="Report a sighting of a signal (back to its sources)")
+@documented(body=S.Feedback, returns=S.FeedbackRecorded)
 def sighting(body: dict[str, Any] = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
     return service.feedback(node, who, "sighting", body)
 
 
 @router.post("/false-positives", status_code=201, summary="Report a false positive (back to its sources)")
+@documented(body=S.Feedback, returns=S.FeedbackRecorded)
 def false_positive(body: dict[str, Any] = ANY_OBJECT, who: Principal = MATCH,
                    node: Node = NODE) -> dict[str, Any]:
     return service.feedback(node, who, "false-positive", body)
 
 
 @router.get("/feedback", summary="Sightings and false positives of the signals you reported")
+@documented(returns=list[dict[str, Any]])
 def feedback(limit: int = Query(500, ge=1, le=5000), who: Principal = READ,
              node: Node = NODE) -> list[dict[str, Any]]:
     return service.feedback_for_source(node, who.member_id, limit=limit)
@@ -133,6 +142,8 @@ def feedback(limit: int = Query(500, ge=1, le=5000), who: Principal = READ,
              "format detected when not given); all or nothing unless best_effort; an entry without "
              "an offence code is classified by the table, else by `offence`, else stored not classified; "
              "importing the same document again updates its reports")
+@documented(body={"application/json": dict[str, Any], "application/octet-stream": bytes},  # CSV: the file
+            returns=S.ImportSummary)
 async def import_(request: Request, format: str | None = Query(None, max_length=8),
                   best_effort: bool = False, tlp: str | None = Query(None, max_length=16),
                   offence: str | None = Query(None, max_length=16, description="Offence code for entries "
@@ -180,6 +191,7 @@ def export(format: str = one_of(FORMATS, "stix, misp or csv", ...),
 
 @router.put("/reports/{report_id}/named", summary="Name the members this node lets receive an AMBER "
             "report (need-to-know); body {members: [...]} replaces the list; staff only")
+@documented(body=S.Named, returns=S.ReportRecord)
 def name_members(report_id: RowId, body: dict[str, Any] = ANY_OBJECT, who: Principal = WRITE,
                  node: Node = NODE) -> dict[str, Any]:
     _only_fields(body, {"members"}, "is not a field; send {members: [...]}")
@@ -190,6 +202,7 @@ def name_members(report_id: RowId, body: dict[str, Any] = ANY_OBJECT, who: Princ
 
 @router.post("/publish", status_code=202, summary="Queue reports for federated peers through the outbox "
              "(body {to?: [...], since?}); each peer gets what the gate allows; staff only")
+@documented(body=S.Publish, body_required=False, returns=S.Published)
 def publish(body: dict[str, Any] | None = OPTIONAL_OBJECT, who: Principal = WRITE,
             node: Node = NODE) -> dict[str, Any]:
     body = body or {}
@@ -200,7 +213,8 @@ def publish(body: dict[str, Any] | None = OPTIONAL_OBJECT, who: Principal = WRIT
     return service.publish_reports(node, who, to=body.get("to"), since=service.parse_since(since))
 
 
-@router.get("", summary="The newest reports you may see")
+@router.get("", name="list", summary="The newest reports you may see")
+@documented(returns=list[S.ReportRecord])
 def list_(type: str | None = TYPE, since: str | None = since_param(),
           limit: int = Query(100, ge=1, le=10_000),
           unclassified: bool = Query(False, description="Only reports without an offence code (staff: "

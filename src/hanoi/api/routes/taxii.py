@@ -34,9 +34,7 @@ class TaxiiResponse(JSONResponse):
     media_type = taxii.MEDIA_TYPE
 
 
-_TAXII_ERROR = {"type": "object", "required": ["title", "http_status"],
-                "properties": {"title": {"type": "string"}, "description": {"type": "string"},
-                               "http_status": {"type": "string"}}}
+_TAXII_ERROR = {"$ref": "#/components/schemas/TaxiiError"}  # api/schemas/common.py, added by api/openapi.py
 
 
 def _answers(description: str, *, problem_too: bool = False) -> dict[str, Any]:

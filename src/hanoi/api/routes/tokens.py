@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.openapi import documented
+from hanoi.api.schemas.platform import Token, TokenCreated
 from hanoi.core.roles import Permission
 from hanoi.node import tokens
 from hanoi.node.runtime import Node
@@ -24,7 +26,8 @@ class TokenIn(BaseModel):
     expires: str | None = Field(default=None, description="30m, 12h, 7d, 2w", max_length=16)
 
 
-@router.post("", status_code=201, summary="Create a token (its secret is shown once)")
+@router.post("", status_code=201, name="create", summary="Create a token (its secret is shown once)")
+@documented(returns=TokenCreated)
 def create_token(body: TokenIn, who: Principal = Depends(require(Permission.TOKENS_MANAGE)),
                  node: Node = Depends(get_node)) -> dict[str, Any]:
     secret, record = tokens.create(node, who.actor, name=body.name, role=body.role,
@@ -32,13 +35,15 @@ def create_token(body: TokenIn, who: Principal = Depends(require(Permission.TOKE
     return {**record, "token": secret}
 
 
-@router.get("", summary="List tokens (never their secrets)")
+@router.get("", name="list", summary="List tokens (never their secrets)")
+@documented(returns=list[Token])
 def list_tokens(_: Principal = Depends(require(Permission.TOKENS_MANAGE)),
                 node: Node = Depends(get_node)) -> list[dict[str, Any]]:
     return tokens.list_tokens(node)
 
 
-@router.delete("/{token_id}", summary="Revoke a token")
+@router.delete("/{token_id}", name="revoke", summary="Revoke a token")
+@documented(returns=Token)
 def revoke_token(token_id: str, who: Principal = Depends(require(Permission.TOKENS_MANAGE)),
                  node: Node = Depends(get_node)) -> dict[str, Any]:
     return tokens.revoke(node, who.actor, token_id)

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from hanoi.api.deps import get_node, require
+from hanoi.api.openapi import documented
+from hanoi.api.schemas.platform import User
 from hanoi.core.roles import Permission
 from hanoi.node import users
 from hanoi.node.runtime import Node
@@ -33,32 +35,37 @@ class PasswordIn(BaseModel):
     password: str = Field(max_length=users.PASSWORD_MAX)
 
 
-@router.post("", status_code=201, summary="Add a console user")
+@router.post("", status_code=201, name="add", summary="Add a console user")
+@documented(returns=User)
 def add_user(body: UserIn, who: Principal = Depends(require(Permission.USERS_MANAGE)),
              node: Node = Depends(get_node)) -> dict[str, Any]:
     return users.add_user(node, who.actor, username=body.username, role=body.role, password=body.password,
                           language=body.language, time_zone=body.time_zone)
 
 
-@router.get("", summary="List console users")
+@router.get("", name="list", summary="List console users")
+@documented(returns=list[User])
 def list_users(_: Principal = Depends(require(Permission.USERS_MANAGE)),
                node: Node = Depends(get_node)) -> list[dict[str, Any]]:
     return users.list_users(node)
 
 
-@router.get("/{username}", summary="One console user")
+@router.get("/{username}", name="show", summary="One console user")
+@documented(returns=User)
 def get_user(username: UsernamePath, _: Principal = Depends(require(Permission.USERS_MANAGE)),
              node: Node = Depends(get_node)) -> dict[str, Any]:
     return users.get_user(node, username)
 
 
-@router.post("/{username}/disable", summary="Disable a user (their sessions end now)")
+@router.post("/{username}/disable", name="disable", summary="Disable a user (their sessions end now)")
+@documented(returns=User)
 def disable_user(username: UsernamePath, who: Principal = Depends(require(Permission.USERS_MANAGE)),
                  node: Node = Depends(get_node)) -> dict[str, Any]:
     return users.disable_user(node, who.actor, username)
 
 
 @router.put("/{username}/password", summary="Set a user's password (their sessions end)")
+@documented(returns=User)
 def set_password(username: UsernamePath, body: PasswordIn, who: Principal = Depends(require(Permission.USERS_MANAGE)),
                  node: Node = Depends(get_node)) -> dict[str, Any]:
     return users.set_password(node, who.actor, username, body.password)

@@ -1,0 +1,188 @@
+"""Signals: reports, lookups, campaigns, feedback, import summaries, publishing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hanoi.api.schemas.common import ProblemItem, Time
+
+
+class Related(BaseModel):
+    type: str
+    value: str
+
+
+class SignalReport(BaseModel):
+    """One report of a signal; the signals gate reads its TLP, recipients and consent."""
+
+    type: str | None = Field(None, description="The value's type (detected when absent)")
+    value: str
+    tlp: str = Field(description="CLEAR, GREEN, AMBER, AMBER+STRICT or RED")
+    abuse_type: str = Field(description="The offence code, e.g. UNCC-13 (GET /api/v1/offences)")
+    confidence: int | None = Field(None, ge=0, le=100)
+    tags: list[str] | None = None
+    related: list[Related] | None = Field(None, description="Identifiers the same report names")
+    recipients: list[str] | None = Field(None, description="Members the originator names (AMBER)")
+    consent: bool | None = Field(None, description="Whether the originator consents to onward sharing")
+    conditions: str | None = None
+    first_seen: Time | None = None
+    last_seen: Time | None = None
+    expires_at: Time | None = None
+    source: str | None = Field(None, description="Staff: the member it comes from")
+    publish: bool | None = Field(None, description="Also queue it for the federated peers the gate allows")
+
+
+class SignalReportBatch(BaseModel):
+    """Up to 10,000 reports; all or nothing unless best_effort."""
+
+    items: list[SignalReport]
+    best_effort: bool = False
+    publish: bool = False
+    source: str | None = None
+
+
+class StoredReport(BaseModel):
+    ref: str
+    report_id: int
+    signal_id: int
+    type: str
+    value: str
+    status: str = Field(description="new, updated (a newer version of a report it holds) or unchanged")
+
+
+class Rejected(ProblemItem):
+    ref: str | None = None
+
+
+class ReportSummary(BaseModel):
+    """What a batch or an import stored and what it refused, each refusal with its article."""
+
+    model_config = ConfigDict(extra="allow")
+    batch: str | None = None
+    received: int
+    stored: int
+    updated: int = Field(0, description="Newer versions of reports this node holds")
+    unchanged: int = Field(0, description="Reports this node already holds as they are")
+    new_signals: int
+    unclassified: int = Field(0, description="Stored without an offence (classify them later)")
+    withdrawn: int = Field(0, description="Reports ended because their author withdrew them")
+    rejected: list[Rejected]
+    reports: list[StoredReport] = Field(default_factory=list,
+                                        description="Each stored report, when the batch is small enough")
+
+
+class ImportSummary(ReportSummary):
+    format: str
+    notes: list[str]
+
+
+class Lookup(BaseModel):
+    """Up to 10,000 values, answered in order (a bare list of values is accepted too)."""
+
+    values: list[str]
+    type: str | None = Field(None, description="The type of every value (detected when absent)")
+
+
+class LookupAnswer(BaseModel):
+    value: str
+    type: str | None = None
+    match: bool
+    signal_id: int | None = None
+    campaign: int | None = None
+    confidence: int | None = None
+    sources: int | None = None
+    tlp: str | None = None
+    error: str | None = Field(None, description="Why the value could not be read")
+
+
+class LookupResult(BaseModel):
+    count: int
+    matches: int
+    results: list[LookupAnswer]
+
+
+class Signal(BaseModel):
+    signal_id: int
+    type: str
+    value: str
+    first_seen: Time | None = None
+    last_seen: Time | None = None
+    confidence: int | None = None
+    sources: int | None = None
+    tlp: str | None = None
+
+
+class CampaignLink(BaseModel):
+    a: int
+    b: int
+    report_id: int
+    source: str
+    tlp: str
+
+
+class Campaign(BaseModel):
+    signal: dict[str, Any]
+    campaign: int | None
+    members: list[Signal]
+    links: list[CampaignLink]
+
+
+class Feedback(BaseModel):
+    """A sighting or a false positive."""
+
+    value: str
+    type: str | None = None
+    count: int | None = Field(None, description="How many times it was seen (sightings)")
+    seen_at: Time | None = None
+    note: str | None = None
+
+
+class FeedbackRecorded(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    feedback_id: int
+    kind: str
+    signal_id: int
+    type: str
+    value: str
+
+
+class ReportRecord(BaseModel):
+    report_id: int
+    signal_id: int
+    type: str
+    value: str
+    source: str | None
+    origin: str | None = None
+    abuse_type: str | None
+    confidence: int
+    first_seen: Time | None = None
+    last_seen: Time | None = None
+    tlp: str
+    tags: list[str]
+    expires_at: Time | None = None
+    conditions: str | None = None
+    recipients: list[str]
+    consent: bool
+    related: list[Any]
+    reported_at: Time
+    named: list[str] | None = None
+
+
+class Named(BaseModel):
+    """The members named to receive an AMBER report; the list replaces the previous one."""
+
+    members: list[str]
+
+
+class Publish(BaseModel):
+    to: list[str] | None = Field(None, description="Peers (default: every federated peer)")
+    since: Time | None = None
+
+
+class Published(BaseModel):
+    considered: int
+    since: Time | None = None
+    peers: dict[str, int]
+    queued: int
