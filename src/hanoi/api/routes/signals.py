@@ -202,7 +202,7 @@ def name_members(report_id: RowId, body: dict[str, Any] = ANY_OBJECT, who: Princ
 
 @router.post("/publish", status_code=202, summary="Queue reports for federated peers through the outbox "
              "(body {to?: [...], since?}); each peer gets what the gate allows; staff only")
-@documented(body=S.Publish, body_required=False, returns=S.Published)
+@documented(body=S.Publish | None, body_required=False, returns=S.Published)  # null: every default
 def publish(body: dict[str, Any] | None = OPTIONAL_OBJECT, who: Principal = WRITE,
             node: Node = NODE) -> dict[str, Any]:
     body = body or {}

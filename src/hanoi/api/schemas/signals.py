@@ -168,6 +168,12 @@ class ReportRecord(BaseModel):
     related: list[Any]
     reported_at: Time
     named: list[str] | None = None
+    external_id: str | None = Field(None, description="Its id in the document it came from (STIX id, MISP uuid)")
+    creator: str | None = Field(None, description="Its author in that document")
+    version: Time | None = Field(None, description="Its version there (STIX modified, MISP timestamp)")
+    provenance: dict[str, Any] | None = Field(None, description="The format and ids it was read from")
+    classified_by: str | None = Field(None, description="How its offence was decided (docs/classification.md)")
+    updated_at: Time | None = None
 
 
 class Named(BaseModel):
