@@ -48,6 +48,9 @@ class NodeConfig(BaseModel):
     federation_max_envelope_bytes: int = Field(default=512 * 1024, ge=1024)
     outbox_backoff_base: float = Field(default=1.0, gt=0)
     outbox_backoff_cap: float = Field(default=300.0, gt=0)
+    # Bulk items (signals, hash lists; each envelope up to 200 reports) a delivery round takes
+    # at most: a round is what an urgent item queued during it waits for.
+    outbox_bulk_per_round: int = Field(default=10, ge=1)
     # The console: the zone dates are shown in unless a user chooses another, how long a
     # session lives (idle, and at most), and whether X-Forwarded-Proto / -For from the
     # addresses in ``forwarded_allow_ips`` are believed (only behind a reverse proxy that

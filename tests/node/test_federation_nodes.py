@@ -1,9 +1,9 @@
 """Two real nodes (`hanoi serve` subprocesses) federating over loopback HTTP: peering through
 the admin API, delivery by the background worker, a receiver killed with SIGKILL in the
 middle of a delivery, restarted, and still receiving every item exactly once, a sender and
-then a receiver killed mid-delivery, each resuming within seconds of its restart, and a ledger
+then a receiver killed mid-delivery, each resuming within seconds of its restart, a ledger
 whose tail was cut or rewritten caught by `hanoi ledger verify --witnesses`, naming the
-witness and the entry."""
+witness and the entry, and a 24/7 request that does not wait behind 100,000 signal reports."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from hanoi.config import save_config
 from hanoi.core import keys
 from hanoi.node import ledger, outbox
 from hanoi.node.runtime import Node
+from hanoi.requests import service as requests_service
+from hanoi.requests.samples import sample_fields
 from hanoi.store.tables import inbox as inbox_t
 from hanoi.store.tables import ledger_entries
 from hanoi.store.tables import outbox as outbox_t
@@ -37,7 +40,8 @@ class Served(ServerProcess):
     token: str
 
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.url}/api/v1{path}", headers=auth(self.token), timeout=30, **kw)
+        kw.setdefault("timeout", 30)
+        return httpx.request(method, f"{self.url}/api/v1{path}", headers=auth(self.token), **kw)
 
 
 def _node(home: Path, url: str, **kw: str) -> Served:
@@ -279,3 +283,46 @@ def test_a_rewritten_tail_is_caught_by_the_witness(nodes: tuple[Served, Served],
     (found,) = report["witnesses"]
     assert (found["witness"], found["outcome"], found["seq"]) == (b.node.node_id, "rewritten", seq)
     assert f"rewritten: witness {b.node.node_id} saw entry {seq} with hash" in text
+
+
+EMERGENCY_BOUND = 2.0
+"""Seconds from a 24/7 request's submission to its arrival at the peer while a feed of 100,000
+signal reports is queued for the same peer (issue 20: the outbox sends the most urgent first)."""
+
+
+def _open_reports(node: Node) -> int:
+    with node.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(outbox_t).where(
+            (outbox_t.c.type == "signal.report") & outbox_t.c.state.in_(("pending", "held")))).scalar_one())
+
+
+def test_an_emergency_request_does_not_wait_behind_a_feed_of_signals(nodes: tuple[Served, Served]) -> None:
+    a, b = nodes
+    feed = "".join(f"https://pay-{i}.example/login\n" for i in range(100_000)).encode()
+    r = a.api("POST", "/signals/import", content=feed, timeout=600,
+              params={"type": "url", "tlp": "GREEN", "abuse_type": "UNCC-13", "confidence": "80"})
+    assert r.status_code == 201 and r.json()["stored"] == 100_000, r.text
+    # Published to B at once: 500 envelopes of 200 reports.
+    r = a.api("POST", "/signals/publish", json={"to": [b.node.node_id]}, timeout=300)
+    assert r.status_code == 202 and r.json()["peers"][b.node.node_id] == 100_000, r.text
+    wait_for("the feed to be on its way", lambda: _open_reports(a.node) < 500)
+
+    fields = sample_fields("emergency", datetime.now(UTC))[0]
+    r = a.api("POST", "/requests", json={"type": "emergency", "partner": b.node.node_id, "fields": fields})
+    assert r.status_code == 201, r.text
+    request_id = r.json()["id"]
+    r = a.api("POST", f"/requests/{request_id}/submit")
+    assert r.status_code == 200, r.text
+    submitted = time.monotonic()
+
+    def arrived() -> bool:
+        return any(x["remote_id"] == request_id
+                   for x in requests_service.list_requests(b.node, direction="incoming"))
+
+    wait_for("the emergency request at B", arrived, timeout=120)
+    took = time.monotonic() - submitted
+    behind = _open_reports(a.node)
+    print(f"\nemergency request delivered {took:.2f} s after its submission, "
+          f"{behind} envelopes of signal reports still queued behind it")
+    assert behind > 0, "the feed was gone before the request: the test proves nothing"
+    assert took < EMERGENCY_BOUND

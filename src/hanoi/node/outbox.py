@@ -68,7 +68,7 @@ from hanoi.node import peer_watch
 from hanoi.node.outbox_leases import LEASE, keep_alive
 from hanoi.node.retired_keys import fresh_rotation
 from hanoi.node.runtime import Node, Work
-from hanoi.node.wings import SendGate
+from hanoi.node.wings import Priority, SendGate
 from hanoi.store.tables import members, outbox
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def send_gate_for(node: Node, type_: str) -> SendGate:
 # Built once: constructing a statement per item costs more than running it.
 _RECIPIENT = select(members.c.id, members.c.endpoint).where(members.c.id == bindparam("member_id"))
 _QUEUED_COLUMNS = ("id", "recipient", "type", "subject", "answers", "payload", "state", "attempts",
-                   "next_attempt_at", "created_at", "updated_at")
+                   "next_attempt_at", "created_at", "updated_at", "priority")
 # The row is written only if the recipient is a member with an endpoint: the check and the
 # insert in one statement (one round trip); when nothing is written, ``enqueue`` looks up why.
 _INSERT_FOR_PEER = outbox.insert().from_select(
@@ -128,6 +128,11 @@ _INSERT_FOR_PEER = outbox.insert().from_select(
            & (members.c.endpoint.is_not(None)) & (members.c.endpoint != ""))
 ).execution_options(preserve_rowcount=True)  # an INSERT's count is kept only when asked
 
+
+_RAISE_EARLIER = (update(outbox)
+                  .where(outbox.c.recipient == bindparam("to_peer"), outbox.c.subject == bindparam("about"),
+                         outbox.c.state.in_(OPEN_STATES), outbox.c.priority > bindparam("rank"))
+                  .values(priority=bindparam("rank")))
 
 _ID_LOCK = threading.Lock()
 _last_id_time = 0
@@ -157,17 +162,21 @@ def enqueue(
     payload: dict[str, Any],
     answers: str | None = None,
     subject: str | None = None,
+    priority: Priority | None = None,
 ) -> str:
     """Queue an item for ``recipient`` inside the caller's unit of work; return the envelope id.
 
     The row commits with the caller's state change or not at all. ``subject`` is the ledger
     subject the row's entries go under (default ``envelope:<id>``), so e.g. a request's
-    timeline shows when it was queued, delivered or refused. Ledgers ``outbox.queued``.
+    timeline shows when it was queued, delivered or refused. ``priority``: the item type's
+    (its wing's manifest) unless the caller makes it more urgent. Ledgers ``outbox.queued``.
     """
     node = uow.node
-    if node.registry.item(type) is None:
+    item = node.registry.item(type)
+    if item is None:
         raise InvalidInput(f"the item cannot be sent: this node does not know the item type {type!r}",
                            [Problem("type", "no wing declares it", "FED-UNKNOWN-TYPE")])
+    rank = min(item.priority, priority if priority is not None else item.priority)
     env_id = new_envelope_id()
     try:
         # Validates type, payload (canonical JSON) and answers exactly as the envelope will.
@@ -183,7 +192,8 @@ def enqueue(
     written = uow.conn.execute(_INSERT_FOR_PEER, {
         "id": env_id, "recipient": recipient, "type": type, "subject": subj, "answers": answers,
         "payload": payload, "state": PENDING, "attempts": 0, "next_attempt_at": uow.now,
-        "created_at": uow.now, "updated_at": uow.now, "recipient_check": recipient}).rowcount
+        "created_at": uow.now, "updated_at": uow.now, "priority": int(rank),
+        "recipient_check": recipient}).rowcount
     if written != 1:
         row = uow.conn.execute(_RECIPIENT, {"member_id": recipient}).first()
         if row is None:
@@ -192,6 +202,10 @@ def enqueue(
         raise InvalidInput(f"member {recipient!r} has no federation endpoint",
                            [Problem("recipient", "has no endpoint: add it as a peer "
                                                  "(hanoi peers add URL)", "FED-UNDELIVERABLE")])
+    if rank < Priority.BULK and subject is not None:
+        # Items of one subject go in order: the open ones before this item go as soon as it
+        # does. (Bulk items, the many, never raise anything: no statement spent on them.)
+        uow.conn.execute(_RAISE_EARLIER, {"to_peer": recipient, "about": subj, "rank": int(rank)})
     uow.after_commit(_queued.set)
     uow.record("outbox.queued", subj, {
         "envelope_id": env_id, "recipient": recipient, "type": type, "answers": answers,
@@ -326,8 +340,16 @@ def _blocked_subjects(conn: Connection, now: datetime) -> dict[tuple[str, str], 
     return {(recipient, subject): first for recipient, subject, first in rows}
 
 
+_CLAIM_COLUMNS = (outbox.c.id, outbox.c.recipient, outbox.c.subject, outbox.c.priority)
+
+
 def _claim(node: Node, limit: int, now: datetime) -> list[dict[str, Any]]:
     """Take up to ``limit`` due rows under a lease. Bookkeeping, not a state change: no entry.
+
+    The most urgent first (``Priority``: a 24/7 request does not wait behind a feed of signals
+    queued for the same peer), then in the order they were queued; at most
+    ``outbox_bulk_per_round`` bulk items, so a round stays short and an urgent item queued
+    during it waits for little.
 
     Items about one subject (one request) go in the order they were queued: a row waits while
     an earlier one for the same peer and subject is open and cannot go now, so a response
@@ -348,28 +370,41 @@ def _claim(node: Node, limit: int, now: datetime) -> list[dict[str, Any]]:
             # take turns on its write lock.
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CLAIM_LOCK_KEY})")
         blocked = _blocked_subjects(conn, now)
-        rows: list[dict[str, Any]] = []
+        rows: list[Any] = []
         page = limit + 16  # a few rows to spare for waiting ones, without a second query
         seen = 0
-        while len(rows) < limit:
-            q = (select(outbox).where(_due_clause(now)).order_by(outbox.c.created_at, outbox.c.id)
+        bulk_left = node.config.outbox_bulk_per_round
+        full = False
+        while not full:
+            # The ordering columns only: a bulk row's payload is 200 reports, and reading the
+            # payloads of a page to take two of them cost seconds a claim, under the write lock.
+            q = (select(*_CLAIM_COLUMNS).where(_due_clause(now))
+                 .order_by(outbox.c.priority, outbox.c.created_at, outbox.c.id)
                  .offset(seen).limit(page))
             if postgres:
                 q = q.with_for_update(skip_locked=True)
             found = conn.execute(q).mappings().all()
             seen += len(found)
             for r in found:
+                bulk = r["priority"] >= Priority.BULK
+                if bulk and bulk_left == 0:
+                    full = True  # only bulk rows follow, in this order
+                    break
                 first_open = blocked.get((r["recipient"], r["subject"]))
                 if first_open is None or r["id"] < first_open:
-                    rows.append(dict(r))
+                    rows.append(r)
+                    bulk_left -= bulk
                     if len(rows) == limit:
+                        full = True
                         break
             if len(found) < page:
                 break
-        if rows:
-            conn.execute(update(outbox).where(outbox.c.id.in_([r["id"] for r in rows]))
-                         .values(lease_until=now + LEASE))
-    return rows
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(lease_until=now + LEASE))
+        by_id = {r["id"]: dict(r) for r in conn.execute(select(outbox).where(outbox.c.id.in_(ids))).mappings()}
+    return [by_id[i] for i in ids]
 
 
 def _member_rows(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:

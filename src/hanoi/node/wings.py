@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 
 from hanoi.core.errors import Problem
@@ -47,6 +48,18 @@ RoundHook = Callable[["Node"], None]
 error in it is logged, never stops delivery."""
 
 
+class Priority(IntEnum):
+    """The order the outbox sends in (lower first); items of one subject still go in the order
+    they were queued (an urgent item raises the open items before it of its subject)."""
+
+    URGENT = 0
+    """24/7: an emergency or expedited request, and every step of it."""
+    CASEWORK = 1
+    """Requests, their steps, responses and evidence; the platform's own items."""
+    BULK = 2
+    """Signals and hash lists: many items, none of them a person waiting."""
+
+
 @dataclass(frozen=True)
 class Item:
     """One federation item type.
@@ -54,12 +67,14 @@ class Item:
     ``hands_over``: the item carries something of this node's to the peer (a request, evidence,
     signals, hashes): it must name its own ``send_gate``. An item that hands nothing over
     (a lifecycle step, a withdrawal, feedback to a source) may leave ``send_gate`` unset and is
-    then gated by who the partner is (the platform's standing gate).
+    then gated by who the partner is (the platform's standing gate). ``priority``: where its
+    items queue (a sender may make one more urgent, never less).
     """
 
     receive: Handler | None
     send_gate: SendGate | None = None
     hands_over: bool = True
+    priority: Priority = Priority.CASEWORK
 
 
 class PolicySection(Protocol):

@@ -16,10 +16,12 @@ from hanoi.core.errors import InvalidInput, Problem
 from hanoi.core.gate import Decision
 from hanoi.node import outbox
 from hanoi.node.runtime import Work
+from hanoi.node.wings import Priority
 from hanoi.requests import packages, rows
 from hanoi.requests.gate import RequestPolicy, decide_on
 from hanoi.requests.lifecycle import Event
 from hanoi.requests.responses import Response
+from hanoi.requests.types import REQUEST_TYPES
 
 # Envelope payloads stay under the JWS library's 128,000-byte limit once base64-encoded.
 CHUNK = 64 * 1024
@@ -30,12 +32,23 @@ EVIDENCE_CHUNK = "evidence.chunk"
 EVIDENCE_MANIFEST = "evidence.manifest"
 
 
+def priority(row: dict[str, Any]) -> Priority:
+    """Urgent for what goes through the 24/7 network (an emergency, an expedited preservation
+    or disclosure) and for a request its author marks urgent or an emergency; casework else."""
+    kind = REQUEST_TYPES.get(str(row.get("type")))
+    urgency = (row.get("fields") or {}).get("urgency")
+    if (kind is not None and kind.channel == "24/7") or urgency in ("urgent", "emergency"):
+        return Priority.URGENT
+    return Priority.CASEWORK
+
+
 def notify(uow: Work, row: dict[str, Any], item_type: str, payload: dict[str, Any]) -> str | None:
     """Queue an item for the partner of ``row`` if it is a peer; return the envelope id."""
     if not rows.is_peer(uow.conn, row["partner_id"]):
         return None
     return outbox.enqueue(uow, recipient=row["partner_id"], type=item_type,
-                          payload={"ref": rows.ref_of(row), **payload}, subject=rows.subject(row["id"]))
+                          payload={"ref": rows.ref_of(row), **payload}, subject=rows.subject(row["id"]),
+                          priority=priority(row))
 
 
 def delivery(partner: dict[str, Any], request_id: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -249,7 +250,7 @@ outbox = Table(
     Column("subject", String(300), nullable=False),  # ledger subject of the row's entries
     Column("answers", String(128)),
     Column("payload", JSON, nullable=False),
-    # pending | held | delivered | rejected | refused | failed (see services/outbox.py)
+    # pending | held | delivered | rejected | refused | failed (see node/outbox.py)
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime, nullable=False),
@@ -261,7 +262,10 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime),
+    # node.wings.Priority: 0 urgent (24/7), 1 casework, 2 bulk; claimed lowest first (0009).
+    Column("priority", SmallInteger, nullable=False, server_default="1"),
     Index("ix_outbox_due", "state", "next_attempt_at"),
+    Index("ix_outbox_claim_order", "priority", "created_at", "id"),
     Index("ix_outbox_recipient", "recipient", "state"),
     # In-order delivery per subject: an earlier open row of the same subject and peer (0006).
     Index("ix_outbox_subject_open", "subject", "recipient", "state", "id"),
