@@ -19,8 +19,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from hanoi.core.prefixes import DigestIndex
 from hanoi.core.tlp import TLP
 from hanoi.node.runtime import Node
+from hanoi.private_lookup import digest
 from hanoi.signals import rows
 from hanoi.signals.index import IndexedReport, SignalIndex
 from hanoi.store.tables import ledger_entries, signal_links, signal_reports, signals
@@ -33,6 +35,8 @@ class SignalReadModel:
         self._index: SignalIndex | None = None
         self._named_seq = 0
         """The ledger position up to which namings are applied."""
+        self._digests: DigestIndex | None = None
+        self._digest_lock = threading.Lock()
 
     def index(self) -> SignalIndex:
         """The index, caught up with the store."""
@@ -49,6 +53,27 @@ class SignalReadModel:
                 _refresh(conn, self._index, node.node_id)
                 self._changed(conn, self._index)
             return self._index
+
+    @property
+    def changes_seen(self) -> int:
+        """The ledger position up to which changes to stored reports are applied."""
+        return self._named_seq
+
+    def digests(self) -> tuple[SignalIndex, DigestIndex]:
+        """The index and the digests of every signal it holds (canonical form
+        ``hanoi.private_lookup.CANON``), both caught up; the digests are built on first use."""
+        with self._digest_lock:
+            idx = self.index()
+            with self._lock:  # no refresh adds signals while the log is read
+                if self._digests is None or idx.new_signals is None:
+                    idx.new_signals = []
+                    new, current = idx.signals(), DigestIndex()
+                else:
+                    new, idx.new_signals, current = idx.new_signals, [], self._digests
+            if new or self._digests is None:
+                self._digests = current.with_added([digest(t, v) for _, t, v in new],
+                                                   [sid for sid, _, _ in new])
+            return idx, self._digests
 
     def _changed(self, conn: Connection, idx: SignalIndex) -> None:
         """Apply the changes to stored reports ledgered since the last refresh (by this process
@@ -71,6 +96,7 @@ class SignalReadModel:
     def close(self) -> None:
         with self._lock:
             self._index = None
+            self._digests = None
 
 
 _COLUMNS = (select(signal_reports.c.id, signal_reports.c.signal_id, signals.c.type, signals.c.value,
@@ -102,3 +128,8 @@ def _refresh(conn: Connection, idx: SignalIndex, node_id: str) -> None:
 def index(node: Node) -> SignalIndex:
     """The node's signal index, caught up with the store."""
     return node.read_model(SignalReadModel).index()
+
+
+def digests(node: Node) -> tuple[SignalIndex, DigestIndex]:
+    """The node's signal index and the digests of its signals, caught up with the store."""
+    return node.read_model(SignalReadModel).digests()

@@ -1,0 +1,262 @@
+"""Private lookups against a Hanoi Exchange node: check values without sending them.
+
+This one file is meant to be vendored by a platform: it needs the standard library and
+``httpx`` only (``numpy``, when installed, speeds up checking a filter in bulk; ``cryptography``,
+when installed, verifies a filter's signature). It imports nothing else of Hanoi Exchange.
+
+Canonical form, version ``hanoi-sig-v1`` (signals) and ``hanoi-media-v1`` (exact media hashes)::
+
+    digest = SHA-256( VERSION || 0x00 || TYPE || 0x00 || VALUE )
+
+with ``VERSION``, ``TYPE`` and ``VALUE`` encoded as UTF-8, ``TYPE`` a signal type name (``url``,
+``phone``, ``iban``...) or a media algorithm (``md5``, ``sha256``), and ``VALUE`` the value as
+the node normalises it (``hanoi.signals.normalise``; for media, lower-case hex). A change to the
+canonical form or to a normaliser's output is a new version; the node names the version it
+answers with, and a client refuses an answer of another version.
+
+Online (prefixes): the client sends, for each value, the first ``bits`` bits of its digest (an
+integer below ``2**bits``); the node answers, per prefix, the full digests of every value under
+it that the gate lets this member see, padded with random digests to a multiple of ``pad``; the
+client compares locally and asks for the report (an ordinary lookup) only for a real match.
+
+Offline (filters): a Bloom filter of the digests the member may see, signed by the node. Bit
+positions come from the digest itself (it is uniformly random): the ``i``-th little-endian
+32-bit word ``w`` of the digest gives position ``(w * m) >> 32`` for ``i < k`` (``m`` bits).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+CANON = "hanoi-sig-v1"
+MEDIA_CANON = "hanoi-media-v1"
+FILTER_MAGIC = b"HANOIBF1"
+SIGNATURE_BYTES = 64
+MAX_PREFIXES = 10_000
+"""Prefixes per request (the node refuses more)."""
+_CANON_HEAD = CANON.encode() + b"\x00"
+_MEDIA_HEAD = MEDIA_CANON.encode() + b"\x00"
+
+
+def canonical(type_name: str, value: str) -> bytes:
+    """The bytes hashed for a normalised signal value of ``type_name``."""
+    return _CANON_HEAD + type_name.encode() + b"\x00" + value.encode()
+
+
+def digest(type_name: str, value: str) -> bytes:
+    """SHA-256 of the canonical form of a normalised signal value."""
+    return hashlib.sha256(_CANON_HEAD + type_name.encode() + b"\x00" + value.encode()).digest()
+
+
+def media_digest(algorithm: str, hex_hash: str) -> bytes:
+    """SHA-256 of the canonical form of an exact media hash (``md5`` or ``sha256``, hex)."""
+    return hashlib.sha256(_MEDIA_HEAD + algorithm.encode() + b"\x00" + hex_hash.strip().lower().encode()).digest()
+
+
+def prefix_of(d: bytes, bits: int) -> int:
+    """The first ``bits`` bits of a digest, as an integer (0 when ``bits`` is 0)."""
+    return int.from_bytes(d[:8], "big") >> (64 - bits) if bits else 0
+
+
+def split_digests(blob: bytes) -> list[bytes]:
+    return [blob[i:i + 32] for i in range(0, len(blob), 32)]
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+def bloom_positions(d: bytes, m: int, k: int) -> list[int]:
+    """The ``k`` bit positions of digest ``d`` in a filter of ``m`` bits (``m < 2**32``)."""
+    return [(w * m) >> 32 for w in struct.unpack("<8I", d)[:k]]
+
+
+class FilterError(ValueError):
+    """A filter file is not one, is of another version, or its signature does not verify."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A downloaded filter: its header (version, values, bits, hashes, the node that signed
+    it), its bits, and the signed bytes with their signature."""
+
+    header: dict[str, Any]
+    bits: bytes
+    signed: bytes
+    signature: bytes
+
+    @property
+    def m(self) -> int:
+        return int(self.header["m"])
+
+    @property
+    def k(self) -> int:
+        return int(self.header["k"])
+
+    @classmethod
+    def parse(cls, blob: bytes) -> Filter:
+        if len(blob) < 12 + SIGNATURE_BYTES or blob[:8] != FILTER_MAGIC:
+            raise FilterError("not a Hanoi Exchange filter (magic HANOIBF1)")
+        (n,) = struct.unpack(">I", blob[8:12])
+        try:
+            header = json.loads(blob[12:12 + n])
+        except ValueError as exc:
+            raise FilterError(f"unreadable filter header: {exc}") from None
+        if not isinstance(header, dict) or header.get("canon") not in (CANON, MEDIA_CANON):
+            raise FilterError(f"a filter of another canonical form ({header.get('canon')!r})"
+                              if isinstance(header, dict) else "unreadable filter header")
+        body = blob[12 + n:-SIGNATURE_BYTES]
+        m = int(header.get("m", -1))
+        if m <= 0 or m % 8 or len(body) != m // 8 or not 1 <= int(header.get("k", 0)) <= 8:
+            raise FilterError("the filter's size does not match its header")
+        return cls(header, body, blob[:-SIGNATURE_BYTES], blob[-SIGNATURE_BYTES:])
+
+    def verify(self, public_key_b64: str) -> None:
+        """Check the node's Ed25519 signature (needs ``cryptography``); raise ``FilterError``."""
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
+        try:
+            key.verify(self.signature, self.signed)
+        except InvalidSignature:
+            raise FilterError("the filter's signature does not verify with the node's key") from None
+
+    def __contains__(self, d: object) -> bool:
+        if not isinstance(d, bytes | bytearray) or len(d) != 32:
+            return False
+        bits, m = self.bits, self.m
+        return all(bits[p >> 3] >> (p & 7) & 1 for p in bloom_positions(bytes(d), m, self.k))
+
+    def contains_many(self, digests: Sequence[bytes]) -> list[bool]:
+        """Which of ``digests`` may be in the filter (numpy when installed: millions a second)."""
+        try:
+            import numpy as np
+        except ImportError:  # pragma: no cover - numpy is there wherever Hanoi runs
+            return [d in self for d in digests]
+        if not digests:
+            return []
+        words = np.frombuffer(b"".join(digests), dtype="<u4").reshape(-1, 8)
+        return contains_words(np.frombuffer(self.bits, dtype=np.uint8), self.m, self.k, words).tolist()  # type: ignore[no-any-return]
+
+
+def contains_words(bits: Any, m: int, k: int, words: Any) -> Any:
+    """numpy: ``words`` an (n, 8) little-endian uint32 view of n digests; a bool per digest."""
+    import numpy as np
+
+    pos = (words[:, :k].astype(np.uint64) * np.uint64(m)) >> np.uint64(32)
+    hit = (bits[pos >> np.uint64(3)] >> (pos & np.uint64(7)).astype(np.uint8)) & 1
+    return hit.all(axis=1)
+
+
+# --- the client ------------------------------------------------------------------------------
+
+
+class PrivateLookup:
+    """Check values against a node without sending a value that does not match.
+
+    ``url`` is the node's base URL (``https://node.example``), ``token`` a partner's API token
+    with the match permission; ``client`` an ``httpx.Client`` to use instead of a new one.
+    """
+
+    def __init__(self, url: str = "", token: str = "", *, client: httpx.Client | None = None,
+                 timeout: float = 60.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._own = client is None
+        self.http = client if client is not None else httpx.Client(base_url=url, timeout=timeout)
+        self.headers = headers
+        self.asked = 0
+        """Prefixes sent so far (what left this platform)."""
+
+    def close(self) -> None:
+        if self._own:
+            self.http.close()
+
+    def __enter__(self) -> PrivateLookup:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(self, path: str, **params: Any) -> httpx.Response:
+        r = self.http.get(path, params={k: v for k, v in params.items() if v is not None},
+                          headers=self.headers)
+        _raise(r)
+        return r
+
+    def _post(self, path: str, body: Any) -> Any:
+        r = self.http.post(path, json=body, headers=self.headers)
+        _raise(r)
+        return r.json()
+
+    def params(self, media: bool = False) -> dict[str, Any]:
+        """The node's prefix length (``bits``), padding, ``k`` and canonical form version."""
+        return dict(self._get(f"/api/v1/{'media' if media else 'signals'}/prefixes").json())
+
+    def candidates(self, digests: Sequence[bytes], *, media: bool = False) -> list[bool]:
+        """For each digest, whether the node holds it (and lets this member see it)."""
+        params = self.params(media)
+        bits, canon = int(params["bits"]), (MEDIA_CANON if media else CANON)
+        if params.get("version") != canon:
+            raise ValueError(f"the node answers in canonical form {params.get('version')!r}, "
+                             f"this client speaks {canon!r}")
+        wanted: dict[int, int] = {}
+        for d in digests:
+            wanted.setdefault(prefix_of(d, bits), len(wanted))
+        prefixes = list(wanted)
+        seen: set[bytes] = set()
+        path = f"/api/v1/{'media' if media else 'signals'}/prefixes"
+        for start in range(0, len(prefixes), MAX_PREFIXES):
+            part = prefixes[start:start + MAX_PREFIXES]
+            out = self._post(path, {"bits": bits, "prefixes": part})
+            if out.get("version") != canon or out.get("bits") != bits:
+                raise ValueError("the node answered in another canonical form or prefix length")
+            self.asked += len(part)
+            for blob in out["answers"]:
+                seen.update(split_digests(base64.b64decode(blob)))
+        return [d in seen for d in digests]
+
+    def check(self, items: Iterable[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        """Check normalised ``(type, value)`` pairs: for each, the node's lookup answer when it
+        matched (asked for with only the matching values), else None."""
+        pairs = list(items)
+        hits = self.candidates([digest(t, v) for t, v in pairs])
+        out: list[dict[str, Any] | None] = [None] * len(pairs)
+        matched = [i for i, h in enumerate(hits) if h]
+        for start in range(0, len(matched), MAX_PREFIXES):
+            part = matched[start:start + MAX_PREFIXES]
+            got = self._post("/api/v1/signals/lookup",
+                             {"values": [{"type": pairs[i][0], "value": pairs[i][1]} for i in part]})
+            for i, r in zip(part, got["results"], strict=True):
+                out[i] = r if r.get("match") else None
+        return out
+
+    def check_media(self, algorithm: str, hashes: Sequence[str]) -> list[bool]:
+        """Which exact hashes (``md5`` / ``sha256`` hex) the node holds as active."""
+        return self.candidates([media_digest(algorithm, h) for h in hashes], media=True)
+
+    def download_filter(self, since: str | None = None) -> bytes:
+        """The signed filter of what this member may see (``since``: only what is new since
+        that filter version, a delta)."""
+        return self._get("/api/v1/signals/filter", since=since).content
+
+
+def _raise(r: httpx.Response) -> None:
+    if r.status_code >= 400:
+        try:
+            detail = r.json().get("detail") or r.text
+        except ValueError:
+            detail = r.text
+        raise httpx.HTTPStatusError(f"{r.status_code}: {detail}", request=r.request, response=r)
+
+
+__all__ = ["CANON", "FILTER_MAGIC", "MAX_PREFIXES", "MEDIA_CANON", "Filter", "FilterError",
+           "PrivateLookup", "bloom_positions", "canonical", "contains_words", "digest",
+           "media_digest", "prefix_of", "split_digests"]
