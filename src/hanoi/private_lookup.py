@@ -119,11 +119,13 @@ class Filter:
         return cls(header, body, blob[:-SIGNATURE_BYTES], blob[-SIGNATURE_BYTES:])
 
     def verify(self, public_key_b64: str) -> None:
-        """Check the node's Ed25519 signature (needs ``cryptography``); raise ``FilterError``."""
+        """Check the node's Ed25519 signature (needs ``cryptography``); raise ``FilterError``.
+        ``public_key_b64`` is the key as ``GET /api/v1/node`` shows it (URL-safe base64)."""
         from cryptography.exceptions import InvalidSignature
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
+        raw = base64.urlsafe_b64decode(public_key_b64 + "=" * (-len(public_key_b64) % 4))
+        key = Ed25519PublicKey.from_public_bytes(raw)
         try:
             key.verify(self.signature, self.signed)
         except InvalidSignature:
@@ -144,7 +146,7 @@ class Filter:
         if not digests:
             return []
         words = np.frombuffer(b"".join(digests), dtype="<u4").reshape(-1, 8)
-        return contains_words(np.frombuffer(self.bits, dtype=np.uint8), self.m, self.k, words).tolist()  # type: ignore[no-any-return]
+        return contains_words(np.frombuffer(self.bits, dtype=np.uint8), self.m, self.k, words).tolist()  # type: ignore[no-any-return,unused-ignore]
 
 
 def contains_words(bits: Any, m: int, k: int, words: Any) -> Any:
@@ -185,20 +187,20 @@ class PrivateLookup:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, path: str, **params: Any) -> httpx.Response:
+    def get(self, path: str, **params: Any) -> httpx.Response:
         r = self.http.get(path, params={k: v for k, v in params.items() if v is not None},
                           headers=self.headers)
         _raise(r)
         return r
 
-    def _post(self, path: str, body: Any) -> Any:
+    def post(self, path: str, body: Any) -> Any:
         r = self.http.post(path, json=body, headers=self.headers)
         _raise(r)
         return r.json()
 
     def params(self, media: bool = False) -> dict[str, Any]:
         """The node's prefix length (``bits``), padding, ``k`` and canonical form version."""
-        return dict(self._get(f"/api/v1/{'media' if media else 'signals'}/prefixes").json())
+        return dict(self.get(f"/api/v1/{'media' if media else 'signals'}/prefixes").json())
 
     def candidates(self, digests: Sequence[bytes], *, media: bool = False) -> list[bool]:
         """For each digest, whether the node holds it (and lets this member see it)."""
@@ -215,7 +217,7 @@ class PrivateLookup:
         path = f"/api/v1/{'media' if media else 'signals'}/prefixes"
         for start in range(0, len(prefixes), MAX_PREFIXES):
             part = prefixes[start:start + MAX_PREFIXES]
-            out = self._post(path, {"bits": bits, "prefixes": part})
+            out = self.post(path, {"bits": bits, "prefixes": part})
             if out.get("version") != canon or out.get("bits") != bits:
                 raise ValueError("the node answered in another canonical form or prefix length")
             self.asked += len(part)
@@ -232,10 +234,19 @@ class PrivateLookup:
         matched = [i for i, h in enumerate(hits) if h]
         for start in range(0, len(matched), MAX_PREFIXES):
             part = matched[start:start + MAX_PREFIXES]
-            got = self._post("/api/v1/signals/lookup",
+            got = self.post("/api/v1/signals/lookup",
                              {"values": [{"type": pairs[i][0], "value": pairs[i][1]} for i in part]})
             for i, r in zip(part, got["results"], strict=True):
                 out[i] = r if r.get("match") else None
+        return out
+
+    def lookup(self, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
+        """The plain lookup, for comparison: every value is sent in clear."""
+        out: list[dict[str, Any] | None] = []
+        for start in range(0, len(items), MAX_PREFIXES):
+            got = self.post("/api/v1/signals/lookup", {"values": [
+                {"type": t, "value": v} for t, v in items[start:start + MAX_PREFIXES]]})
+            out += [r if r.get("match") else None for r in got["results"]]
         return out
 
     def check_media(self, algorithm: str, hashes: Sequence[str]) -> list[bool]:
@@ -245,7 +256,7 @@ class PrivateLookup:
     def download_filter(self, since: str | None = None) -> bytes:
         """The signed filter of what this member may see (``since``: only what is new since
         that filter version, a delta)."""
-        return self._get("/api/v1/signals/filter", since=since).content
+        return self.get("/api/v1/signals/filter", since=since).content
 
 
 def _raise(r: httpx.Response) -> None:
