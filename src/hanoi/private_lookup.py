@@ -19,9 +19,12 @@ integer below ``2**bits``); the node answers, per prefix, the full digests of ev
 it that the gate lets this member see, padded with random digests to a multiple of ``pad``; the
 client compares locally and asks for the report (an ordinary lookup) only for a real match.
 
-Offline (filters): a Bloom filter of the digests the member may see, signed by the node. Bit
-positions come from the digest itself (it is uniformly random): the ``i``-th little-endian
-32-bit word ``w`` of the digest gives position ``(w * m) >> 32`` for ``i < k`` (``m`` bits).
+Offline (filters): a blocked Bloom filter of the digests the member may see, signed by the
+node: ``m`` bits in blocks of 512 (one 64-byte cache line). Bit positions come from the digest
+itself (it is uniformly random): with ``w[0..7]`` its little-endian 32-bit words, the block is
+``(w[0] * (m / 512)) >> 32`` and the ``j``-th bit (``j < k <= 9``) is bit
+``(w[1 + j // 3] >> (9 * (j % 3))) & 511`` of that block; bit ``b`` of the filter is bit
+``b % 8`` of byte ``b // 8``.
 """
 
 from __future__ import annotations
@@ -73,9 +76,14 @@ def split_digests(blob: bytes) -> list[bytes]:
 # --- filters ---------------------------------------------------------------------------------
 
 
+BLOCK_BITS = 512
+
+
 def bloom_positions(d: bytes, m: int, k: int) -> list[int]:
-    """The ``k`` bit positions of digest ``d`` in a filter of ``m`` bits (``m < 2**32``)."""
-    return [(w * m) >> 32 for w in struct.unpack("<8I", d)[:k]]
+    """The ``k`` bit positions of digest ``d`` in a filter of ``m`` bits (a multiple of 512)."""
+    w = struct.unpack("<8I", d)
+    block = ((w[0] * (m // BLOCK_BITS)) >> 32) * BLOCK_BITS
+    return [block + ((w[1 + j // 3] >> (9 * (j % 3))) & 511) for j in range(k)]
 
 
 class FilterError(ValueError):
@@ -114,7 +122,7 @@ class Filter:
                               if isinstance(header, dict) else "unreadable filter header")
         body = blob[12 + n:-SIGNATURE_BYTES]
         m = int(header.get("m", -1))
-        if m <= 0 or m % 8 or len(body) != m // 8 or not 1 <= int(header.get("k", 0)) <= 8:
+        if m <= 0 or m % BLOCK_BITS or len(body) != m // 8 or not 1 <= int(header.get("k", 0)) <= 9:
             raise FilterError("the filter's size does not match its header")
         return cls(header, body, blob[:-SIGNATURE_BYTES], blob[-SIGNATURE_BYTES:])
 
@@ -150,12 +158,27 @@ class Filter:
 
 
 def contains_words(bits: Any, m: int, k: int, words: Any) -> Any:
-    """numpy: ``words`` an (n, 8) little-endian uint32 view of n digests; a bool per digest."""
+    """numpy: ``words`` an (n, 8) little-endian uint32 view of n digests; a bool per digest.
+
+    One gather of each digest's 64-byte block, then the ``k`` bits tested within it, in chunks
+    small enough to stay in cache.
+    """
     import numpy as np
 
-    pos = (words[:, :k].astype(np.uint64) * np.uint64(m)) >> np.uint64(32)
-    hit = (bits[pos >> np.uint64(3)] >> (pos & np.uint64(7)).astype(np.uint8)) & 1
-    return hit.all(axis=1)
+    blocks = np.frombuffer(bits, dtype="<u8").reshape(-1, BLOCK_BITS // 64)
+    n_blocks = np.uint64(len(blocks))
+    out = np.empty(len(words), dtype=bool)
+    step = 1 << 16
+    for lo in range(0, len(words), step):
+        w = words[lo:lo + step]
+        g = blocks[((w[:, 0].astype(np.uint64) * n_blocks) >> np.uint64(32)).astype(np.intp)]
+        ok = np.ones(len(w), dtype=bool)
+        for j in range(k):
+            p = (w[:, 1 + j // 3] >> np.uint32(9 * (j % 3))) & np.uint32(511)
+            word = np.take_along_axis(g, (p >> np.uint32(6)).astype(np.intp)[:, None], axis=1)[:, 0]
+            ok &= ((word >> (p & np.uint32(63)).astype(np.uint64)) & np.uint64(1)).astype(bool)
+        out[lo:lo + step] = ok
+    return out
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -268,6 +291,6 @@ def _raise(r: httpx.Response) -> None:
         raise httpx.HTTPStatusError(f"{r.status_code}: {detail}", request=r.request, response=r)
 
 
-__all__ = ["CANON", "FILTER_MAGIC", "MAX_PREFIXES", "MEDIA_CANON", "Filter", "FilterError",
+__all__ = ["BLOCK_BITS", "CANON", "FILTER_MAGIC", "MAX_PREFIXES", "MEDIA_CANON", "Filter", "FilterError",
            "PrivateLookup", "bloom_positions", "canonical", "contains_words", "digest",
            "media_digest", "prefix_of", "split_digests"]

@@ -37,7 +37,7 @@ from hanoi.cli.common import (
 from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import InvalidInput, Problem
 from hanoi.private_lookup import Filter, FilterError, PrivateLookup, digest
-from hanoi.signals import classification, io, service
+from hanoi.signals import classification, io, private, service
 from hanoi.signals.reports import MAX_BATCH
 from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES, NormaliseContext, detect_type, normalise
 
@@ -634,14 +634,25 @@ def filter_(
                                                               "download only what is new since (a delta)")] = None,
     url: Url = None,
     token: Token = None,
+    to: Annotated[str | None, typer.Option("--to", help="Without --url: build it here, of what this "
+                                                        "member may receive (default: everything, "
+                                                        "as staff see it)")] = None,
     key: Annotated[str | None, typer.Option("--key", help="The node's public key (base64) to verify "
                                                           "with; default: the key the node shows")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the filter's header as JSON")] = False,
 ) -> None:
-    """Download the signed filter of the values you may see (check with `signals check --filter`)."""
-    with _client(url, token) as client:
-        blob = client.download_filter(since)
-        pub = key or client.get("/api/v1/node").json()["public_key"]
+    """Download the signed filter of the values you may see (check with `signals check --filter`);
+    without --url, build it from this node."""
+    if url is None:
+        node = open_node()
+        blob, _ = private.filter_file(node, _caller(to), since)
+        pub = key or node.public_key_b64
+    else:
+        if to is not None:
+            raise InvalidInput("--to is for a filter built here", [Problem("--to", "give --url or --to, not both")])
+        with _client(url, token) as client:
+            blob = client.download_filter(since)
+            pub = key or client.get("/api/v1/node").json()["public_key"]
     f = Filter.parse(blob)
     try:
         f.verify(pub)

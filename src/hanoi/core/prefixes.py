@@ -27,14 +27,15 @@ import numpy as np
 import numpy.typing as npt
 
 from hanoi.core.errors import InvalidInput, Problem, invalid
-from hanoi.private_lookup import FILTER_MAGIC, MAX_PREFIXES
+from hanoi.private_lookup import BLOCK_BITS, FILTER_MAGIC, MAX_PREFIXES
 
 MAX_BITS = 40
 RULE = "PRIVATE-PREFIX"
-BLOOM_BITS_PER_VALUE = 12
+BLOOM_BITS_PER_VALUE = 16
 BLOOM_HASHES = 8
-"""At 12 bits a value and 8 bit positions, the false-positive rate is
-``(1 - exp(-8 / 12)) ** 8`` = 0.31%: 1.5 bytes a value, 15 MB for 10 million values."""
+"""At 16 bits a value and 8 bit positions in 512-bit blocks (``bloom_fpr``), the false-positive
+rate is 0.087% (an unblocked filter would give ``(1 - exp(-8 / 16)) ** 8`` = 0.057%; the block
+costs a little, and buys one cache miss a check): 2 bytes a value, 20 MB for 10 million."""
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -53,8 +54,16 @@ def pad_size(k: int) -> int:
     return 4 * k
 
 
-def bloom_fpr(bits_per_value: float = BLOOM_BITS_PER_VALUE, hashes: int = BLOOM_HASHES) -> float:
-    return float((1 - math.exp(-hashes / bits_per_value)) ** hashes)
+def bloom_fpr(bits_per_value: float = BLOOM_BITS_PER_VALUE, hashes: int = BLOOM_HASHES,
+              block: int = BLOCK_BITS) -> float:
+    """The false-positive rate of a blocked Bloom filter: a block holds Poisson(block / bits a
+    value) values; the rate is the unblocked formula averaged over that load."""
+    load = block / bits_per_value
+    total = 0.0
+    for c in range(int(load * 4) + 40):
+        weight = math.exp(-load + c * math.log(load) - math.lgamma(c + 1)) if load > 0 else float(c == 0)
+        total += weight * (1 - (1 - 1 / block) ** (hashes * c)) ** hashes
+    return total
 
 
 class DigestIndex:
@@ -130,19 +139,22 @@ def padded_answers(index: DigestIndex, rows: I64, owner: I64, keep: npt.NDArray[
 
 
 def bloom_size(n: int, bits_per_value: int = BLOOM_BITS_PER_VALUE) -> int:
-    """Filter size in bits: a multiple of 64, at least 64."""
-    return max(64, -(-(n * bits_per_value) // 64) * 64)
+    """Filter size in bits: a multiple of 512 (whole blocks), at least one block."""
+    return max(BLOCK_BITS, -(-(n * bits_per_value) // BLOCK_BITS) * BLOCK_BITS)
 
 
 def bloom_bits(digests: U8, m: int, hashes: int = BLOOM_HASHES) -> bytes:
-    """The bits (``m // 8`` bytes) of a Bloom filter of ``digests`` ((n, 32) uint8), with the
-    positions ``hanoi.private_lookup.bloom_positions`` defines."""
+    """The bits (``m // 8`` bytes) of a blocked Bloom filter of ``digests`` ((n, 32) uint8),
+    with the positions ``hanoi.private_lookup.bloom_positions`` defines."""
     bits = np.zeros(m, dtype=bool)
+    n_blocks = np.uint64(m // BLOCK_BITS)
     step = 1 << 20
     for start in range(0, len(digests), step):
-        words = np.ascontiguousarray(digests[start:start + step]).view("<u4").reshape(-1, 8)
-        pos = (words[:, :hashes].astype(np.uint64) * np.uint64(m)) >> np.uint64(32)
-        bits[pos.reshape(-1)] = True
+        w = np.ascontiguousarray(digests[start:start + step]).view("<u4").reshape(-1, 8)
+        block = ((w[:, 0].astype(np.uint64) * n_blocks) >> np.uint64(32)) * np.uint64(BLOCK_BITS)
+        for j in range(hashes):
+            p = (w[:, 1 + j // 3] >> np.uint32(9 * (j % 3))) & np.uint32(511)
+            bits[(block + p.astype(np.uint64)).astype(np.intp)] = True
     return np.packbits(bits, bitorder="little").tobytes()
 
 
