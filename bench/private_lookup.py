@@ -269,13 +269,15 @@ def markdown(http: list[dict[str, Any]], filters: list[dict[str, Any]], args: ar
     out = [f"`{' '.join(sys.argv)}` on {platform.node()} ({os.cpu_count()} CPUs), "
            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; import of {args.size:,} reports "
            f"{import_s:.0f} s.", "",
-           "| stored | hits | values | matched | plain values/s | prefix values/s | prefix / plain | bits | prefixes sent |",
+           "| stored | hits | values | matched | plain values/s | prefix values/s | prefix / plain | bits "
+           "| prefixes sent |",
            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in http:
         out.append(f"| {r['stored']:,} | {r['hits']:.0%} | {r['values']:,} | {r['matched']:,} | "
                    f"{r['plain_per_s']:,.0f} | {r['private_per_s']:,.0f} | {r['ratio']:.2f} | {r['bits']} | "
                    f"{r['prefixes']:,} |")
-    out += ["", "| filter | values | bytes | bytes/value | FPR measured | build s | checks/s (not in it) | SHA-256 of values/s |",
+    out += ["", "| filter | values | bytes | bytes/value | FPR measured | build s | checks/s (not in it) "
+            "| SHA-256 of values/s |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in filters:
         out.append(f"| {r['what']} | {r['values']:,} | {r['bytes']:,} | {r['bytes_per_value']:.2f} | "

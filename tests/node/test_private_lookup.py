@@ -19,7 +19,16 @@ from hanoi.cli.main import run
 from hanoi.core import prefixes as P
 from hanoi.node import ledger, members, tokens
 from hanoi.node.runtime import Node
-from hanoi.private_lookup import CANON, Filter, FilterError, PrivateLookup, digest, media_digest, prefix_of, split_digests
+from hanoi.private_lookup import (
+    CANON,
+    Filter,
+    FilterError,
+    PrivateLookup,
+    digest,
+    media_digest,
+    prefix_of,
+    split_digests,
+)
 from hanoi.signals import private, service
 from hanoi.signals.service import Caller
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body, serving
@@ -221,3 +230,22 @@ def test_no_prefix_answer_or_filter_holds_a_value_the_member_may_not_see(partner
         assert header["values"] == len(may)
         expected = P.bloom_bits(P.DigestIndex().with_added(sorted(may), range(len(may))).digests, f.m)
         assert f.bits == expected  # the filter is built of exactly these digests
+
+
+def test_the_benchmark_runs_small() -> None:
+    """bench/private_lookup.py end to end at a small size (no timing asserted): the private
+    check finds exactly what the plain lookup finds; the filters hold what they should."""
+    import importlib.util
+
+    from tests.paths import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_private_lookup", ROOT / "bench" / "private_lookup.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main(["--size", "3000", "--rounds", "1", "--hits", "0.5", "--filter-size", "20000"])
+    (row,) = out["http"]
+    assert row["values"] == 10_000 and 4_000 < row["matched"] < 6_000 and row["bits"] == 8
+    node_filter, random_filter = out["filters"]
+    assert node_filter["values"] == 2_700  # GREEN and AMBER naming the partner; never RED
+    assert random_filter["bytes"] == 40_000 and random_filter["fpr"] < 0.005

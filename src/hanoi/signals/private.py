@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import select
 
 from hanoi.core import prefixes as P
+from hanoi.core.bounds import is_bigint
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import invalid
 from hanoi.node.runtime import Node
@@ -73,8 +74,11 @@ def parse_version(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
     r, sep, seq = text.partition(".")
-    if not sep or not r.isdigit() or not seq.isdigit() or len(text) > 40:
+    if not sep or not (r.isascii() and r.isdigit() and seq.isascii() and seq.isdigit()) \
+            or len(r) > 19 or len(seq) > 19:
         raise invalid("since", "must be a filter version as the node gave it (REPORT.SEQ, e.g. 1200.3405)")
+    if not (is_bigint(int(r)) and is_bigint(int(seq))):
+        raise invalid("since", "is not a version this node gave (too large)")
     return int(r), int(seq)
 
 

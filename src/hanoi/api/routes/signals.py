@@ -126,8 +126,9 @@ async def prefixes(request: Request, who: Principal = MATCH, node: Node = NODE) 
 @router.get("/filter", summary="Offline lookups: a signed Bloom filter of the digests you may see "
             "(since=VERSION: what is new since that filter)", response_class=Response)
 @documented(returns=bytes, media="application/octet-stream")
-def filter_(since: str | None = Query(None, max_length=40, description="A filter version (REPORT.SEQ): "
-                                      "answer a delta, what is new since it"),
+def filter_(since: str | None = Query(None, pattern=r"^[0-9]{1,19}\.[0-9]{1,19}$",
+                                      description="A filter version (REPORT.SEQ): answer a delta, "
+                                                  "what is new since it"),
             who: Principal = MATCH, node: Node = NODE) -> Response:
     blob, header = private.filter_file(node, who, since)
     return Response(blob, media_type="application/octet-stream",
