@@ -232,21 +232,17 @@ class PrivateLookup:
         if params.get("version") != canon:
             raise ValueError(f"the node answers in canonical form {params.get('version')!r}, "
                              f"this client speaks {canon!r}")
-        wanted: dict[int, int] = {}
-        for d in digests:
-            wanted.setdefault(prefix_of(d, bits), len(wanted))
-        prefixes = list(wanted)
-        seen: set[bytes] = set()
+        wanted = list(dict.fromkeys(prefix_of(d, bits) for d in digests))
+        answers: dict[int, bytes] = {}
         path = f"/api/v1/{'media' if media else 'signals'}/prefixes"
-        for start in range(0, len(prefixes), MAX_PREFIXES):
-            part = prefixes[start:start + MAX_PREFIXES]
+        for start in range(0, len(wanted), MAX_PREFIXES):
+            part = wanted[start:start + MAX_PREFIXES]
             out = self.post(path, {"bits": bits, "prefixes": part})
             if out.get("version") != canon or out.get("bits") != bits:
                 raise ValueError("the node answered in another canonical form or prefix length")
             self.asked += len(part)
-            for blob in out["answers"]:
-                seen.update(split_digests(base64.b64decode(blob)))
-        return [d in seen for d in digests]
+            answers.update(zip(part, map(base64.b64decode, out["answers"]), strict=True))
+        return [_holds(answers[prefix_of(d, bits)], d) for d in digests]
 
     def check(self, items: Iterable[tuple[str, str]]) -> list[dict[str, Any] | None]:
         """Check normalised ``(type, value)`` pairs: for each, the node's lookup answer when it
@@ -280,6 +276,14 @@ class PrivateLookup:
         """The signed filter of what this member may see (``since``: only what is new since
         that filter version, a delta)."""
         return self.get("/api/v1/signals/filter", since=since).content
+
+
+def _holds(blob: bytes, d: bytes) -> bool:
+    """Whether ``blob`` (concatenated 32-byte digests) holds ``d`` as one of them."""
+    i = blob.find(d)
+    while i != -1 and i % 32:
+        i = blob.find(d, i + 1)
+    return i != -1
 
 
 def _raise(r: httpx.Response) -> None:

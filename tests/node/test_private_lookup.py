@@ -249,3 +249,21 @@ def test_the_benchmark_runs_small() -> None:
     node_filter, random_filter = out["filters"]
     assert node_filter["values"] == 2_700  # GREEN and AMBER naming the partner; never RED
     assert random_filter["bytes"] == 40_000 and random_filter["fpr"] < 0.005
+
+
+@pytest.mark.usefixtures("cheap_passwords")
+def test_the_console_home_says_which_modes_partners_use(client: TestClient, partners: Node) -> None:
+    from hanoi.node import users
+    from tests.node.test_console import PASSWORD, _client, sign_in
+
+    node = partners
+    service.report(node, "t", "fr-cert", [item("green.example.com")])
+    with PrivateLookup(client=client, token=token(node, "de-bka")) as lookup:
+        lookup.check([("domain", "green.example.com"), ("domain", "quiet.example.org")])
+        lookup.download_filter()
+    users.add_user(node, "test", username="auditor", role="auditor", password=PASSWORD)
+    with _client(node) as browser:
+        assert sign_in(browser, "auditor").status_code == 303
+        page = browser.get("/console/").text
+    line = page[page.index('id="lookup-modes"'):].split("</span>")[0]
+    assert "Lookups by mode: 1 with values in clear, 1 by prefix (no value sent), 1 filter downloads" in line
