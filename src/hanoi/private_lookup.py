@@ -42,6 +42,8 @@ import httpx
 CANON = "hanoi-sig-v1"
 MEDIA_CANON = "hanoi-media-v1"
 FILTER_MAGIC = b"HANOIBF1"
+PREFIX_MAGIC = b"HANOIPX1"
+BINARY = "application/octet-stream"
 SIGNATURE_BYTES = 64
 MAX_PREFIXES = 10_000
 """Prefixes per request (the node refuses more)."""
@@ -71,6 +73,28 @@ def prefix_of(d: bytes, bits: int) -> int:
 
 def split_digests(blob: bytes) -> list[bytes]:
     return [blob[i:i + 32] for i in range(0, len(blob), 32)]
+
+
+def parse_prefix_answer(blob: bytes) -> tuple[dict[str, Any], list[bytes]]:
+    """A binary prefix answer (``Accept: application/octet-stream``): ``HANOIPX1``, a 4-byte
+    big-endian header length, a JSON header (``version``, ``bits``, ``pad``, ``count``), then
+    ``count`` 4-byte big-endian digest counts (one per prefix, in the order asked), then the
+    digests. Returns the header and, per prefix, its digests concatenated."""
+    if blob[:8] != PREFIX_MAGIC:
+        raise ValueError("not a prefix answer (magic HANOIPX1)")
+    (n,) = struct.unpack(">I", blob[8:12])
+    header = json.loads(blob[12:12 + n])
+    count = int(header["count"])
+    at = 12 + n
+    sizes = struct.unpack(f">{count}I", blob[at:at + 4 * count])
+    at += 4 * count
+    out = []
+    for size in sizes:
+        out.append(blob[at:at + 32 * size])
+        at += 32 * size
+    if at != len(blob):
+        raise ValueError("the prefix answer's length does not match its counts")
+    return header, out
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -237,11 +261,14 @@ class PrivateLookup:
         path = f"/api/v1/{'media' if media else 'signals'}/prefixes"
         for start in range(0, len(wanted), MAX_PREFIXES):
             part = wanted[start:start + MAX_PREFIXES]
-            out = self.post(path, {"bits": bits, "prefixes": part})
-            if out.get("version") != canon or out.get("bits") != bits:
+            r = self.http.post(path, content=json.dumps({"bits": bits, "prefixes": part}),
+                               headers={**self.headers, "Accept": BINARY, "Content-Type": "application/json"})
+            _raise(r)
+            header, blobs = parse_prefix_answer(r.content)
+            if header.get("version") != canon or header.get("bits") != bits or len(blobs) != len(part):
                 raise ValueError("the node answered in another canonical form or prefix length")
             self.asked += len(part)
-            answers.update(zip(part, map(base64.b64decode, out["answers"]), strict=True))
+            answers.update(zip(part, blobs, strict=True))
         return [_holds(answers[prefix_of(d, bits)], d) for d in digests]
 
     def check(self, items: Iterable[tuple[str, str]]) -> list[dict[str, Any] | None]:
@@ -295,6 +322,6 @@ def _raise(r: httpx.Response) -> None:
         raise httpx.HTTPStatusError(f"{r.status_code}: {detail}", request=r.request, response=r)
 
 
-__all__ = ["BLOCK_BITS", "CANON", "FILTER_MAGIC", "MAX_PREFIXES", "MEDIA_CANON", "Filter", "FilterError",
-           "PrivateLookup", "bloom_positions", "canonical", "contains_words", "digest",
-           "media_digest", "prefix_of", "split_digests"]
+__all__ = ["BINARY", "BLOCK_BITS", "CANON", "FILTER_MAGIC", "MAX_PREFIXES", "MEDIA_CANON", "PREFIX_MAGIC",
+           "Filter", "FilterError", "PrivateLookup", "bloom_positions", "canonical", "contains_words", "digest",
+           "media_digest", "parse_prefix_answer", "prefix_of", "split_digests"]

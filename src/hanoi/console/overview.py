@@ -16,7 +16,6 @@ from hanoi.node.runtime import Node
 from hanoi.store import ledger_store
 from hanoi.store.tables import ledger_entries, media_hashes, media_lists, members, requests, signals, users
 
-
 LOOKUP_MODES = {"clear": "signal.lookup", "prefix": "signal.prefixes", "filter": "signal.filter"}
 """The ledger action of each lookup mode: plain (values in clear, ledgered when something
 matched), prefixes (no value sent), filter downloads (nothing sent)."""

@@ -27,9 +27,12 @@ import numpy as np
 import numpy.typing as npt
 
 from hanoi.core.errors import InvalidInput, Problem, invalid
-from hanoi.private_lookup import BLOCK_BITS, FILTER_MAGIC, MAX_PREFIXES
+from hanoi.private_lookup import BLOCK_BITS, FILTER_MAGIC, MAX_PREFIXES, PREFIX_MAGIC
 
 MAX_BITS = 40
+MAX_ANSWER = 1_000_000
+"""Digests one prefix call may answer (32 MB): a call with fewer bits than that needs is
+refused (ask with more bits, or download the filter)."""
 RULE = "PRIVATE-PREFIX"
 BLOOM_BITS_PER_VALUE = 16
 BLOOM_HASHES = 8
@@ -83,11 +86,14 @@ class DigestIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def with_added(self, digests: Sequence[bytes] | bytes, ids: Sequence[int] | I64) -> DigestIndex:
-        blob = digests if isinstance(digests, bytes) else b"".join(digests)
-        if not blob:
+    def with_added(self, digests: Sequence[bytes] | bytes | U8, ids: Sequence[int] | I64) -> DigestIndex:
+        if isinstance(digests, np.ndarray):
+            new = digests.reshape(-1, 32)
+        else:
+            blob = digests if isinstance(digests, bytes) else b"".join(digests)
+            new = np.frombuffer(blob, dtype=np.uint8).reshape(-1, 32)
+        if not len(new):
             return self
-        new = np.frombuffer(blob, dtype=np.uint8).reshape(-1, 32)
         new_ids = np.asarray(ids, dtype=np.int64)
         keys = new[:, :8].copy().view(">u8").reshape(-1).astype(np.uint64)
         order = np.argsort(keys, kind="stable")
@@ -112,10 +118,15 @@ class DigestIndex:
         return lo, hi
 
     def rows(self, prefixes: Sequence[int], bits: int) -> tuple[I64, I64]:
-        """Every row under the prefixes, and the position (in ``prefixes``) each belongs to."""
+        """Every row under the prefixes, and the position (in ``prefixes``) each belongs to;
+        refused (``InvalidInput``) beyond ``MAX_ANSWER`` rows."""
         lo, hi = self.under(prefixes, bits)
         counts = hi - lo
         total = int(counts.sum())
+        if total > MAX_ANSWER:
+            raise invalid("bits", f"{bits} bit(s) would answer {total:,} digests, at most {MAX_ANSWER:,} "
+                          "per call: send longer prefixes (GET the prefixes route for the length) or "
+                          "download the filter", RULE)
         owner = np.repeat(np.arange(len(lo), dtype=np.int64), counts)
         starts = np.cumsum(counts) - counts
         rows = np.arange(total, dtype=np.int64) - np.repeat(starts, counts) + np.repeat(lo, counts)
@@ -128,14 +139,25 @@ def padded_answers(index: DigestIndex, rows: I64, owner: I64, keep: npt.NDArray[
     multiple of ``pad`` (at least ``pad``); and how many real digests were answered."""
     rows, owner = rows[keep], owner[keep]
     counts = np.bincount(owner, minlength=n_prefixes)
+    sizes = np.maximum(pad, -(-counts // pad) * pad)
     blob = index.digests[rows].tobytes()
+    noise = os.urandom(int((sizes - counts).sum()) * 32)
     out: list[bytes] = []
-    at = 0
-    for c in counts.tolist():
-        size = max(pad, -(-c // pad) * pad)
-        out.append(blob[at * 32:(at + c) * 32] + os.urandom((size - c) * 32))
-        at += c
+    at = spent = 0
+    for c, size in zip(counts.tolist(), sizes.tolist(), strict=True):
+        extra = (size - c) * 32
+        out.append(blob[at:at + c * 32] + noise[spent:spent + extra])
+        at += c * 32
+        spent += extra
     return out, int(counts.sum())
+
+
+def binary_answer(version: str, bits: int, pad: int, answers: Sequence[bytes]) -> bytes:
+    """The binary form of a prefix answer (``hanoi.private_lookup.parse_prefix_answer``)."""
+    head = json.dumps({"version": version, "bits": bits, "pad": pad, "count": len(answers)},
+                      sort_keys=True, separators=(",", ":")).encode()
+    sizes = np.asarray([len(a) // 32 for a in answers], dtype=">u4").tobytes()
+    return b"".join([PREFIX_MAGIC, len(head).to_bytes(4, "big"), head, sizes, *answers])
 
 
 def bloom_size(n: int, bits_per_value: int = BLOOM_BITS_PER_VALUE) -> int:

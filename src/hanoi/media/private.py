@@ -56,7 +56,8 @@ def params(node: Node) -> dict[str, Any]:
             "stored": stored}
 
 
-def prefixes(node: Node, actor: str, body: Any, *, member_id: str | None = None) -> dict[str, Any]:
+def prefixes(node: Node, actor: str, body: Any, *, member_id: str | None = None,
+             binary: bool = False) -> dict[str, Any] | bytes:
     """Per prefix asked, the digests of the active exact hashes under it (base64, padded)."""
     index = _digests(node)
     k = node.config.private_lookup_k
@@ -69,6 +70,8 @@ def prefixes(node: Node, actor: str, body: Any, *, member_id: str | None = None)
         uow.record("media.prefixes", "media:prefixes",
                    {"member_id": member_id, "prefixes": len(asked), "bits": bits, "answered": answered},
                    decision="allow", reasons=[{"code": P.RULE}])
+    if binary:
+        return P.binary_answer(MEDIA_CANON, bits, pad, answers)
     return {"version": MEDIA_CANON, "bits": bits, "pad": pad,
             "answers": [base64.b64encode(a).decode() for a in answers]}
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
@@ -367,10 +367,12 @@ class SignalIndex:
         sids = np.fromiter(map(get, values, repeat(0)), dtype=np.int64, count=n)
         return self.columns_of(sids, asker, now)
 
-    def signals(self) -> list[tuple[int, str, str]]:
-        """Every signal held: ``(id, type, value)``."""
-        return [(sid, TYPES[code], value) for code, values in enumerate(self._values)
-                for value, sid in values.items()]
+    def signals(self) -> Iterator[tuple[int, str, str]]:
+        """Every signal held: ``(id, type, value)`` (iterate while holding the read model's lock)."""
+        for code, values in enumerate(self._values):
+            name = TYPES[code]
+            for value, sid in values.items():
+                yield sid, name, value
 
     def visible_signals(self, sids: np.ndarray, asker: Asker, now: float) -> np.ndarray:
         """For each signal id (0: none), whether ``asker`` may see any of its reports: the

@@ -49,8 +49,9 @@ def _asker(node: Node, caller: Caller, idx: SignalIndex) -> Asker:
     return idx.asker(viewer)
 
 
-def prefixes(node: Node, who: Any, body: Any) -> dict[str, Any]:
-    """Per prefix asked, the digests the caller may see under it (base64, padded)."""
+def prefixes(node: Node, who: Any, body: Any, *, binary: bool = False) -> dict[str, Any] | bytes:
+    """Per prefix asked, the digests the caller may see under it, padded: base64 in a dict, or
+    (``binary``) the binary form (``hanoi.private_lookup.parse_prefix_answer``)."""
     caller = Caller.of(who)
     idx, digests = read_model.digests(node)
     k = node.config.private_lookup_k
@@ -66,6 +67,8 @@ def prefixes(node: Node, who: Any, body: Any) -> dict[str, Any]:
             uow.record("signal.prefixes", f"member:{who_}" if caller.member_id else "signals:public",
                        {"recipient": who_, "prefixes": len(asked), "bits": bits, "answered": answered,
                         "policy_digest": uow.policy.digest}, decision="allow", reasons=[{"code": RULE}])
+    if binary:
+        return P.binary_answer(CANON, bits, pad, answers)
     return {"version": CANON, "bits": bits, "pad": pad,
             "answers": [base64.b64encode(a).decode() for a in answers]}
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -61,18 +64,19 @@ class SignalReadModel:
 
     def digests(self) -> tuple[SignalIndex, DigestIndex]:
         """The index and the digests of every signal it holds (canonical form
-        ``hanoi.private_lookup.CANON``), both caught up; the digests are built on first use."""
+        ``hanoi.private_lookup.CANON``), both caught up; the digests are built on first use,
+        a million at a time (10M signals: 480 MB of digests, ids and keys)."""
         with self._digest_lock:
             idx = self.index()
-            with self._lock:  # no refresh adds signals while the log is read
+            with self._lock:  # no refresh adds signals while they are read
                 if self._digests is None or idx.new_signals is None:
                     idx.new_signals = []
-                    new, current = idx.signals(), DigestIndex()
-                else:
-                    new, idx.new_signals, current = idx.new_signals, [], self._digests
-            if new or self._digests is None:
-                self._digests = current.with_added([digest(t, v) for _, t, v in new],
-                                                   [sid for sid, _, _ in new])
+                    self._digests = _digest_all(idx.signals())
+                    return idx, self._digests
+                new, idx.new_signals = idx.new_signals, []
+            if new:
+                self._digests = self._digests.with_added([digest(t, v) for _, t, v in new],
+                                                         [sid for sid, _, _ in new])
             return idx, self._digests
 
     def _changed(self, conn: Connection, idx: SignalIndex) -> None:
@@ -113,6 +117,20 @@ def _indexed(r: Any, node_id: str) -> IndexedReport:
         r.id, r.signal_id, r.type, r.value, r.source, _TLPS[r.tlp], r.confidence,
         r.origin == "local" and r.source == node_id, bool(r.consent),
         frozenset(r.recipients or ()), frozenset(r.named or ()), r.expires_at, bool(r.abuse_type))
+
+
+def _digest_all(signals_: Iterator[tuple[int, str, str]], chunk: int = 1_000_000) -> DigestIndex:
+    parts: list[np.ndarray] = []
+    ids: list[np.ndarray] = []
+    while True:
+        part = list(islice(signals_, chunk))
+        if not part:
+            break
+        parts.append(np.frombuffer(b"".join([digest(t, v) for _, t, v in part]), dtype=np.uint8))
+        ids.append(np.fromiter((sid for sid, _, _ in part), dtype=np.int64, count=len(part)))
+    if not parts:
+        return DigestIndex()
+    return DigestIndex().with_added(np.concatenate(parts), np.concatenate(ids))
 
 
 def _refresh(conn: Connection, idx: SignalIndex, node_id: str) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response
 
 from hanoi.api.deps import current_principal, get_node, require
 from hanoi.api.openapi import documented
@@ -22,6 +23,7 @@ from hanoi.core.roles import Permission, allows, roles_with
 from hanoi.media import matching, model, private, read_model, service
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
+from hanoi.private_lookup import BINARY
 
 
 def require_any(*permissions: Permission) -> Callable[..., Principal]:
@@ -152,8 +154,11 @@ def prefix_params(who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
 
 @router.post("/prefixes", summary="Private matching of MD5 / SHA-256 hashes: the digests of the "
              "active hashes under each prefix, padded (docs/privacy.md)")
-@documented(body=M.MediaPrefixQuery, returns=S.PrefixAnswer)
-def prefixes(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
+@documented(body=M.MediaPrefixQuery, returns=S.PrefixAnswer, returns_also={BINARY: bytes})
+def prefixes(request: Request, body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> Any:
+    if BINARY in request.headers.get("accept", ""):
+        return Response(private.prefixes(node, who.actor, body, member_id=who.member_id, binary=True),
+                        media_type=BINARY)
     return private.prefixes(node, who.actor, body, member_id=who.member_id)
 
 

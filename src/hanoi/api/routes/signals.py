@@ -25,6 +25,7 @@ from hanoi.core.members import MEMBER_ID
 from hanoi.core.roles import Permission
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
+from hanoi.private_lookup import BINARY
 from hanoi.signals import classification, io, private, service
 from hanoi.signals.formats import FORMATS
 from hanoi.signals.reports import MAX_BATCH
@@ -113,14 +114,21 @@ def prefix_params(who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
 
 @router.post("/prefixes", summary="Private lookups: the digests you may see under each prefix, "
              "padded; no value leaves the platform (docs/privacy.md)")
-@documented(body=S.PrefixQuery, returns=S.PrefixAnswer)
+@documented(body=S.PrefixQuery, returns=S.PrefixAnswer, returns_also={BINARY: bytes})
 async def prefixes(request: Request, who: Principal = MATCH, node: Node = NODE) -> Response:
     raw = await request.body()
     try:
         body = orjson.loads(raw) if raw.strip() else None
     except ValueError as exc:
         raise invalid("body", f"is not JSON: {exc}") from None
+    if wants_binary(request):  # a third less to send and read than base64 in JSON
+        out = await run_in_threadpool(lambda: private.prefixes(node, who, body, binary=True))
+        return Response(out, media_type=BINARY)
     return _json(await run_in_threadpool(private.prefixes, node, who, body))
+
+
+def wants_binary(request: Request) -> bool:
+    return BINARY in request.headers.get("accept", "")
 
 
 @router.get("/filter", summary="Offline lookups: a signed Bloom filter of the digests you may see "
