@@ -26,6 +26,7 @@ from hanoi.private_lookup import (
     PrivateLookup,
     digest,
     media_digest,
+    parse_prefix_answer,
     prefix_of,
     split_digests,
 )
@@ -114,6 +115,12 @@ def test_answers_are_padded_and_the_prefix_length_keeps_k_values(client: TestCli
     assert real <= set(answered)
     for p, blob in enumerate(out["answers"]):
         assert all(prefix_of(d, 3) == p for d in split_digests(base64.b64decode(blob)) if d in real)
+    r = client.post("/api/v1/signals/prefixes", json={"bits": 3, "prefixes": [5, 2]},
+                    headers={**headers, "Accept": "application/octet-stream"})
+    assert r.headers["content-type"] == "application/octet-stream"
+    header, blobs = parse_prefix_answer(r.content)  # the binary form: the same answer, a third smaller
+    assert header == {"version": CANON, "bits": 3, "pad": 32, "count": 2} and [len(b) for b in blobs] == [1024] * 2
+    assert {d for d in split_digests(blobs[0]) if d in real} == {d for d in real if prefix_of(d, 3) == 5}
 
 
 def test_a_signed_filter_and_its_deltas(client: TestClient, partners: Node) -> None:

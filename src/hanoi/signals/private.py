@@ -35,8 +35,9 @@ RULE = P.RULE
 
 
 def params(node: Node) -> dict[str, Any]:
-    """What a client needs to ask: version, prefix length, padding, k, values stored."""
-    idx = read_model.index(node)
+    """What a client needs to ask: version, prefix length, padding, k, values stored (and the
+    digests caught up, so the prefix calls that follow find them built)."""
+    idx, _ = read_model.digests(node)
     k = node.config.private_lookup_k
     stored = len(idx)
     return {"version": CANON, "bits": P.prefix_bits(stored, k), "k": k, "pad": P.pad_size(k),
