@@ -28,25 +28,38 @@ from hanoi.store.tables import ledger_entries, media_hashes
 _QUIET = ("media.prefixes", "media.match", "media.feedback", "media.feedback.received",
           "media.distribute", "media.distribute.gate")
 """Media acts that change no hash's status."""
-_CACHE: dict[int, tuple[int, P.DigestIndex]] = {}
-_LOCK = threading.Lock()
+
+
+class MediaDigests:
+    """The media wing's read model of the digests of its active exact hashes (rebuilt when a
+    ledgered act may have changed which hashes are active)."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._lock = threading.Lock()
+        self._held: tuple[int, P.DigestIndex] | None = None
+
+    def digests(self) -> P.DigestIndex:
+        with self._lock, self._node.read() as conn:
+            seq = int(conn.execute(select(func.max(ledger_entries.c.seq)).where(
+                ledger_entries.c.action.like("media.%"), ledger_entries.c.action.not_in(_QUIET))).scalar() or 0)
+            if self._held is not None and self._held[0] == seq:
+                return self._held[1]
+            found = conn.execute(select(media_hashes.c.id, media_hashes.c.algorithm, media_hashes.c.value)
+                                 .where(media_hashes.c.algorithm.in_(EXACT),
+                                        media_hashes.c.status == model.ACTIVE)).all()
+            index = P.DigestIndex().with_added([media_digest(a, v) for _, a, v in found],
+                                               [i for i, _, _ in found])
+            self._held = (seq, index)
+            return index
+
+    def close(self) -> None:
+        with self._lock:
+            self._held = None
 
 
 def _digests(node: Node) -> P.DigestIndex:
-    with node.read() as conn:
-        seq = int(conn.execute(select(func.max(ledger_entries.c.seq)).where(
-            ledger_entries.c.action.like("media.%"), ledger_entries.c.action.not_in(_QUIET))).scalar() or 0)
-        with _LOCK:
-            held = _CACHE.get(id(node))
-            if held is not None and held[0] == seq:
-                return held[1]
-        found = conn.execute(select(media_hashes.c.id, media_hashes.c.algorithm, media_hashes.c.value)
-                             .where(media_hashes.c.algorithm.in_(EXACT),
-                                    media_hashes.c.status == model.ACTIVE)).all()
-    index = P.DigestIndex().with_added([media_digest(a, v) for _, a, v in found], [i for i, _, _ in found])
-    with _LOCK:
-        _CACHE[id(node)] = (seq, index)
-    return index
+    return node.read_model(MediaDigests).digests()
 
 
 def params(node: Node) -> dict[str, Any]:
@@ -76,4 +89,4 @@ def prefixes(node: Node, actor: str, body: Any, *, member_id: str | None = None,
             "answers": [base64.b64encode(a).decode() for a in answers]}
 
 
-__all__ = ["params", "prefixes"]
+__all__ = ["MediaDigests", "params", "prefixes"]
