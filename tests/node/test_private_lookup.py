@@ -196,6 +196,9 @@ def test_the_client_and_the_cli_against_a_live_node(partners: Node, tmp_path: Pa
         assert offline[0] == offline[2] == "possible"  # known offline; nothing was sent
         assert run([*common, "check", str(values), "--private", "--url", base]) == 2  # no token
         assert "--token" in capsys.readouterr().err
+        assert run([*common, "check", str(values), "--private", "--url", base, "--token", "hx_wrong"]) == 1
+        err = capsys.readouterr().err
+        assert "answered 401" in err and len(err.strip().splitlines()) == 1
 
 
 # --- the property: nothing a member may not see, in any answer --------------------------------

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
+import httpx
 import typer
 
 from hanoi.cli.common import (
@@ -541,8 +544,18 @@ def _normalised(values: list[tuple[int, Any]], type_: str | None, region: str | 
     return out
 
 
-def _client(url: str | None, token: str | None) -> PrivateLookup:
-    return PrivateLookup(required(url, "--url", "the node to ask"), required(token, "--token", "an API token"))
+@contextmanager
+def _client(url: str | None, token: str | None) -> Iterator[PrivateLookup]:
+    """The client for the node at ``url``; what goes wrong over HTTP is one line, exit 1."""
+    client = PrivateLookup(required(url, "--url", "the node to ask"), required(token, "--token", "an API token"))
+    try:
+        yield client
+    except httpx.HTTPStatusError as err:
+        raise fail(f"the node at {url} answered {err}") from None
+    except httpx.HTTPError as err:
+        raise fail(f"cannot reach the node at {url}: {err}") from None
+    finally:
+        client.close()
 
 
 @app.command("check")
