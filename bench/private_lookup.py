@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -297,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--filter-size", type=int, default=10_000_000, help="Random digests in the filter "
                                                                          "of part 3 (0 skips it)")
     ap.add_argument("--markdown", type=Path, help="Also write the tables here")
+    ap.add_argument("--keep", action="store_true", help="Keep the node's home (printed) afterwards")
     args = ap.parse_args(argv)
     http: list[dict[str, Any]] = []
     home = None
@@ -305,7 +307,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         home, partner, import_s = make_node(args.size)
         print(f"stored {args.size:,} reports in {import_s:.0f} s", file=sys.stderr)
         http = bench_http(home, partner, args.size, args.rounds, args.hits)
-    filters = bench_filter(home, args.filter_size)
+    try:
+        filters = bench_filter(home, args.filter_size)
+    finally:
+        if home is not None:
+            if args.keep:
+                print(f"the node: {home}", file=sys.stderr)
+            else:
+                shutil.rmtree(home.parent, ignore_errors=True)
     text = markdown(http, filters, args, import_s)
     print(text)
     if args.markdown:
