@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from hanoi.cli.main import run
 from hanoi.core import prefixes as P
+from hanoi.media import service as media_service
 from hanoi.node import ledger, members, tokens
 from hanoi.node.runtime import Node
 from hanoi.private_lookup import (
@@ -167,6 +168,12 @@ def test_exact_media_hashes_through_the_same_protocol(client: TestClient, partne
         assert lookup.check_media("md5", [md5s[3], "f" * 32]) == [True, False]
     assert "f" * 32 not in "".join(spy.bodies) and md5s[3] not in "".join(spy.bodies)
     assert media_digest("md5", md5s[3]) != digest("md5", md5s[3])  # one canonical form per wing
+    stored = {h["value"]: h["id"] for h in media_service.list_hashes(node, lst.json()["id"])}
+    media_service.withdraw(node, "t", hash_ids=[stored[md5s[3]]])  # a withdrawn hash is not answered
+    with PrivateLookup(client=client, token=token(node, "nl-police")) as lookup:
+        assert lookup.check_media("md5", [md5s[3], md5s[4]]) == [False, True]
+        assert lookup.params(media=True)["stored"] == 39
+    assert [e["action"] for e in ledger.page(node, subject="media:prefixes")["items"]].count("media.prefixes") == 2
 
 
 def test_the_client_and_the_cli_against_a_live_node(partners: Node, tmp_path: Path,
