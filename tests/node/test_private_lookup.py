@@ -194,6 +194,8 @@ def test_the_client_and_the_cli_against_a_live_node(partners: Node, tmp_path: Pa
         lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
         assert [x["match"] for x in lines] == ["yes", "no", "yes", "no"]
         assert lines[0]["value"] == "green.example.com" and lines[2]["value"] == "+442079460958"
+        assert run([*common, "check", str(values), "--url", base, "--token", secret, "--region", "GB"]) == 0
+        assert "2 of 4 value(s) matched (4 value(s) sent in clear)" in capsys.readouterr().out  # plain
         out = tmp_path / "de.filter"
         assert run([*common, "filter", "--out", str(out), "--url", base, "--token", secret, "--json"]) == 0
         header = json.loads(capsys.readouterr().out)
