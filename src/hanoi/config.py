@@ -40,6 +40,9 @@ class NodeConfig(BaseModel):
     # takes about three times its size in memory, so this bounds an import's memory too.
     max_import_bytes: int = Field(default=DEFAULT_MAX_IMPORT_BYTES, ge=1024)
     public_url: str | None = None
+    # Private lookups (docs/privacy.md): a prefix must cover at least this many stored values on
+    # average, which sets the prefix length (``hanoi.core.prefixes.prefix_bits``).
+    private_lookup_k: int = Field(default=8, ge=1, le=1_000_000)
     # Federation: the current key's start, earlier keys (public halves, with their windows) for
     # verifying what they signed, and the inbox's freshness / size limits and retry backoff.
     key_not_before: str | None = None

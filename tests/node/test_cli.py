@@ -205,8 +205,10 @@ def busy(node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict
     values.write_text("https://scam.example/login\n+44 20 7123 4567\nhttps://fine.example/\n")
     hashes = tmp_path / "hashes.jsonl"
     assert run(["hash", str(PDQ_FIXTURES / "wee.jpg"), "-o", str(hashes)]) == 0
+    filter_file = tmp_path / "fr-pharos.filter"
+    assert run([*h, "signals", "filter", "--to", "fr-pharos", "--out", str(filter_file)]) == 0
     capsys.readouterr()
-    return {"home": h, "rid": rid, "values": str(values), "hashes": str(hashes),
+    return {"home": h, "rid": rid, "values": str(values), "hashes": str(hashes), "filter": str(filter_file),
             "value": "https://scam.example/login"}
 
 
@@ -308,6 +310,7 @@ TABLE_ARGS: dict[tuple[str, ...], list[str]] = {
     ("requests", "timeline"): ["{rid}"],
     ("requests", "due"): ["--within", "70d"],
     ("signals", "lookup"): ["{values}"],
+    ("signals", "check"): ["{values}", "--filter", "{filter}"],
     ("signals", "campaign"): ["{value}"],
     ("signals", "list"): [],
     ("signals", "feedback"): [],
@@ -333,7 +336,7 @@ def test_every_table_has_a_json_twin_that_parses(busy: dict[str, Any], capsys: p
         assert run([*busy["home"], *path, *args, "--json"]) == 0, path
         out = capsys.readouterr().out
         lines = out.splitlines()
-        if path == ("signals", "lookup"):  # one object per line
+        if path in (("signals", "lookup"), ("signals", "check")):  # one object per line
             parsed: Any = [json.loads(line) for line in lines]
             assert len(parsed) == 3
         else:

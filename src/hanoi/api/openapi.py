@@ -68,12 +68,15 @@ _DOCS: dict[str, Doc] = {}
 
 
 def documented(*, body: Any = None, body_media: tuple[str, ...] = (JSON,), body_required: bool = True,
-               returns: Any = None, media: str = JSON) -> Callable[[F], F]:
+               returns: Any = None, media: str = JSON,
+               returns_also: dict[str, Any] | None = None) -> Callable[[F], F]:
     """Describe a route's body and success response by models (the route keeps reading what it
-    reads today; the domain validates)."""
+    reads today; the domain validates). ``returns_also``: other media types the success may be
+    answered in (by the request's Accept), each with its type."""
 
     def mark(fn: F) -> F:
-        fn.__hanoi_doc__ = Doc(body, body_media, body_required, returns, media)  # type: ignore[attr-defined]
+        fn.__hanoi_doc__ = Doc(body, body_media, body_required, returns, media,  # type: ignore[attr-defined]
+                               dict(returns_also or {}))
         return fn
 
     return mark
@@ -140,6 +143,8 @@ def build(app: FastAPI) -> dict[str, Any]:
                 responses[ok] = {"description": responses.get(ok, {}).get("description", "Success"),
                                  "content": {doc.media: {"schema": _schema(doc.returns, components,
                                                                            "serialization")}}}
+                responses[ok]["content"].update({m: {"schema": _schema(kind, components, "serialization")}
+                                                 for m, kind in doc.extra.items()})
             # TAXII routes declare their own errors (TAXII error messages, api/routes/taxii.py);
             # what any route can answer (405, 500) is problem+json everywhere.
             statuses = (405, 500) if path.startswith("/taxii2") else _problems_for(path, method, operation)

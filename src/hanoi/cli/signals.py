@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
+import httpx
 import typer
 
 from hanoi.cli.common import (
@@ -36,9 +39,10 @@ from hanoi.cli.common import (
 )
 from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import InvalidInput, Problem
-from hanoi.signals import classification, io, service
+from hanoi.private_lookup import Filter, FilterError, PrivateLookup, digest
+from hanoi.signals import classification, io, private, service
 from hanoi.signals.reports import MAX_BATCH
-from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES
+from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES, NormaliseContext, detect_type, normalise
 
 app = typer.Typer(help="Signals: indicators of fraud or attack, TLP-marked, matched and linked "
                        "into campaigns.", no_args_is_help=True)
@@ -511,3 +515,168 @@ def feedback(
         t.add_row(str(r["feedback_id"]), r["kind"], r["type"], r["value"], r["member"], str(r["count"]),
                   r["seen_at"][:19])
     print_table(t)
+
+
+# --- private lookups (docs/privacy.md) ---------------------------------------------------------
+
+Url = Annotated[str | None, typer.Option("--url", envvar="HANOI_URL",
+                                         help="The node's base URL, e.g. https://node.example (or HANOI_URL)")]
+Token = Annotated[str | None, typer.Option("--token", envvar="HANOI_TOKEN", show_envvar=False,
+                                           help="An API token of that node with the match permission "
+                                                "(or HANOI_TOKEN)")]
+
+
+def _normalised(values: list[tuple[int, Any]], type_: str | None, region: str | None
+                ) -> list[tuple[int, str, str | None, str, str | None]]:
+    """``(line, raw, type, value, error)``: each value normalised here, with the node's code."""
+    ctx = NormaliseContext(region.upper() if region else None)
+    out: list[tuple[int, str, str | None, str, str | None]] = []
+    for line, raw in values:
+        raw = str(raw)
+        t = type_ or detect_type(raw, ctx)
+        if t is None:
+            out.append((line, raw, None, raw, "cannot tell what kind of signal this is; give --type"))
+            continue
+        try:
+            out.append((line, raw, t, normalise(t, raw, ctx), None))
+        except InvalidInput as err:
+            out.append((line, raw, t, raw, "; ".join(p.message for p in err.problems) or err.detail))
+    return out
+
+
+@contextmanager
+def _client(url: str | None, token: str | None) -> Iterator[PrivateLookup]:
+    """The client for the node at ``url``; what goes wrong over HTTP is one line, exit 1."""
+    client = PrivateLookup(required(url, "--url", "the node to ask"), required(token, "--token", "an API token"))
+    try:
+        yield client
+    except httpx.HTTPStatusError as err:
+        raise fail(f"the node at {url} answered {err}") from None
+    except httpx.HTTPError as err:
+        raise fail(f"cannot reach the node at {url}: {err}") from None
+    finally:
+        client.close()
+
+
+@app.command("check")
+def check(
+    file: Annotated[str, typer.Argument(help="A file with one value per line, or - for stdin")] = "-",
+    private_: Annotated[bool, typer.Option("--private", help="Send only short prefixes of each value's "
+                                                              "digest; ask for the report of a real "
+                                                              "match only (no other value leaves)")] = False,
+    filters: Annotated[list[Path] | None, typer.Option("--filter", help="A filter from `hanoi signals "
+                                                       "filter` (repeat for a base and its deltas): "
+                                                       "check offline first, ask only about hits")] = None,
+    url: Url = None,
+    token: Token = None,
+    type_: Annotated[str | None, typer.Option("--type", help=f"Type of every value: {TYPES_HELP}")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Region of phone numbers written "
+                                                                "without a country code, e.g. GB")] = None,
+    matches_only: Annotated[bool, typer.Option("--matches", help="Print matches only")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """Check values against a node over its API, normalising them here. Plain: every value is
+    sent. --private: prefixes only. --filter: offline; with --private, hits are then confirmed."""
+    stream = _open(file)
+    try:
+        values = _values(stream, "stdin" if file == "-" else file, type_)
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    if type_ is not None and type_ not in SIGNAL_TYPES:
+        raise InvalidInput("unknown --type", [Problem("--type", f"one of {TYPES_HELP}")])
+    rows = _normalised(values, type_, region)
+    ok = [i for i, r in enumerate(rows) if r[4] is None]
+    answers: dict[int, dict[str, Any] | None] = {}
+    possible: set[int] = set(ok)
+    if filters:
+        loaded = [_load_filter(p) for p in filters]
+        hits = [False] * len(ok)
+        for f in loaded:
+            maybe = f.contains_many([digest(rows[i][2] or "", rows[i][3]) for i in ok])
+            hits = [a or b for a, b in zip(hits, maybe, strict=True)]
+        possible = {i for i, h in zip(ok, hits, strict=True) if h}
+    sent = "nothing sent"
+    if private_ or not filters:
+        with _client(url, token) as client:
+            asked = sorted(possible)
+            if private_:
+                got = client.check([(rows[i][2] or "", rows[i][3]) for i in asked])
+                sent = f"{client.asked} prefix(es) sent, {sum(g is not None for g in got)} matching value(s)"
+            else:
+                got = client.lookup([(rows[i][2] or "", rows[i][3]) for i in asked])
+                sent = f"{len(asked)} value(s) sent in clear"
+            answers = dict(zip(asked, got, strict=True))
+        possible = set()
+    t = table("line", "value", "type", "match", "TLP", "confidence", whole=("line",))
+    matched = 0
+    for i, (line, _raw, typ, value, error) in enumerate(rows):
+        a = answers.get(i)
+        state = "yes" if a else ("possible" if i in possible else ("error" if error else "no"))
+        matched += state == "yes"
+        if matches_only and state not in ("yes", "possible"):
+            continue
+        if as_json:
+            rec: dict[str, Any] = {"line": line, "value": value, "type": typ, "match": state}
+            if error:
+                rec["error"] = error
+            if a:
+                rec.update({k: a.get(k) for k in ("signal_id", "tlp", "confidence", "sources", "campaign")})
+            sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            continue
+        t.add_row(str(line), value, typ or "?",
+                  cell("yes", "bold") if state == "yes" else cell(error, "red") if error else state,
+                  cell(a["tlp"], TLP_STYLE[a["tlp"]]) if a else "", str(a.get("confidence", "")) if a else "")
+    if not as_json:
+        print_table(t)
+        tail = f"; {len(possible)} possible (filter hits, not confirmed)" if possible else ""
+        console.print(f"{matched} of {len(rows)} value(s) matched{tail} ({sent})")
+
+
+def _load_filter(path: Path) -> Filter:
+    try:
+        return Filter.parse(read_input(path))
+    except FilterError as err:
+        raise InvalidInput(f"{path}: {err}", [Problem("--filter", str(err))]) from None
+
+
+@app.command("filter")
+def filter_(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the filter file")],
+    since: Annotated[str | None, typer.Option("--since", help="A version of a filter you hold: "
+                                                              "download only what is new since (a delta)")] = None,
+    url: Url = None,
+    token: Token = None,
+    to: Annotated[str | None, typer.Option("--to", help="Without --url: build it here, of what this "
+                                                        "member may receive (default: everything, "
+                                                        "as staff see it)")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="The node's public key (base64) to verify "
+                                                          "with; default: the key the node shows")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the filter's header as JSON")] = False,
+) -> None:
+    """Download the signed filter of the values you may see (check with `signals check --filter`);
+    without --url, build it from this node."""
+    if url is None:
+        node = open_node()
+        blob, _ = private.filter_file(node, _caller(to), since)
+        pub = key or node.public_key_b64
+    else:
+        if to is not None:
+            raise InvalidInput("--to is for a filter built here", [Problem("--to", "give --url or --to, not both")])
+        with _client(url, token) as client:
+            blob = client.download_filter(since)
+            pub = key or client.get("/api/v1/node").json()["public_key"]
+    f = Filter.parse(blob)
+    try:
+        f.verify(pub)
+    except (FilterError, ValueError) as err:
+        raise fail(f"the filter does not verify: {err}") from None
+    out.write_bytes(blob)
+    info = {**f.header, "bytes": len(blob), "file": str(out)}
+    if as_json:
+        print_json(info)
+        return
+    n = max(int(f.header["values"]), 1)
+    console.print(f"{f.header['kind']} filter version {f.header['version']}: {f.header['values']:,} value(s), "
+                  f"{len(blob):,} bytes ({len(f.bits) * 8 / n:.1f} bits a value), false-positive rate "
+                  f"{float(f.header['fpr']):.2%}, signed by {f.header['node']}; written to {out}")

@@ -14,7 +14,11 @@ from sqlalchemy import func, select
 from hanoi.core.roles import Permission, Role, allows
 from hanoi.node.runtime import Node
 from hanoi.store import ledger_store
-from hanoi.store.tables import media_hashes, media_lists, members, requests, signals, users
+from hanoi.store.tables import ledger_entries, media_hashes, media_lists, members, requests, signals, users
+
+LOOKUP_MODES = {"clear": "signal.lookup", "prefix": "signal.prefixes", "filter": "signal.filter"}
+"""The ledger action of each lookup mode: plain (values in clear, ledgered when something
+matched), prefixes (no value sent), filter downloads (nothing sent)."""
 
 
 def counts(node: Node, role: Role) -> dict[str, Any]:
@@ -25,6 +29,11 @@ def counts(node: Node, role: Role) -> dict[str, Any]:
         if allows(role, Permission.LEDGER_READ):
             out["ledger_entries"], _ = ledger_store.head(conn)
             out["ledger_checkpoints"] = len(ledger_store.checkpoints(conn))
+            # How partners look signals up (docs/privacy.md): each mode's ledgered acts, counted
+            # on the (action, seq) index.
+            out["lookup_modes"] = {mode: int(conn.execute(select(func.count()).select_from(ledger_entries)
+                                                         .where(ledger_entries.c.action == action)).scalar_one())
+                                   for mode, action in LOOKUP_MODES.items()}
         if allows(role, Permission.MEMBERS_READ):
             rows = conn.execute(select(members.c.standing, func.count()).group_by(members.c.standing)).all()
             out["members_by_standing"] = {r[0]: int(r[1]) for r in rows}

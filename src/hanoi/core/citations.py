@@ -172,6 +172,7 @@ _RULES: tuple[Rule, ...] = (
     Rule("SIGNAL-NAMED", NODE, "", "", "This node names members to receive a report on a need-to-know basis only for TLP:AMBER: AMBER+STRICT and RED allow no one beyond the originator's own names, GREEN and CLEAR need no names, and a suspended member is never named."),
     Rule("SIGNAL-UNCLASSIFIED", NODE, "", "", "A signal without an offence code of the catalogue (UNCC Arts. 7-17 or serious crime) serves this node's own lookups only: it is not shared with anyone (lookups, exports, TAXII, federation) until it is classified."),
     Rule("SIGNAL-LIMITS", NODE, "", "", "A signal batch holds at most 10,000 values and each value fits its type's length limit; a batch is stored whole or not at all unless best effort is asked for."),
+    Rule("PRIVATE-PREFIX", NODE, "", "", "A private lookup sends at most as many bits of each value's digest as keep k stored values under every prefix on average; the node answers every digest the gate lets the member see under it, padded, and ledgers how many prefixes were asked, never the prefixes.", "config: private_lookup_k"),
     # --- media hash lists (NCII, CSAM) -------------------------------------------------------
     Rule("MEDIA-HASH-VALUE", NODE, "", "", "A hash list holds only well-formed hashes of sufficient quality: PDQ of quality 50 or more, never a degenerate (all-zeros, all-ones) or empty-file hash."),
     Rule("MEDIA-CASE-REF", NODE, "", "", "A hash carries only an opaque case reference of its source; no personal data is stored with it."),

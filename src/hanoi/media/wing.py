@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hanoi.media import receive, send
+from hanoi.media.private import MediaDigests
 from hanoi.media.read_model import MediaReadModel
 from hanoi.node.wings import Item, Priority, Wing
 
@@ -16,5 +17,5 @@ WING = Wing(
         # Feedback tells a source about its own hash: who the partner is decides.
         send.ITEM_FEEDBACK: Item(receive.on_feedback, hands_over=False, priority=Priority.BULK),
     },
-    read_models=(MediaReadModel,),
+    read_models=(MediaReadModel, MediaDigests),
 )

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
@@ -152,6 +152,8 @@ class SignalIndex:
         self.reports = 0
         self.last_report_id = 0
         self.last_link_id = 0
+        self.new_signals: list[tuple[int, str, str]] | None = None
+        """Signals added since ``watch_signals`` (id, type, value), for the digest index."""
 
     # --- writing -------------------------------------------------------------------------
 
@@ -159,7 +161,10 @@ class SignalIndex:
         return sum(len(d) for d in self._values)
 
     def add_signal(self, signal_id: int, type_name: str, value: str) -> None:
-        self._values[TYPE_CODE[type_name]][value] = signal_id
+        values = self._values[TYPE_CODE[type_name]]
+        if self.new_signals is not None and value not in values:
+            self.new_signals.append((signal_id, type_name, value))
+        values[value] = signal_id
         _grow(self._head, signal_id + 1)
 
     def add(self, r: IndexedReport) -> None:
@@ -360,6 +365,24 @@ class SignalIndex:
         n = len(values)
         get = self._values[TYPE_CODE[type_name]].get
         sids = np.fromiter(map(get, values, repeat(0)), dtype=np.int64, count=n)
+        return self.columns_of(sids, asker, now)
+
+    def signals(self) -> Iterator[tuple[int, str, str]]:
+        """Every signal held: ``(id, type, value)`` (iterate while holding the read model's lock)."""
+        for code, values in enumerate(self._values):
+            name = TYPES[code]
+            for value, sid in values.items():
+                yield sid, name, value
+
+    def visible_signals(self, sids: np.ndarray, asker: Asker, now: float) -> np.ndarray:
+        """For each signal id (0: none), whether ``asker`` may see any of its reports: the
+        same gate as every lookup (``columns_of``), without the campaigns."""
+        return self.columns_of(sids, asker, now, campaigns=False).match
+
+    def columns_of(self, sids: np.ndarray, asker: Asker, now: float, *,
+                   campaigns: bool = True) -> Columns:
+        """``lookup_columns`` over signal ids (0: no signal)."""
+        n = len(sids)
         match = np.zeros(n, dtype=bool)
         conf = np.zeros(n, dtype=np.uint8)
         tlp = np.zeros(n, dtype=np.uint8)
@@ -406,16 +429,16 @@ class SignalIndex:
                 conf[i] = m.confidence
                 tlp[i] = m.tlp.rank
                 sources[i] = m.sources
-        campaigns = self.campaigns if asker.internal else (
+        union = self.campaigns if asker.internal else (
             self.community if asker.viewer is not None and asker.viewer.trusted else None)
-        if campaigns is not None and len(campaigns.linked):
-            linked = campaigns.linked
+        if campaigns and union is not None and len(union.linked):
+            linked = union.linked
             hits = np.flatnonzero(match)
             # Plain ints from tolist(): indexing a numpy array one element at a time costs
             # several times more than the membership test itself.
             for row, sid in zip(hits.tolist(), sids[hits].tolist(), strict=True):
                 if sid in linked:
-                    campaign[row] = campaigns.campaign_id(sid) or 0
+                    campaign[row] = union.campaign_id(sid) or 0
         return Columns(match, np.where(match, sids, 0), conf, tlp, sources, campaign)
 
     def report_fields(self, rid: int) -> tuple[str, TLP, int, bool, bool, frozenset[str], frozenset[str], float]:

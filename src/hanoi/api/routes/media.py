@@ -10,17 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response
 
 from hanoi.api.deps import current_principal, get_node, require
 from hanoi.api.openapi import documented
 from hanoi.api.params import RowId, one_of
 from hanoi.api.schemas import media as M
+from hanoi.api.schemas import signals as S
 from hanoi.core.errors import Forbidden, invalid
 from hanoi.core.roles import Permission, allows, roles_with
-from hanoi.media import matching, model, read_model, service
+from hanoi.media import matching, model, private, read_model, service
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
+from hanoi.private_lookup import BINARY
 
 
 def require_any(*permissions: Permission) -> Callable[..., Principal]:
@@ -140,6 +143,23 @@ def review(hash_id: RowId, body: Any = ANY_OBJECT, who: Principal = WRITE,
 @documented(body=M.MatchQuery, returns=M.MatchResult)
 def match(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
     return matching.match(node, who.actor, member_id=who.member_id, **_object(body))
+
+
+@router.get("/prefixes", name="prefix_params", summary="Private matching of MD5 / SHA-256 hashes: "
+            "the canonical form, prefix length and padding (docs/privacy.md)")
+@documented(returns=S.PrefixParams)
+def prefix_params(who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
+    return private.params(node)
+
+
+@router.post("/prefixes", summary="Private matching of MD5 / SHA-256 hashes: the digests of the "
+             "active hashes under each prefix, padded (docs/privacy.md)")
+@documented(body=M.MediaPrefixQuery, returns=S.PrefixAnswer, returns_also={BINARY: bytes})
+def prefixes(request: Request, body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> Any:
+    if BINARY in request.headers.get("accept", ""):
+        return Response(private.prefixes(node, who.actor, body, member_id=who.member_id, binary=True),
+                        media_type=BINARY)
+    return private.prefixes(node, who.actor, body, member_id=who.member_id)
 
 
 @router.post("/feedback", status_code=201,

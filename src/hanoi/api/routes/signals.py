@@ -25,7 +25,8 @@ from hanoi.core.members import MEMBER_ID
 from hanoi.core.roles import Permission
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
-from hanoi.signals import classification, io, service
+from hanoi.private_lookup import BINARY
+from hanoi.signals import classification, io, private, service
 from hanoi.signals.formats import FORMATS
 from hanoi.signals.reports import MAX_BATCH
 from hanoi.signals.types import SIGNAL_TYPES
@@ -102,6 +103,44 @@ async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) ->
         raise invalid("type", "must be a signal type name")
     result = await run_in_threadpool(service.lookup, node, who, body.get("values"), type_=type_)
     return _json(result)
+
+
+@router.get("/prefixes", name="prefix_params", summary="Private lookups: the canonical form, prefix "
+            "length and padding to use (docs/privacy.md)")
+@documented(returns=S.PrefixParams)
+def prefix_params(who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
+    return private.params(node)
+
+
+@router.post("/prefixes", summary="Private lookups: the digests you may see under each prefix, "
+             "padded; no value leaves the platform (docs/privacy.md)")
+@documented(body=S.PrefixQuery, returns=S.PrefixAnswer, returns_also={BINARY: bytes})
+async def prefixes(request: Request, who: Principal = MATCH, node: Node = NODE) -> Response:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except ValueError as exc:
+        raise invalid("body", f"is not JSON: {exc}") from None
+    if wants_binary(request):  # a third less to send and read than base64 in JSON
+        out = await run_in_threadpool(lambda: private.prefixes(node, who, body, binary=True))
+        return Response(out, media_type=BINARY)
+    return _json(await run_in_threadpool(private.prefixes, node, who, body))
+
+
+def wants_binary(request: Request) -> bool:
+    return BINARY in request.headers.get("accept", "")
+
+
+@router.get("/filter", summary="Offline lookups: a signed Bloom filter of the digests you may see "
+            "(since=VERSION: what is new since that filter)", response_class=Response)
+@documented(returns=bytes, media="application/octet-stream")
+def filter_(since: str | None = Query(None, pattern=r"^[0-9]{1,19}\.[0-9]{1,19}$",
+                                      description="A filter version (REPORT.SEQ): answer a delta, "
+                                                  "what is new since it"),
+            who: Principal = MATCH, node: Node = NODE) -> Response:
+    blob, header = private.filter_file(node, who, since)
+    return Response(blob, media_type="application/octet-stream",
+                    headers={"X-Hanoi-Filter-Version": header["version"]})
 
 
 @router.get("/campaigns", name="campaign", summary="The campaign of a value: its signals and the links you may see")

@@ -136,3 +136,10 @@ class ListedHash(BaseModel):
 class VerdictsRecorded(BaseModel):
     recorded: int
     sent_to: list[str]
+
+
+class MediaPrefixQuery(BaseModel):
+    """Up to 10,000 prefixes of the digests (hanoi-media-v1) of MD5 / SHA-256 file hashes."""
+
+    bits: int = Field(ge=0, le=40)
+    prefixes: list[int]

@@ -192,3 +192,30 @@ class Published(BaseModel):
     since: Time | None = None
     peers: dict[str, int]
     queued: int
+
+
+class PrefixParams(BaseModel):
+    """How to ask for prefixes (docs/privacy.md): the canonical form, the longest prefix allowed."""
+
+    version: str = Field(description="The canonical form digests are taken over (hanoi-sig-v1, hanoi-media-v1)")
+    bits: int = Field(description="The prefix length to send, in bits: floor(log2(stored / k))")
+    k: int = Field(description="Each prefix covers at least this many stored values on average")
+    pad: int = Field(description="Each prefix's answer is padded with random digests to a multiple of this")
+    stored: int = Field(description="Values stored")
+
+
+class PrefixQuery(BaseModel):
+    """Up to 10,000 prefixes: the first ``bits`` bits of each digest, as whole numbers."""
+
+    bits: int = Field(ge=0, le=40)
+    prefixes: list[int]
+
+
+class PrefixAnswer(BaseModel):
+    """Per prefix, in the order asked: base64 of the concatenated 32-byte digests under it that
+    you may see, padded with random ones to a multiple of ``pad``."""
+
+    version: str
+    bits: int
+    pad: int
+    answers: list[str]
