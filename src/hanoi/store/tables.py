@@ -221,6 +221,7 @@ requests = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_requests_state", "state"),
     Index("ix_requests_partner", "partner_id"),
+    Index("ix_requests_desk", "direction", "created_at", "id"),  # the console's keyset pages (0009d)
 )
 
 evidence = Table(
