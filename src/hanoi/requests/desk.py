@@ -73,9 +73,11 @@ def decode_cursor(text: str) -> tuple[datetime, str]:
         raise invalid("after", "is not a page cursor") from None
 
 
-def page(node: Node, filters: Filters, *, after: str | None = None, limit: int = PAGE_SIZE) -> dict[str, Any]:
+def page(node: Node, filters: Filters, *, after: str | None = None, limit: int = PAGE_SIZE,
+         watched: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """One page of the inbox or outbox, newest first: ``items``, ``next`` (the cursor of the
-    following page, or None)."""
+    following page, or None). Each item's ``due`` is its soonest deadline on the board
+    (``watched``, the board already read for the same page, else none unless filtering by due)."""
     filters.check()
     q = select(*_LIST_COLUMNS, members.c.name.label("partner_name")).join(
         members, members.c.id == requests_t.c.partner_id).where(requests_t.c.direction == filters.direction)
@@ -91,6 +93,10 @@ def page(node: Node, filters: Filters, *, after: str | None = None, limit: int =
             if item["kind"] != "review":
                 due_by.setdefault(item["request_id"], item)
         q = q.where(requests_t.c.id.in_(sorted(due_by) or [""]))
+    else:
+        for item in watched or []:
+            if item["kind"] != "review":
+                due_by.setdefault(item["request_id"], item)
     if after:
         when, last_id = decode_cursor(after)
         q = q.where(or_(requests_t.c.created_at < when,

@@ -31,12 +31,13 @@ def show(request: Request, box: Filter = "inbox", type: Filter = "", partner: Fi
     box = box if box in BOXES else "inbox"
     filters = desk.Filters(direction=BOXES[box], type=type.strip(), partner=partner.strip(), state=state.strip(),
                            due=due.strip())
-    result = desk.page(node, filters, after=after or None)
+    board = desk.board(node)
+    result = desk.page(node, filters, after=after or None, watched=board)
     query = {k: v for k, v in {"box": box, "type": filters.type, "partner": filters.partner,
                                 "state": filters.state, "due": filters.due}.items() if v}
     return page(request, "desk.html", {
         "box": box, "filters": filters, "result": result, "after": after, "query": query,
-        "board": desk.board(node), "types": REQUEST_TYPES, "states": [s.value for s in State],
+        "board": board, "types": REQUEST_TYPES, "states": [s.value for s in State],
         "partners": desk.partners(node), "due_windows": list(desk.DUE_WINDOWS),
         "can_write": allows(session.role, Permission.REQUESTS_WRITE),
     })
