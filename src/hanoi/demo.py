@@ -25,12 +25,12 @@ Everything goes through each node's public API, as a user's tools would.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,8 +46,8 @@ from rich.text import Text
 from hanoi.bootstrap import init_node
 from hanoi.config import save_config
 from hanoi.core import keys
-from hanoi.node import users
 from hanoi.media.pdq import hash_path
+from hanoi.node import users
 from hanoi.requests.packages import verify_package
 from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
 

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from hanoi.console.render import page
 from hanoi.console.security import allowed, get_node
+from hanoi.core.clock import isoformat
 from hanoi.core.roles import Permission, allows
 from hanoi.node.runtime import Node
 from hanoi.node.users import ConsoleSession
@@ -31,8 +32,11 @@ def show(request: Request, box: Filter = "inbox", type: Filter = "", partner: Fi
     box = box if box in BOXES else "inbox"
     filters = desk.Filters(direction=BOXES[box], type=type.strip(), partner=partner.strip(), state=state.strip(),
                            due=due.strip())
-    board = desk.board(node)
-    result = desk.page(node, filters, after=after or None, watched=board)
+    # One read of the open requests serves both the board and the list's due filter.
+    watched = desk.board(node, within=max(desk.DUE_WINDOWS.values()))
+    result = desk.page(node, filters, after=after or None, watched=watched)
+    horizon = isoformat(node.now() + desk.BOARD_WINDOW)
+    board = [d for d in watched if d["kind"] != "deadline" or d["due_at"] <= horizon]
     query = {k: v for k, v in {"box": box, "type": filters.type, "partner": filters.partner,
                                 "state": filters.state, "due": filters.due}.items() if v}
     return page(request, "desk.html", {
