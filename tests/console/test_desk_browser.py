@@ -212,6 +212,19 @@ def test_evidence_attached_exported_and_verified(desk: tuple[Watched, dict[str, 
     w.check("request-evidence-verified")
     actions = page.locator("table.timeline").inner_text()
     assert "evidence.add" in actions and "evidence.export" in actions
+    # then the response: worked on, dual criminality assessed (the gate decides again), executed
+    for name in ("Acknowledge", "Start work"):
+        page.get_by_role("button", name=name, exact=True).click()
+        sync_api.expect(page.get_by_role("status").first).to_contain_text("Done")
+    page.get_by_label("Dual criminality (UNCC Art. 40(~9))").select_option("met")
+    page.get_by_role("button", name="Record the assessment").click()
+    sync_api.expect(page.locator(".fields .decision").first).to_have_text("allow")
+    page.get_by_role("radio", name="executed", exact=True).check()
+    page.get_by_role("checkbox", name="subscriber-data.csv").check()
+    page.get_by_role("button", name="Send the response").click()
+    sync_api.expect(page.locator("p.lead .state")).to_have_text("executed")
+    assert "request.response.executed" in page.locator("table.timeline").inner_text()
+    w.check("request-executed")
 
 
 def test_partners_with_standing_history_and_an_assessment(desk: tuple[Watched, dict[str, str]],

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import invalid
@@ -83,13 +83,9 @@ def decode_cursor(text: str) -> tuple[datetime, str]:
         raise invalid("after", "is not a page cursor") from None
 
 
-def page(node: Node, filters: Filters, *, after: str | None = None, limit: int = PAGE_SIZE,
-         watched: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One page of the inbox or outbox, newest first: ``items``, ``next`` (the cursor of the
-    following page, or None). Each item's ``due`` is its soonest deadline on the board
-    (``watched``: the board already read for the same page, with a horizon of at least the
-    ``due`` filter's window; read here when not given)."""
-    filters.check()
+def list_query(filters: Filters, *, after: tuple[datetime, str] | None = None, limit: int = PAGE_SIZE,
+               ids: list[str] | None = None) -> Select[Any]:
+    """The SQL of one page: newest first by (created_at, id), after a cursor, never OFFSET."""
     q = select(*_LIST_COLUMNS, members.c.name.label("partner_name")).join(
         members, members.c.id == requests_t.c.partner_id).where(requests_t.c.direction == filters.direction)
     if filters.type:
@@ -98,6 +94,22 @@ def page(node: Node, filters: Filters, *, after: str | None = None, limit: int =
         q = q.where(requests_t.c.partner_id == filters.partner)
     if filters.state:
         q = q.where(requests_t.c.state == filters.state)
+    if ids is not None:
+        q = q.where(requests_t.c.id.in_(ids or [""]))
+    if after is not None:
+        when, last_id = after
+        q = q.where(or_(requests_t.c.created_at < when,
+                        and_(requests_t.c.created_at == when, requests_t.c.id < last_id)))
+    return q.order_by(requests_t.c.created_at.desc(), requests_t.c.id.desc()).limit(limit)
+
+
+def page(node: Node, filters: Filters, *, after: str | None = None, limit: int = PAGE_SIZE,
+         watched: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One page of the inbox or outbox, newest first: ``items``, ``next`` (the cursor of the
+    following page, or None). Each item's ``due`` is its soonest deadline on the board
+    (``watched``: the board already read for the same page, with a horizon of at least the
+    ``due`` filter's window; read here when not given)."""
+    filters.check()
     due_by: dict[str, dict[str, Any]] = {}
     if watched is None:
         watched = board(node, within=max(DUE_WINDOWS.values())) if filters.due else []
@@ -107,16 +119,12 @@ def page(node: Node, filters: Filters, *, after: str | None = None, limit: int =
             if item["kind"] != "review" and (item["state"] == "overdue" if filters.due == "overdue"
                                              else item["due_at"] <= horizon):
                 due_by.setdefault(item["request_id"], item)
-        q = q.where(requests_t.c.id.in_(sorted(due_by) or [""]))
     else:
         for item in watched:
             if item["kind"] != "review":
                 due_by.setdefault(item["request_id"], item)
-    if after:
-        when, last_id = decode_cursor(after)
-        q = q.where(or_(requests_t.c.created_at < when,
-                        and_(requests_t.c.created_at == when, requests_t.c.id < last_id)))
-    q = q.order_by(requests_t.c.created_at.desc(), requests_t.c.id.desc()).limit(limit + 1)
+    q = list_query(filters, after=decode_cursor(after) if after else None, limit=limit + 1,
+                   ids=sorted(due_by) if filters.due else None)
     with node.read() as conn:
         found = [dict(r) for r in conn.execute(q).mappings()]
     more = len(found) > limit

@@ -24,6 +24,7 @@ from hanoi.core.roles import Permission, allows
 from hanoi.node.runtime import Node
 from hanoi.node.users import ConsoleSession
 from hanoi.requests import contents, custody, lifecycle, service
+from hanoi.requests.gate import DUAL_CRIMINALITY
 from hanoi.requests.packages import verify_package
 from hanoi.requests.responses import REFUSAL_GROUNDS, RESPONSE_KINDS
 from hanoi.requests.types import REQUEST_TYPES
@@ -53,6 +54,7 @@ def context_for(node: Node, session: ConsoleSession, request_id: str) -> dict[st
         "grounds": [(code, _rule(code)) for code in REFUSAL_GROUNDS], "response_kinds": RESPONSE_KINDS,
         "type_rule": REQUEST_TYPES[shown["type"]].as_dict(),
         "can_write": allows(session.role, Permission.REQUESTS_WRITE),
+        "dual_criminality_values": DUAL_CRIMINALITY,
         "received_package": any(e["action"] == "evidence.manifest" for e in timeline),
     }
 
@@ -137,6 +139,21 @@ def review(request: Request, request_id: str, reviewer: Short, decision: Short, 
     except HanoiError as err:
         return _again(request, node, session, request_id, err)
     return _done(request, request_id, "review")
+
+
+@router.post("/{request_id}/assess")
+def assess(request: Request, request_id: str, dual_criminality: Short,
+           confidentiality: Short = "", session: ConsoleSession = Depends(allowed(Permission.REQUESTS_WRITE)),
+           node: Node = Depends(get_node)) -> Response:
+    """The requested side's assessment, as `hanoi requests assess`: the gate decides again."""
+    data: dict[str, Any] = {"dual_criminality": dual_criminality}
+    if confidentiality in ("yes", "no"):
+        data["confidentiality_can_keep"] = confidentiality == "yes"
+    try:
+        service.assess(node, session.actor, request_id, data)
+    except HanoiError as err:
+        return _again(request, node, session, request_id, err)
+    return _done(request, request_id, "assessment")
 
 
 @router.post("/{request_id}/evidence")
