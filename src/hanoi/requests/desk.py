@@ -44,7 +44,10 @@ _LIST_COLUMNS = (requests_t.c.id, requests_t.c.type, requests_t.c.state, request
 
 
 _BOARD = select(requests_t.c.id, requests_t.c.type, requests_t.c.state, requests_t.c.direction,
-                requests_t.c.partner_id, requests_t.c.fields, requests_t.c.deadline_profiles,
+                requests_t.c.partner_id, requests_t.c.deadline_profiles,
+                # only the two fields a deadline needs, not the whole form (most of the row)
+                requests_t.c.fields["deadline"].as_string().label("requester_deadline"),
+                requests_t.c.fields["deadline_reason"].as_string().label("requester_reason"),
                 requests_t.c.decision, requests_t.c.review, requests_t.c.preservation, requests_t.c.started_at,
                 members.c.name.label("partner_name")).join(
     members, members.c.id == requests_t.c.partner_id).where(requests_t.c.state == bindparam("state"))
@@ -163,12 +166,12 @@ def board(node: Node, *, within: timedelta = BOARD_WINDOW, overdue_only: bool = 
                 "request_state": row["state"], "direction": row["direction"], "partner_id": row["partner_id"],
                 "partner_name": row["partner_name"], "emergency": row["type"] == EMERGENCY}
         if row["started_at"] is not None and not lifecycle.is_terminal(row["state"]):
-            requester = row["fields"].get("deadline")
+            requester = row["requester_deadline"]
             try:
                 deadlines = request_deadlines(
                     row["type"], row["started_at"], profile_codes=row["deadline_profiles"],
                     requester_deadline=aware(requester, "deadline") if requester else None,
-                    requester_reason=row["fields"].get("deadline_reason", ""))
+                    requester_reason=row["requester_reason"] or "")
             except ValueError:
                 deadlines = []
             for d in deadlines:
