@@ -48,7 +48,10 @@ _BOARD = select(requests_t.c.id, requests_t.c.type, requests_t.c.state, requests
                 # only the two fields a deadline needs, not the whole form (most of the row)
                 requests_t.c.fields["deadline"].as_string().label("requester_deadline"),
                 requests_t.c.fields["deadline_reason"].as_string().label("requester_reason"),
-                requests_t.c.decision, requests_t.c.review, requests_t.c.preservation, requests_t.c.started_at,
+                # and of the gate's decision only its outcome (its reasons are read for reviews only)
+                requests_t.c.decision["outcome"].as_string().label("outcome"),
+                requests_t.c.review["reviewer"].as_string().label("reviewer"),
+                requests_t.c.preservation, requests_t.c.started_at,
                 members.c.name.label("partner_name")).join(
     members, members.c.id == requests_t.c.partner_id).where(requests_t.c.state == bindparam("state"))
 
@@ -160,6 +163,9 @@ def board(node: Node, *, within: timedelta = BOARD_WINDOW, overdue_only: bool = 
         # states made SQLite's planner scan the whole table).
         for state in OPEN_STATES:
             found += [dict(r) for r in conn.execute(_BOARD, {"state": state}).mappings()]
+        awaited = [r["id"] for r in found if r["outcome"] == "review" and not r["reviewer"]]
+        decisions = dict(conn.execute(select(requests_t.c.id, requests_t.c.decision)
+                                      .where(requests_t.c.id.in_(awaited))).all()) if awaited else {}
     out: list[dict[str, Any]] = []
     for row in found:
         base = {"request_id": row["id"], "type": row["type"], "type_label": REQUEST_TYPES[row["type"]].label,
@@ -182,8 +188,8 @@ def board(node: Node, *, within: timedelta = BOARD_WINDOW, overdue_only: bool = 
             out.append({**base, "kind": "preservation", "label": "Preservation", "start": st["preserved_at"],
                         "due_at": st["until"], "rule": st["rule"], "citation": st["citation"],
                         "state": st["due"], "remaining_seconds": st["remaining_seconds"], "preservation": st})
-        decision = row["decision"] or {}
-        if decision.get("outcome") == "review" and not (row["review"] or {}).get("reviewer"):
+        if row["id"] in decisions:
+            decision = decisions[row["id"]] or {}
             reasons = [r for r in decision.get("reasons", []) if r.get("effect") == "review"]
             out.append({**base, "kind": "review", "label": "Awaiting a named reviewer",
                         "due_at": decision.get("at"), "rule": reasons[0]["code"] if reasons else "",
