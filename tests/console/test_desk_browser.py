@@ -191,6 +191,8 @@ def test_a_refusal_needs_a_consultation_then_a_ground(desk: tuple[Watched, dict[
     page.get_by_role("button", name="Send the response").click()
     sync_api.expect(page.locator("p.lead .state")).to_have_text("refused")
     assert page.locator("#moves-heading").count() == 0  # final: no move left
+    response = page.locator("#response-heading + dl").inner_text()
+    assert "REFUSE-ESSENTIAL-INTERESTS" in response and "Art. 40" in response
     w.check("request-refused")
 
 
@@ -224,6 +226,7 @@ def test_evidence_attached_exported_and_verified(desk: tuple[Watched, dict[str, 
     page.get_by_role("button", name="Send the response").click()
     sync_api.expect(page.locator("p.lead .state")).to_have_text("executed")
     assert "request.response.executed" in page.locator("table.timeline").inner_text()
+    assert "subscriber-data.csv" in page.locator("#response-heading + dl").inner_text()
     w.check("request-executed")
 
 
