@@ -190,7 +190,8 @@ def test_a_refusal_needs_a_consultation_then_a_ground(desk: tuple[Watched, dict[
     page.get_by_role("checkbox", name=re.compile("REFUSE-ESSENTIAL-INTERESTS")).check()
     page.get_by_role("button", name="Send the response").click()
     sync_api.expect(page.locator("p.lead .state")).to_have_text("refused")
-    assert page.locator("#moves-heading").count() == 0  # final: no move left
+    assert page.locator("#moves-heading").count() == 0  # final: no move left, no review either
+    assert page.locator("#review-heading").count() == 0
     response = page.locator("#response-heading + dl").inner_text()
     assert "REFUSE-ESSENTIAL-INTERESTS" in response and "Art. 40" in response
     w.check("request-refused")
