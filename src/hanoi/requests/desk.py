@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select
 
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import invalid
@@ -25,8 +25,6 @@ from hanoi.requests import lifecycle, rows
 from hanoi.requests.deadlines import PreservationTerm, aware, request_deadlines
 from hanoi.requests.lifecycle import State
 from hanoi.requests.types import EMERGENCY, REQUEST_TYPES
-from hanoi.store.tables import members
-from hanoi.store.tables import requests as requests_t
 
 PAGE_SIZE = 50
 DUE_WINDOWS = {"overdue": timedelta(0), "24h": timedelta(hours=24), "7d": timedelta(days=7),
@@ -37,24 +35,6 @@ BOARD_WINDOW = timedelta(days=7)
 """The board shows the deadlines due within a week (and every overdue one)."""
 
 OPEN_STATES = tuple(s.value for s in State if s not in lifecycle.TERMINAL and s is not State.DRAFT)
-
-_LIST_COLUMNS = (requests_t.c.id, requests_t.c.type, requests_t.c.state, requests_t.c.direction,
-                 requests_t.c.partner_id, requests_t.c.created_at, requests_t.c.updated_at,
-                 requests_t.c.started_at, requests_t.c.created_by, requests_t.c.remote_id)
-
-
-_BOARD = select(requests_t.c.id, requests_t.c.type, requests_t.c.state, requests_t.c.direction,
-                requests_t.c.partner_id, requests_t.c.deadline_profiles,
-                # only the two fields a deadline needs, not the whole form (most of the row)
-                requests_t.c.fields["deadline"].as_string().label("requester_deadline"),
-                requests_t.c.fields["deadline_reason"].as_string().label("requester_reason"),
-                # and of the gate's decision only its outcome (its reasons are read for reviews only)
-                requests_t.c.decision["outcome"].as_string().label("outcome"),
-                requests_t.c.review["reviewer"].as_string().label("reviewer"),
-                requests_t.c.preservation, requests_t.c.started_at,
-                members.c.name.label("partner_name")).join(
-    members, members.c.id == requests_t.c.partner_id).where(requests_t.c.state == bindparam("state"))
-
 
 @dataclass(frozen=True, slots=True)
 class Filters:
@@ -92,21 +72,8 @@ def decode_cursor(text: str) -> tuple[datetime, str]:
 def list_query(filters: Filters, *, after: tuple[datetime, str] | None = None, limit: int = PAGE_SIZE,
                ids: list[str] | None = None) -> Select[Any]:
     """The SQL of one page: newest first by (created_at, id), after a cursor, never OFFSET."""
-    q = select(*_LIST_COLUMNS, members.c.name.label("partner_name")).join(
-        members, members.c.id == requests_t.c.partner_id).where(requests_t.c.direction == filters.direction)
-    if filters.type:
-        q = q.where(requests_t.c.type == filters.type)
-    if filters.partner:
-        q = q.where(requests_t.c.partner_id == filters.partner)
-    if filters.state:
-        q = q.where(requests_t.c.state == filters.state)
-    if ids is not None:
-        q = q.where(requests_t.c.id.in_(ids or [""]))
-    if after is not None:
-        when, last_id = after
-        q = q.where(or_(requests_t.c.created_at < when,
-                        and_(requests_t.c.created_at == when, requests_t.c.id < last_id)))
-    return q.order_by(requests_t.c.created_at.desc(), requests_t.c.id.desc()).limit(limit)
+    return rows.desk_query(filters.direction, type_=filters.type, partner=filters.partner, state=filters.state,
+                           ids=ids, after=after, limit=limit)
 
 
 def page(node: Node, filters: Filters, *, after: str | None = None, limit: int = PAGE_SIZE,
@@ -143,8 +110,7 @@ def page(node: Node, filters: Filters, *, after: str | None = None, limit: int =
 def partners(node: Node) -> list[dict[str, Any]]:
     """Every member, for the partner filter: id and name."""
     with node.read() as conn:
-        return [dict(r) for r in conn.execute(select(members.c.id, members.c.name).order_by(members.c.name))
-                .mappings()]
+        return rows.member_names(conn)
 
 
 def board(node: Node, *, within: timedelta = BOARD_WINDOW, overdue_only: bool = False) -> list[dict[str, Any]]:
@@ -157,15 +123,9 @@ def board(node: Node, *, within: timedelta = BOARD_WINDOW, overdue_only: bool = 
     """
     now = node.now()
     horizon = now + within
-    found: list[dict[str, Any]] = []
     with node.read() as conn:
-        # One equality per state: each is a range of ix_requests_state (an IN list of nine
-        # states made SQLite's planner scan the whole table).
-        for state in OPEN_STATES:
-            found += [dict(r) for r in conn.execute(_BOARD, {"state": state}).mappings()]
-        awaited = [r["id"] for r in found if r["outcome"] == "review" and not r["reviewer"]]
-        decisions = dict(conn.execute(select(requests_t.c.id, requests_t.c.decision)
-                                      .where(requests_t.c.id.in_(awaited))).all()) if awaited else {}
+        found = rows.board_rows(conn, OPEN_STATES)
+        decisions = rows.decisions(conn, [r["id"] for r in found if r["outcome"] == "review" and not r["reviewer"]])
     out: list[dict[str, Any]] = []
     for row in found:
         base = {"request_id": row["id"], "type": row["type"], "type_label": REQUEST_TYPES[row["type"]].label,
