@@ -25,6 +25,7 @@ Everything goes through each node's public API, as a user's tools would.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -46,6 +47,7 @@ from hanoi.bootstrap import init_node
 from hanoi.config import save_config
 from hanoi.core import keys
 from hanoi.media.pdq import hash_path
+from hanoi.node import users
 from hanoi.requests.packages import verify_package
 from hanoi.requests.samples import PRESERVATION_FIELDS, STORED_DATA_FIELDS
 
@@ -63,6 +65,10 @@ NODES = (
     ("platform", "Example Platform Trust & Safety", "IE", "platform"),
     ("qz", "Ministry of Public Order of Qazaria", "QZ", "central-authority"),
 )
+
+
+CONSOLE_USERS = ("caseworker", "auditor")
+"""The console users each demo node gets: the desk's and the ledger's (usernames = roles)."""
 
 
 def sample_partners() -> list[dict[str, Any]]:
@@ -98,6 +104,7 @@ class DemoNode:
     token: str
     node_id: str
     name: str
+    password: str = ""
     proc: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 
@@ -160,7 +167,11 @@ def _setup(directory: Path) -> dict[str, DemoNode]:
         # Quick retries: a demo should not wait minutes for a peer that was briefly down.
         node.config = node.config.model_copy(update={"outbox_backoff_base": 0.2, "outbox_backoff_cap": 2.0})
         save_config(home, node.config)
-        nodes[key] = DemoNode(key, home, port, token, node.node_id, name)
+        # Console sign-ins: a caseworker for the desk, an auditor for the ledger (one password each node).
+        password = secrets.token_urlsafe(12)
+        for username in CONSOLE_USERS:
+            users.add_user(node, "demo:setup", username=username, role=username, password=password)
+        nodes[key] = DemoNode(key, home, port, token, node.node_id, name, password)
         node.close()
     return nodes
 
@@ -371,6 +382,11 @@ def run(directory: Path, *, once: bool, port: int | None, console: Console) -> i
         _stop(nodes)
         return 1
     console.print(tl.table())
+    console.print(Text.assemble("\n", ("Open the console", "bold"),
+                                f" of each node in a browser; sign in as {' or '.join(CONSOLE_USERS)}:"))
+    for n in nodes.values():
+        console.print(f"  {n.key:<9} {n.name:<38} {n.url}/console/   password {n.password}", highlight=False,
+                      soft_wrap=True)
     console.print(Text.assemble("\n", ("Explore each node", "bold"),
                                 " (API under /api/v1, interactive docs at /docs):"))
     for n in nodes.values():

@@ -219,7 +219,8 @@ def test_a_caseworker_sees_no_ledger_and_gets_403_and_404_pages(browser_page: Wa
     page.goto("/console/sign-in")
     _sign_in(w, "bob")
     menu = page.get_by_role("navigation", name="Main")
-    sync_api.expect(menu.get_by_role("link")).to_have_text(["Home", "Policy and rules", "Preferences"])
+    sync_api.expect(menu.get_by_role("link")).to_have_text(
+        ["Home", "Desk", "Partners", "Policy and rules", "Preferences"])
     w.check("home-caseworker")
     response = page.goto("/console/ledger")
     assert response is not None and response.status == 403

@@ -17,6 +17,7 @@ def test_demo_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "refused by the gate: GATE-SUSPENDED" in out
     assert out.count("ledger ok:") >= 5
     assert "admin token hx_" in out
+    assert "Open the console" in out and out.count("/console/   password ") == 5
     assert "preserved the data; 60-day term until" in out
     assert "the RED account: no match" in out and "RED account: False" in out
     assert "edited copy found" in out and "unrelated image: no match" in out

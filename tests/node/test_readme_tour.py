@@ -30,6 +30,8 @@ def tour() -> str:
 
 
 def test_the_tour_is_what_a_newcomer_needs() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert text[text.index("## A short tour"):].split("\n", 2)[2].startswith("**Open the console.** `make demo`")
     script = tour()
     for needed in ('export PATH="$PWD/.venv/bin:$PATH"', "hanoi requests template", "hanoi node show",
                    "hanoi offences", "consult", "hanoi outbox deliver"):

@@ -9,13 +9,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hanoi.console.render import base_path, gettext_for, page
-from hanoi.console.routes import auth, home, ledger, policy
+from hanoi.console.routes import auth, compose, desk, home, ledger, partners, policy, requests
 from hanoi.console.security import CsrfRefused, PageForbidden, SecurityHeaders, SignInRequired, csrf_protect
 from hanoi.core.errors import HanoiError
 from hanoi.core.roles import roles_with
 from hanoi.node.runtime import Node
 
-ROUTE_MODULES = (auth, home, ledger, policy)
+ROUTE_MODULES = (auth, home, desk, compose, requests, partners, ledger, policy)
 
 
 def create_console(node: Node) -> FastAPI:

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 
 from hanoi.console.i18n import LANGUAGES, N_, choose_language, local_time, translations, utc_time
+from hanoi.console.labels import EVENT_LABELS, REQUEST_TYPE_LABELS
 from hanoi.console.security import LANGUAGE_COOKIE, csrf_token
 from hanoi.core.roles import Permission, allows
 from hanoi.node.users import ConsoleSession
@@ -28,6 +29,8 @@ class NavItem:
 
 NAVIGATION = (
     NavItem(N_("Home"), "", None),
+    NavItem(N_("Desk"), "desk", Permission.REQUESTS_READ),
+    NavItem(N_("Partners"), "partners", Permission.MEMBERS_READ),
     NavItem(N_("Ledger"), "ledger", Permission.LEDGER_READ),
     NavItem(N_("Policy and rules"), "policy", Permission.POLICY_READ),
     NavItem(N_("Preferences"), "preferences", None),
@@ -63,6 +66,22 @@ def _number(context: Context, value: Any) -> str:
     return format_decimal(value, locale=context["language"])
 
 
+@pass_context
+def _remaining(context: Context, seconds: int | None, hours: bool = False) -> str:
+    """Time left (or past) as a person reads it: hours and minutes for an emergency or within
+    two days, else days."""
+    if seconds is None:
+        return ""
+    t: gettext.NullTranslations = context["translations"]
+    left = abs(int(seconds))
+    if hours or left < 2 * 86400:
+        h, m = divmod(left // 60, 60)
+        text = t.gettext("%(h)d h %(m)02d min") % {"h": h, "m": m}
+    else:
+        text = t.ngettext("%(num)d day", "%(num)d days", left // 86400) % {"num": left // 86400}
+    return t.gettext("overdue by %(time)s") % {"time": text} if seconds < 0 else text
+
+
 environment = Environment(
     loader=PackageLoader("hanoi.console", "templates"),
     autoescape=select_autoescape(default=True),
@@ -74,6 +93,9 @@ environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # typ
 environment.filters["when"] = _when
 environment.filters["utc"] = utc_time
 environment.filters["number"] = _number
+environment.filters["remaining"] = _remaining
+environment.globals["type_labels"] = REQUEST_TYPE_LABELS
+environment.globals["event_labels"] = EVENT_LABELS
 
 
 def language_of(request: Request) -> str:

@@ -272,6 +272,26 @@ def counts(node: Node) -> dict[str, int]:
     return out
 
 
+def health(node: Node) -> dict[str, dict[str, Any]]:
+    """Per recipient: items waiting (pending or held), the oldest of them, and the last error
+    recorded on any of its items with when it happened (read through ``ix_outbox_recipient``)."""
+    out: dict[str, dict[str, Any]] = {}
+    with node.read() as conn:
+        for recipient, waiting, oldest in conn.execute(
+                select(outbox.c.recipient, func.count(), func.min(outbox.c.created_at))
+                .where(outbox.c.state.in_(OPEN_STATES)).group_by(outbox.c.recipient)):
+            out[recipient] = {"waiting": int(waiting), "oldest": oldest, "last_error": None, "last_error_at": None}
+        for recipient in conn.execute(select(members.c.id).where(members.c.endpoint.isnot(None))).scalars():
+            row = conn.execute(select(outbox.c.last_error, outbox.c.updated_at)
+                               .where((outbox.c.recipient == recipient) & outbox.c.last_error.isnot(None))
+                               .order_by(outbox.c.updated_at.desc()).limit(1)).first()
+            entry = out.setdefault(recipient, {"waiting": 0, "oldest": None, "last_error": None,
+                                               "last_error_at": None})
+            if row is not None:
+                entry["last_error"], entry["last_error_at"] = row[0], row[1]
+    return out
+
+
 def show(node: Node, envelope_id: str) -> dict[str, Any]:
     with node.read() as conn:
         row = conn.execute(select(outbox).where(outbox.c.id == envelope_id)).mappings().first()

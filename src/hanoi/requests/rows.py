@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.engine import Connection
 
 from hanoi.core.errors import NotFound, invalid
@@ -118,3 +118,68 @@ def evidence_record(conn: Connection, request_id: str, *, sha256: str | None = N
 
 def insert_evidence(conn: Connection, record: dict[str, Any], *, added_by: str, added_at: datetime) -> None:
     conn.execute(evidence.insert().values(**record, added_by=added_by, added_at=added_at))
+
+
+# --- the desk's lists and board (requests.desk) ------------------------------------------------
+
+_LIST_COLUMNS = (requests_t.c.id, requests_t.c.type, requests_t.c.state, requests_t.c.direction,
+                 requests_t.c.partner_id, requests_t.c.created_at, requests_t.c.updated_at,
+                 requests_t.c.started_at, requests_t.c.created_by, requests_t.c.remote_id)
+
+
+_BOARD = select(requests_t.c.id, requests_t.c.type, requests_t.c.state, requests_t.c.direction,
+                requests_t.c.partner_id, requests_t.c.deadline_profiles,
+                # only the two fields a deadline needs, not the whole form (most of the row)
+                requests_t.c.fields["deadline"].as_string().label("requester_deadline"),
+                requests_t.c.fields["deadline_reason"].as_string().label("requester_reason"),
+                # and of the gate's decision only its outcome (its reasons are read for reviews only)
+                requests_t.c.decision["outcome"].as_string().label("outcome"),
+                requests_t.c.review["reviewer"].as_string().label("reviewer"),
+                requests_t.c.preservation, requests_t.c.started_at,
+                members.c.name.label("partner_name")).join(
+    members, members.c.id == requests_t.c.partner_id).where(requests_t.c.state == bindparam("state"))
+
+
+def desk_query(direction: str, *, type_: str = "", partner: str = "", state: str = "", ids: list[str] | None = None,
+               after: tuple[datetime, str] | None = None, limit: int = 50) -> Select[Any]:
+    """One page of requests of a direction, newest first by (created_at, id), continuing after
+    ``after``: read through the ``ix_requests_desk`` indexes, never OFFSET."""
+    q = select(*_LIST_COLUMNS, members.c.name.label("partner_name")).join(
+        members, members.c.id == requests_t.c.partner_id).where(requests_t.c.direction == direction)
+    if type_:
+        q = q.where(requests_t.c.type == type_)
+    if partner:
+        q = q.where(requests_t.c.partner_id == partner)
+    if state:
+        q = q.where(requests_t.c.state == state)
+    if ids is not None:
+        q = q.where(requests_t.c.id.in_(ids or [""]))
+    if after is not None:
+        when, last_id = after
+        q = q.where(or_(requests_t.c.created_at < when,
+                        and_(requests_t.c.created_at == when, requests_t.c.id < last_id)))
+    return q.order_by(requests_t.c.created_at.desc(), requests_t.c.id.desc()).limit(limit)
+
+
+def board_rows(conn: Connection, states: tuple[str, ...]) -> list[dict[str, Any]]:
+    """What the deadline board needs of every request in ``states``. One equality per state:
+    each is a range of ix_requests_state (an IN list of nine states made SQLite's planner scan
+    the whole table)."""
+    found: list[dict[str, Any]] = []
+    for state in states:
+        found += [dict(r) for r in conn.execute(_BOARD, {"state": state}).mappings()]
+    return found
+
+
+def decisions(conn: Connection, request_ids: list[str]) -> dict[str, Any]:
+    """The stored gate decisions of these requests, by id."""
+    if not request_ids:
+        return {}
+    return dict(conn.execute(select(requests_t.c.id, requests_t.c.decision)
+                             .where(requests_t.c.id.in_(request_ids))).all())
+
+
+def member_names(conn: Connection) -> list[dict[str, Any]]:
+    """Every member's id and name, by name (for choosing a partner)."""
+    return [dict(r) for r in conn.execute(select(members.c.id, members.c.name).order_by(members.c.name))
+            .mappings()]

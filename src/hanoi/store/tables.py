@@ -222,6 +222,11 @@ requests = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_requests_state", "state"),
     Index("ix_requests_partner", "partner_id"),
+    # The console's keyset pages (0009d): each list newest first, and filtered by one column.
+    Index("ix_requests_desk", "direction", "created_at", "id"),
+    Index("ix_requests_desk_state", "direction", "state", "created_at", "id"),
+    Index("ix_requests_desk_type", "direction", "type", "created_at", "id"),
+    Index("ix_requests_desk_partner", "direction", "partner_id", "created_at", "id"),
 )
 
 evidence = Table(
