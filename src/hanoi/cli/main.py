@@ -39,7 +39,7 @@ from hanoi.cli.common import (
     styled,
 )
 from hanoi.core.errors import HanoiError
-from hanoi.node import outbox, peers
+from hanoi.node import logs, outbox, peers
 
 app = typer.Typer(
     help="Hanoi Exchange: cross-border cooperation against cybercrime under the UN Convention "
@@ -114,6 +114,7 @@ def serve(
     import uvicorn
 
     where = home()
+    logs.configure()  # JSON lines on stderr, a request id on each (docs/operations.md)
     node = open_node(where)  # migrates once, before any worker starts
     if not node.config.public_url and host in ("127.0.0.1", "localhost"):
         os.environ[peers.PUBLIC_URL_ENV] = f"http://{host}:{port}"  # peers on this machine only
@@ -130,12 +131,14 @@ def serve(
         node.close()
         os.environ["HANOI_HOME"] = str(where)
         uvicorn.run("hanoi.api.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning", **proxy)  # type: ignore[arg-type]
+                    workers=workers, log_config=logs.UVICORN_LOG_CONFIG, access_log=False,
+                    **proxy)  # type: ignore[arg-type]
     else:
         # Imported on use: the web stack would cost every other command its start-up time.
         from hanoi.api.app import create_app
 
-        uvicorn.run(create_app(node), host=host, port=port, log_level="warning", **proxy)  # type: ignore[arg-type]
+        uvicorn.run(create_app(node), host=host, port=port, log_config=logs.UVICORN_LOG_CONFIG,
+                    access_log=False, **proxy)  # type: ignore[arg-type]
 
 
 @app.command()
