@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from hanoi.bootstrap import init_node, open_node
+from hanoi.cli import backup as backup_cli
 from hanoi.cli import evidence as evidence_cli
 from hanoi.cli import ledger as ledger_cli
 from hanoi.cli import media as media_cli
@@ -61,6 +62,8 @@ app.add_typer(users_cli.app, name="users")
 app.add_typer(node_cli.app, name="node")
 app.command("hash")(media_cli.hash_command)
 app.command("offences")(node_cli.offences_command)
+app.command("backup")(backup_cli.backup_command)
+app.command("restore")(backup_cli.restore_command)
 
 
 @app.callback()
