@@ -97,6 +97,8 @@ def configure(level: int = logging.INFO, stream: Any = None) -> None:
         lg.handlers.clear()
         lg.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    # /readyz asks Alembic where the schema stands at every probe: not a line each time.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 UVICORN_LOG_CONFIG: dict[str, Any] = {
@@ -109,5 +111,6 @@ UVICORN_LOG_CONFIG: dict[str, Any] = {
     "root": {"handlers": ["stderr"], "level": "INFO"},
     "loggers": {"uvicorn": {"handlers": [], "propagate": True, "level": "INFO"},
                 "uvicorn.error": {"handlers": [], "propagate": True, "level": "INFO"},
-                "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"}},
+                "uvicorn.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+                "alembic.runtime.migration": {"level": "WARNING"}},
 }
