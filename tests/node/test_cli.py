@@ -321,6 +321,7 @@ TABLE_ARGS: dict[tuple[str, ...], list[str]] = {
     ("peers", "list"): [],
     ("policy", "show"): [],
     ("tokens", "list"): [],
+    ("feeds", "list"): [],
     ("offences",): [],
 }
 

@@ -11,6 +11,7 @@ from hanoi.api import openapi, problems
 from hanoi.api.limits import BodyLimit
 from hanoi.api.observe import Observe
 from hanoi.api.routes import federation, ledger, media, members, ops, policy, requests, tokens, users
+from hanoi.api.routes import feeds as feeds_routes
 from hanoi.api.routes import node as node_routes
 from hanoi.api.routes import signals as signals_routes
 from hanoi.api.routes import taxii as taxii_routes
@@ -44,6 +45,7 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(federation.router)  # /federation/v1: node to node, signed, no token
     app.include_router(signals_routes.router, prefix=API_PREFIX)
     app.include_router(media.router, prefix=API_PREFIX)
+    app.include_router(feeds_routes.router, prefix=API_PREFIX)
     app.include_router(taxii_routes.router)  # /taxii2: TAXII 2.1, Basic (token as password) or bearer
     app.include_router(ops.router)  # /livez, /readyz, /metrics
     _mount_docs(app)

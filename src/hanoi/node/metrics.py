@@ -65,6 +65,8 @@ LOOKUP_SECONDS = Histogram("hanoi_lookup_seconds", "Time to answer a lookup call
                                     2.5, 5.0, 10.0))
 RATE_LIMITED = Counter("hanoi_rate_limited", "Calls refused by a per-token rate limit (429)",
                        ["kind"], registry=REGISTRY)
+FEED_RUNS = Counter("hanoi_feed_runs", "Feed runs, by feed and outcome (ok, failed)", ["feed", "outcome"],
+                    registry=REGISTRY)
 HTTP_REQUESTS = Counter("hanoi_http_requests", "HTTP requests answered, by method, route "
                         "template and status", ["method", "route", "status"], registry=REGISTRY)
 HTTP_SECONDS = Histogram("hanoi_http_request_seconds", "Time to answer an HTTP request, by "

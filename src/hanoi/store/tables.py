@@ -503,3 +503,43 @@ signal_feedback = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
     Index("ix_signal_feedback_signal", "signal_id"),
 )
+
+# --- feeds pulled on a schedule (migration 0009_feeds) -------------------------------------------
+
+# A feed: where to pull from (URL or folder), its format, how often, what to stamp on its
+# entries, and where it stands (its checkpoint: TAXII added_after, MISP manifest timestamps,
+# HTTP ETag / Last-Modified, a file's digest), its next run and its failures.
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("url", Text),
+    Column("path", Text),
+    Column("format", String(16), nullable=False),
+    Column("every_seconds", Integer, nullable=False),
+    Column("tlp", String(16), nullable=False),
+    Column("offence", String(32)),
+    Column("source", String(64), ForeignKey("members.id")),
+    Column("token_env", String(64)),  # the environment variable holding the feed's token
+    Column("paused", Boolean, nullable=False),
+    Column("checkpoint", JSON, nullable=False),
+    Column("next_run_at", UTCDateTime, nullable=False),
+    Column("last_run_at", UTCDateTime),
+    Column("last_ok_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_feeds_due", "paused", "next_run_at"),
+)
+
+# One holder at a time across processes and machines: the feed runner takes the 'feeds' lease
+# (a row updated only when free or already its own) and renews it while it runs.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+)
