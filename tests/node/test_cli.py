@@ -322,6 +322,7 @@ TABLE_ARGS: dict[tuple[str, ...], list[str]] = {
     ("policy", "show"): [],
     ("tokens", "list"): [],
     ("feeds", "list"): [],
+    ("alerts", "list"): [],
     ("offences",): [],
 }
 

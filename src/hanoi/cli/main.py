@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hanoi.bootstrap import init_node, open_node
+from hanoi.cli import alerts as alerts_cli
 from hanoi.cli import backup as backup_cli
 from hanoi.cli import evidence as evidence_cli
 from hanoi.cli import feeds as feeds_cli
@@ -42,7 +43,7 @@ from hanoi.cli.common import (
     styled,
 )
 from hanoi.core.errors import HanoiError
-from hanoi.node import logs, outbox, peers
+from hanoi.node import alerts, logs, outbox, peers
 from hanoi.signals import feeds
 
 app = typer.Typer(
@@ -63,6 +64,7 @@ app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(media_cli.app, name="media")
 app.add_typer(users_cli.app, name="users")
 app.add_typer(feeds_cli.app, name="feeds")
+app.add_typer(alerts_cli.app, name="alerts")
 app.add_typer(node_cli.app, name="node")
 app.command("hash")(media_cli.hash_command)
 app.command("offences")(node_cli.offences_command)
@@ -132,6 +134,8 @@ def serve(
         outbox.start_worker(open_node(where, migrate=False))
     if feed_runner:
         feeds.start_runner(open_node(where, migrate=False))
+    if worker:  # alerts go with deliveries: a node that delivers nothing alerts nobody
+        alerts.start_worker(open_node(where, migrate=False))
     console.print(styled((node.config.name, "bold"), f" serving on http://{host}:{port}/api/v1 "
                          f"(OpenAPI: http://{host}:{port}/openapi.json; console: http://{host}:{port}/console/)"))
     # Uvicorn believes X-Forwarded-Proto / -For from loopback by default; the node believes

@@ -543,3 +543,40 @@ leases = Table(
     Column("holder", String(200), nullable=False),
     Column("until", UTCDateTime, nullable=False),
 )
+
+# --- alerts (migration 0010_alerts) --------------------------------------------------------------
+
+# Who wants to know what, and how: an event, a channel (webhook), a target, the secret that
+# signs each delivery, and the role whose view the alert carries (never more than it may see).
+alert_subscriptions = Table(
+    "alert_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_alert_subscriptions_event", "event"),
+)
+
+# Alerts waiting to be delivered: written in the unit of work of the event itself (never lost
+# on a crash), sent and retried like the outbox.
+alert_queue = Table(
+    "alert_queue",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("subscription_id", Integer, ForeignKey("alert_subscriptions.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_alert_queue_due", "state", "next_attempt_at"),
+)
