@@ -12,13 +12,17 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
 
 from hanoi.core.errors import InvalidInput
 from hanoi.node import alerts
+from hanoi.node.runtime import Node
 from hanoi.requests import service
 from hanoi.requests.samples import sample_fields
-from tests.node.helpers import wait_for
+from tests.node.helpers import free_port, wait_for
 from tests.node.test_federation_nodes import Served, nodes  # noqa: F401  (fixture)
 
 
@@ -99,3 +103,38 @@ def test_alerts_wait_for_a_webhook_that_is_down(nodes: tuple[Served, Served], ho
     hook.down = False
     wait_for("the alert arrives once the webhook is back", lambda: bool(hook.got), 60)
     assert len({h["x-hanoi-delivery"] for _, h, _ in hook.got}) == 1
+
+
+def test_alert_by_email_through_a_local_smtp_server(node: Node) -> None:
+    class Inbox(Message):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[Any] = []
+
+        def handle_message(self, message: Any) -> None:
+            self.messages.append(message)
+
+    inbox = Inbox()
+    port = free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        with pytest.raises(InvalidInput, match="no SMTP relay"):
+            alerts.subscribe(node, "test", {"event": "request.emergency", "channel": "email",
+                                            "target": "duty@example.test", "role": "caseworker", "name": "duty"})
+        node.config = node.config.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port})
+        alerts.subscribe(node, "test", {"event": "request.emergency", "channel": "email",
+                                        "target": "duty@example.test", "role": "caseworker", "name": "duty"})
+        with node.write("test") as work:
+            assert alerts.queue(work, "request.emergency", {"request_id": "FR-2026-0001", "type": "emergency",
+                                                            "partner_id": "gb-uk-ca", "state": "received",
+                                                            "decision": "allow"}) == 1
+            work.record("test.event", "test", {})
+        with httpx.Client() as client:
+            assert alerts.deliver_due(node, client) == 1
+        (mail,) = inbox.messages
+        assert mail["To"] == "duty@example.test" and "request.emergency" in mail["Subject"]
+        assert "request_id: FR-2026-0001" in mail.get_payload()
+        assert alerts.listing(node)[0]["pending_error"] is None
+    finally:
+        smtp.stop()

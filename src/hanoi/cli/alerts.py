@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hanoi.cli.common import JsonFlag, actor, console, open_node, print_json, print_table, table
+from hanoi.cli.common import JsonFlag, UsageProblem, actor, console, open_node, print_json, print_table, table
 from hanoi.node import alerts
 
 app = typer.Typer(help="Alerts: an event (an emergency request arriving...) sent to a webhook in seconds.",
@@ -16,14 +16,19 @@ app = typer.Typer(help="Alerts: an event (an emergency request arriving...) sent
 @app.command("subscribe")
 def subscribe(
     event: Annotated[str, typer.Option(help=", ".join(alerts.EVENTS))],
-    webhook: Annotated[str, typer.Option(help="The URL the alert is POSTed to")],
     role: Annotated[str, typer.Option(help="The subscriber's role: the alert carries only what it may see")],
     name: Annotated[str, typer.Option(help="Who this is for")],
+    webhook: Annotated[str | None, typer.Option(help="The URL the alert is POSTed to")] = None,
+    email: Annotated[str | None, typer.Option(help="The address the alert is mailed to (smtp_host in "
+                                                   "config.yaml)")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Subscribe a webhook to an event; prints the signing secret once."""
-    out = alerts.subscribe(open_node(), actor(), {"event": event, "channel": "webhook", "target": webhook,
-                                                  "role": role, "name": name})
+    """Subscribe a webhook or an e-mail address to an event; prints the webhook's signing
+    secret once."""
+    if (webhook is None) == (email is None):
+        raise UsageProblem("alerts subscribe: give --webhook URL or --email ADDRESS")
+    out = alerts.subscribe(open_node(), actor(), {"event": event, "channel": "webhook" if webhook else "email",
+                                                  "target": webhook or email, "role": role, "name": name})
     if as_json:
         print_json(out)
         return

@@ -19,7 +19,11 @@ work commits and POSTs each alert as JSON with
 ``alert.delivered``); anything else is retried with exponential backoff and full jitter, the
 error kept (``hanoi alerts list`` shows it).
 
-Not yet (issue 17 item 2, left): e-mail by SMTP and daily digests, and the events for deadlines
+By e-mail (``channel: email``): a plain-text message through the SMTP relay named in
+``config.yaml`` (``smtp_host``, ``smtp_port``, ``smtp_from``), STARTTLS when the relay offers
+it, its Message-ID the alert's id (the same on every retry).
+
+Not yet (issue 17 item 2, left): daily digests, and the events for deadlines
 due, gate reviews waiting for a named reviewer, list matches, quarantines, failing feeds or
 deliveries.
 """
@@ -33,9 +37,11 @@ import logging
 import random
 import re
 import secrets
+import smtplib
 import threading
 import time
 from datetime import timedelta
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
@@ -55,7 +61,7 @@ EVENTS: dict[str, Permission] = {
     "request.emergency": Permission.REQUESTS_READ,  # an emergency request arrived (24/7)
     "request.received": Permission.REQUESTS_READ,  # any request arrived
 }
-CHANNELS = ("webhook",)
+CHANNELS = ("webhook", "email")
 SUBJECT = "alerts"
 _wake = threading.Event()
 
@@ -83,9 +89,13 @@ def subscribe(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
     if event not in EVENTS:
         problems.append(Problem("event", f"one of {', '.join(EVENTS)}"))
     if channel not in CHANNELS:
-        problems.append(Problem("channel", f"one of {', '.join(CHANNELS)} (e-mail is not there yet)"))
-    if not isinstance(target, str) or not re.match(r"^https?://\S+$", target):
+        problems.append(Problem("channel", f"one of {', '.join(CHANNELS)}"))
+    elif channel == "webhook" and (not isinstance(target, str) or not re.match(r"^https?://\S+$", target)):
         problems.append(Problem("target", "the webhook's http(s) URL"))
+    elif channel == "email" and (not isinstance(target, str) or not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", target)):
+        problems.append(Problem("target", "an e-mail address"))
+    elif channel == "email" and not node.config.smtp_host:
+        problems.append(Problem("channel", "this node has no SMTP relay: set smtp_host in config.yaml"))
     if role not in {r.value for r in Role}:
         problems.append(Problem("role", f"the subscriber's role: one of {', '.join(r.value for r in Role)}"))
     elif event in EVENTS and not allows(Role(role), EVENTS[event]):
@@ -143,22 +153,13 @@ def deliver_due(node: Node, client: httpx.Client, *, limit: int = 100, rng: rand
     now = node.now()
     with node.read() as conn:
         due = conn.execute(
-            select(alert_queue, alert_subscriptions.c.target, alert_subscriptions.c.secret)
+            select(alert_queue, alert_subscriptions.c.target, alert_subscriptions.c.secret,
+                   alert_subscriptions.c.channel)
             .join(alert_subscriptions, alert_subscriptions.c.id == alert_queue.c.subscription_id)
             .where((alert_queue.c.state == "pending") & (alert_queue.c.next_attempt_at <= now))
             .order_by(alert_queue.c.next_attempt_at).limit(limit)).mappings().all()
     for row in due:
-        body = json.dumps(row["payload"], separators=(",", ":"), sort_keys=True).encode()
-        stamp = str(int(time.time()))
-        error: str | None = None
-        try:
-            r = client.post(row["target"], content=body, headers={
-                "content-type": "application/json", "x-hanoi-event": row["event"], "x-hanoi-delivery": row["id"],
-                "x-hanoi-timestamp": stamp, "x-hanoi-signature": sign(row["secret"], stamp, body)})
-            if not 200 <= r.status_code < 300:
-                error = f"HTTP {r.status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+        error = (_send_email(node, row) if row["channel"] == "email" else _post(client, row))
         if error is None:
             with node.write("alerts") as work:
                 work.conn.execute(update(alert_queue).where(alert_queue.c.id == row["id"])
@@ -173,6 +174,40 @@ def deliver_due(node: Node, client: httpx.Client, *, limit: int = 100, rng: rand
                     attempts=row["attempts"] + 1, last_error=error,
                     next_attempt_at=node.now() + timedelta(seconds=delay)))
     return len(due)
+
+
+def _post(client: httpx.Client, row: Any) -> str | None:
+    body = json.dumps(row["payload"], separators=(",", ":"), sort_keys=True).encode()
+    stamp = str(int(time.time()))
+    try:
+        r = client.post(row["target"], content=body, headers={
+            "content-type": "application/json", "x-hanoi-event": row["event"], "x-hanoi-delivery": row["id"],
+            "x-hanoi-timestamp": stamp, "x-hanoi-signature": sign(row["secret"], stamp, body)})
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
+
+
+def _send_email(node: Node, row: Any) -> str | None:
+    """The alert as a plain-text e-mail through the node's SMTP relay (STARTTLS if offered)."""
+    cfg = node.config
+    p = row["payload"]
+    msg = EmailMessage()
+    msg["From"] = cfg.smtp_from
+    msg["To"] = row["target"]
+    msg["Subject"] = f"[Hanoi {cfg.name}] {row['event']}: {p.get('type', '')} {p.get('request_id', '')}".strip()
+    msg["Message-ID"] = f"<{row['id']}@{cfg.node_id}>"  # the same on every retry
+    msg.set_content("\n".join(f"{k}: {v}" for k, v in sorted(p.items())) + "\n")
+    try:
+        with smtplib.SMTP(cfg.smtp_host or "localhost", cfg.smtp_port, timeout=10) as smtp:
+            smtp.ehlo()
+            if smtp.has_extn("starttls"):
+                smtp.starttls()
+                smtp.ehlo()
+            smtp.send_message(msg)
+    except (OSError, smtplib.SMTPException) as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
 
 
 def run_forever(node: Node, stop: threading.Event, *, max_wait: float = 2.0) -> None:
