@@ -168,6 +168,13 @@ class ReportRecord(BaseModel):
     related: list[Any]
     reported_at: Time
     named: list[str] | None = None
+    external_id: str | None = Field(None, description="Its id in the document it came from (STIX id, MISP uuid)")
+    creator: str | None = Field(None, description="Its author in that document")
+    version: Time | None = Field(None, description="Its version there (STIX modified, MISP timestamp)")
+    provenance: dict[str, Any] | None = None
+    classified_by: str | None = Field(None, description="Where its offence came from (the document, the "
+                                                        "classification table, a default, a person)")
+    updated_at: Time | None = None
 
 
 class Named(BaseModel):
