@@ -62,6 +62,11 @@ class NodeConfig(BaseModel):
     console_idle_minutes: int = Field(default=30, ge=1)
     console_session_hours: int = Field(default=12, ge=1)
     trust_forwarded_headers: bool = False
+    # Alerts by e-mail: the SMTP relay this node hands them to (no authentication, STARTTLS
+    # when the relay offers it), and the sender address.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "hanoi-alerts@localhost"
     forwarded_allow_ips: str = "127.0.0.1"
 
 

@@ -324,6 +324,8 @@ TABLE_ARGS: dict[tuple[str, ...], list[str]] = {
     ("peers", "list"): [],
     ("policy", "show"): [],
     ("tokens", "list"): [],
+    ("feeds", "list"): [],
+    ("alerts", "list"): [],
     ("offences",): [],
 }
 

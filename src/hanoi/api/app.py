@@ -9,7 +9,9 @@ from fastapi import FastAPI
 
 from hanoi.api import openapi, problems
 from hanoi.api.limits import BodyLimit
-from hanoi.api.routes import federation, ledger, media, members, policy, requests, tokens, users
+from hanoi.api.observe import Observe
+from hanoi.api.routes import federation, ledger, media, members, ops, policy, requests, tokens, users
+from hanoi.api.routes import feeds as feeds_routes
 from hanoi.api.routes import node as node_routes
 from hanoi.api.routes import signals as signals_routes
 from hanoi.api.routes import taxii as taxii_routes
@@ -43,7 +45,9 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(federation.router)  # /federation/v1: node to node, signed, no token
     app.include_router(signals_routes.router, prefix=API_PREFIX)
     app.include_router(media.router, prefix=API_PREFIX)
+    app.include_router(feeds_routes.router, prefix=API_PREFIX)
     app.include_router(taxii_routes.router)  # /taxii2: TAXII 2.1, Basic (token as password) or bearer
+    app.include_router(ops.router)  # /livez, /readyz, /metrics
     _mount_docs(app)
     _mount_console(app, node)
     # Evidence: multipart framing adds a little to the file itself; the service enforces the
@@ -51,6 +55,7 @@ def create_app(node: Node) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=node.config.max_body_bytes,
                        upload_limits={"/evidence": node.config.max_evidence_bytes + 65_536,
                                       "/signals/import": node.config.max_import_bytes})
+    app.add_middleware(Observe)  # outermost: the request id before anything else, one access line
     return app
 
 

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from hanoi.core.errors import Forbidden
 from hanoi.core.roles import Permission, allows, roles_with
 from hanoi.node import tokens
+from hanoi.node.rate_limits import Limiter
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 
@@ -22,10 +23,13 @@ def get_node(request: Request) -> Node:
 
 
 def current_principal(
+    request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
     node: Node = Depends(get_node),
 ) -> Principal:
-    return tokens.authenticate(node, credentials.credentials if credentials else None)
+    principal = tokens.authenticate(node, credentials.credentials if credentials else None)
+    request.state.token_id = principal.token_id  # for the access log
+    return principal
 
 
 def require(permission: Permission) -> Callable[..., Principal]:
@@ -36,6 +40,18 @@ def require(permission: Permission) -> Callable[..., Principal]:
             allowed = ", ".join(r.value for r in roles_with(permission))
             raise Forbidden(f"the {principal.role.value} role may not {permission.value}; "
                             f"this needs one of: {allowed}")
+        return principal
+
+    return check
+
+
+def limited(permission: Permission, kind: str) -> Callable[..., Principal]:
+    """``require(permission)``, then one call of the token's ``kind`` rate limit (429 with
+    Retry-After over it; ``hanoi.node.rate_limits``)."""
+    allowed = require(permission)
+
+    def check(principal: Principal = Depends(allowed), node: Node = Depends(get_node)) -> Principal:
+        node.read_model(Limiter).take(principal.token_id, kind)
         return principal
 
     return check

@@ -62,6 +62,7 @@ class Doc:
     returns: Any = None
     media: str = JSON
     extra: dict[str, Any] = field(default_factory=dict)
+    throttled: bool = False  # a per-token rate limit applies: 429 with Retry-After
 
 
 _DOCS: dict[str, Doc] = {}
@@ -69,14 +70,15 @@ _DOCS: dict[str, Doc] = {}
 
 def documented(*, body: Any = None, body_media: tuple[str, ...] = (JSON,), body_required: bool = True,
                returns: Any = None, media: str = JSON,
-               returns_also: dict[str, Any] | None = None) -> Callable[[F], F]:
+               returns_also: dict[str, Any] | None = None, throttled: bool = False) -> Callable[[F], F]:
     """Describe a route's body and success response by models (the route keeps reading what it
     reads today; the domain validates). ``returns_also``: other media types the success may be
-    answered in (by the request's Accept), each with its type."""
+    answered in (by the request's Accept), each with its type; ``throttled``: a per-token rate
+    limit applies (429 with Retry-After)."""
 
     def mark(fn: F) -> F:
         fn.__hanoi_doc__ = Doc(body, body_media, body_required, returns, media,  # type: ignore[attr-defined]
-                               dict(returns_also or {}))
+                               dict(returns_also or {}), throttled=throttled)
         return fn
 
     return mark
@@ -121,6 +123,8 @@ def _problems_for(path: str, method: str, operation: dict[str, Any]) -> list[int
         codes += [400, 409, 413]
     if path.startswith("/federation/"):
         codes = [400, 405, 413, 422, 500, 503] if method == "post" else [405, 422, 500]
+    if path == "/readyz":
+        codes.append(503)
     return sorted(set(codes))
 
 
@@ -148,9 +152,15 @@ def build(app: FastAPI) -> dict[str, Any]:
             # TAXII routes declare their own errors (TAXII error messages, api/routes/taxii.py);
             # what any route can answer (405, 500) is problem+json everywhere.
             statuses = (405, 500) if path.startswith("/taxii2") else _problems_for(path, method, operation)
+            if doc is not None and doc.throttled:
+                statuses = sorted({*statuses, 429})
             for status in statuses:
                 responses[str(status)] = {"description": REASONS[status],
                                           "content": {PROBLEM_MEDIA_TYPE: {"schema": problem}}}
+                if status == 429:
+                    responses["429"]["headers"] = {"Retry-After": {
+                        "description": "Seconds until the token may call again",
+                        "schema": {"type": "integer", "minimum": 1}}}
     for unused in ("HTTPValidationError", "ValidationError"):
         if unused in components and f'"{REF.format(model=unused)}"' not in str(spec).replace("'", '"'):
             del components[unused]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,10 @@ from typing import Annotated, Any
 import typer
 
 from hanoi.bootstrap import init_node, open_node
+from hanoi.cli import alerts as alerts_cli
+from hanoi.cli import backup as backup_cli
 from hanoi.cli import evidence as evidence_cli
+from hanoi.cli import feeds as feeds_cli
 from hanoi.cli import ledger as ledger_cli
 from hanoi.cli import media as media_cli
 from hanoi.cli import members as members_cli
@@ -39,7 +43,8 @@ from hanoi.cli.common import (
     styled,
 )
 from hanoi.core.errors import HanoiError
-from hanoi.node import outbox, peers
+from hanoi.node import alerts, logs, outbox, peers
+from hanoi.signals import feeds
 
 app = typer.Typer(
     help="Hanoi Exchange: cross-border cooperation against cybercrime under the UN Convention "
@@ -58,9 +63,13 @@ app.add_typer(peers_cli.app, name="peers")
 app.add_typer(outbox_cli.app, name="outbox")
 app.add_typer(media_cli.app, name="media")
 app.add_typer(users_cli.app, name="users")
+app.add_typer(feeds_cli.app, name="feeds")
+app.add_typer(alerts_cli.app, name="alerts")
 app.add_typer(node_cli.app, name="node")
 app.command("hash")(media_cli.hash_command)
 app.command("offences")(node_cli.offences_command)
+app.command("backup")(backup_cli.backup_command)
+app.command("restore")(backup_cli.restore_command)
 
 
 @app.callback()
@@ -109,16 +118,24 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
     workers: Annotated[int, typer.Option(help="API worker processes")] = 1,
     worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Deliver the outbox in the background")] = True,
+    feed_runner: Annotated[bool, typer.Option("--feeds/--no-feeds", help="Run the due feeds in the background "
+                                                                         "(one runner across processes: a "
+                                                                         "database lease)")] = True,
 ) -> None:
     """Run the API (and OpenAPI at /openapi.json) and the outbox delivery worker."""
     import uvicorn
 
     where = home()
+    logs.configure()  # JSON lines on stderr, a request id on each (docs/operations.md)
     node = open_node(where)  # migrates once, before any worker starts
     if not node.config.public_url and host in ("127.0.0.1", "localhost"):
         os.environ[peers.PUBLIC_URL_ENV] = f"http://{host}:{port}"  # peers on this machine only
     if worker:  # one delivery thread in this process, whatever the number of API workers
         outbox.start_worker(open_node(where, migrate=False))
+    if feed_runner:
+        feeds.start_runner(open_node(where, migrate=False))
+    if worker:  # alerts go with deliveries: a node that delivers nothing alerts nobody
+        alerts.start_worker(open_node(where, migrate=False))
     console.print(styled((node.config.name, "bold"), f" serving on http://{host}:{port}/api/v1 "
                          f"(OpenAPI: http://{host}:{port}/openapi.json; console: http://{host}:{port}/console/)"))
     # Uvicorn believes X-Forwarded-Proto / -For from loopback by default; the node believes
@@ -129,13 +146,21 @@ def serve(
     if workers > 1:
         node.close()
         os.environ["HANOI_HOME"] = str(where)
+        # A worker imports the whole stack before it answers the supervisor's health check:
+        # on a busy 2-core machine that takes more than uvicorn's default 5 s, and the worker
+        # was killed and restarted over and over. 60 s, where this uvicorn has the setting.
+        extra: dict[str, Any] = ({"timeout_worker_healthcheck": 60}
+                                 if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters
+                                 else {})
         uvicorn.run("hanoi.api.app:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning", **proxy)  # type: ignore[arg-type]
+                    workers=workers, log_config=logs.UVICORN_LOG_CONFIG, access_log=False,
+                    **proxy, **extra)  # type: ignore[arg-type]
     else:
         # Imported on use: the web stack would cost every other command its start-up time.
         from hanoi.api.app import create_app
 
-        uvicorn.run(create_app(node), host=host, port=port, log_level="warning", **proxy)  # type: ignore[arg-type]
+        uvicorn.run(create_app(node), host=host, port=port, log_config=logs.UVICORN_LOG_CONFIG,
+                    access_log=False, **proxy)  # type: ignore[arg-type]
 
 
 @app.command()

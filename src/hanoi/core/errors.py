@@ -86,6 +86,13 @@ class Throttled(HanoiError):
         self.retry_after = retry_after
 
 
+class NotReady(HanoiError):
+    """This node cannot serve now (its database unreachable, its schema behind): HTTP 503."""
+
+    def __init__(self, detail: str, problems: list[Problem] | None = None):
+        super().__init__(detail, problems or [], None, 503, "Service unavailable")
+
+
 class TooLarge(HanoiError):
     def __init__(self, detail: str, field_name: str = "body"):
         super().__init__(detail, [Problem(field_name, detail)], None, 413, "Payload too large")

@@ -63,13 +63,13 @@ from hanoi.core.gate import Decision, PartnerView, Reason, standing_reasons
 from hanoi.federation.backoff import next_attempt_delay
 from hanoi.federation.envelope import JWS, Envelope, Rejection, canonical_json, sign_envelope
 from hanoi.federation.receipts import Receipt, binding_problem, open_receipt, received_digest
+from hanoi.node import logs, metrics, peer_watch
 from hanoi.node import members as members_service
-from hanoi.node import peer_watch
 from hanoi.node.outbox_leases import LEASE, keep_alive
 from hanoi.node.retired_keys import fresh_rotation
 from hanoi.node.runtime import Node, Work
-from hanoi.node.wings import Priority, SendGate
-from hanoi.store.tables import members, outbox
+from hanoi.node.wings import Priority, Reading, SendGate
+from hanoi.store.tables import ledger_entries, members, outbox
 
 log = logging.getLogger(__name__)
 
@@ -752,6 +752,7 @@ def _record_outcomes(node: Node, items: list[_Item]) -> None:
             q = q.with_for_update()
         still_open = set(uow.conn.execute(q, {"ids": [i.id for i in finals]}).scalars())
         updates = []
+        outcomes: list[tuple[str, str]] = []
         for item in finals:
             if item.id not in still_open:  # another worker finished it meanwhile
                 continue
@@ -783,16 +784,23 @@ def _record_outcomes(node: Node, items: list[_Item]) -> None:
                 "_decision": item.decision.as_dict() if item.decision else row["decision"],
                 "_delivered_at": uow.now if state == DELIVERED else None,
                 "_attempts": row["attempts"] + 1})
+            outcomes.append((row["recipient"], state))
         if not updates:
             if not unbound:
                 raise _NothingToRecord
             return
         uow.conn.execute(_FINISH, updates)
         settled = {u["_id"] for u in updates}
+        uow.after_commit(lambda: _count_settled(outcomes))
         observed = [(i.row["recipient"], i.receipt, i.receipt_text) for i in finals
                     if i.id in settled and i.receipt is not None and i.receipt_text is not None]
         for observer in node.registry.receipt_observers:
             observer(uow, observed)
+
+
+def _count_settled(outcomes: list[tuple[str, str]]) -> None:
+    for peer, outcome in outcomes:
+        metrics.DELIVERIES.labels(peer, outcome).inc()
 
 
 def _bookkeep(node: Node, updates: dict[str, dict[str, Any]], now: datetime) -> None:
@@ -836,6 +844,7 @@ def deliver_due(node: Node, *, limit: int = 200, client: httpx.Client,
         for item in sendable:
             if item.error is None:
                 continue
+            metrics.DELIVERY_FAILURES.labels(item.row["recipient"]).inc()
             attempts = item.row["attempts"] + 1
             delay = next_attempt_delay(attempts, cfg.outbox_backoff_base,
                                        max(cfg.outbox_backoff_cap, cfg.outbox_backoff_base), rng)
@@ -874,13 +883,14 @@ def run_worker(node: Node, stop: threading.Event, *, limit: int = 100, idle: flo
         while not stop.is_set():
             _queued.clear()  # before the claim: an item queued from here on wakes the next wait
             try:
-                peer_watch.probe(node, http)  # a peer back after a crash gets its backlog now
-                claimed = deliver_due(node, limit=limit, client=http)
-                for hook in node.registry.round_hooks:
-                    try:
-                        hook(node)
-                    except Exception:
-                        log.exception("outbox round hook %r failed", hook)
+                with logs.request_id(logs.new_id("outbox-")):  # on each line of the round
+                    peer_watch.probe(node, http)  # a peer back after a crash gets its backlog now
+                    claimed = deliver_due(node, limit=limit, client=http)
+                    for hook in node.registry.round_hooks:
+                        try:
+                            hook(node)
+                        except Exception:
+                            log.exception("outbox round hook %r failed", hook)
             except Exception:
                 log.exception("outbox delivery round failed; retrying in 1 s")
                 stop.wait(1.0)
@@ -917,3 +927,24 @@ def start_worker(node: Node, *, threads: int = 2, limit: int = 100,
         thread.start()
         out.append(thread)
     return out, stop
+
+
+_DEPTH = (select(outbox.c.recipient, outbox.c.state, func.count(), func.min(outbox.c.created_at))
+          .where(outbox.c.state.in_(OPEN_STATES)).group_by(outbox.c.recipient, outbox.c.state))
+
+
+def gauges(conn: Connection, now: datetime) -> Iterable[Reading]:
+    """The outbox's depth and its oldest open row per peer, and the ledger's head: two grouped
+    queries on indexed columns (``/metrics``)."""
+    oldest: dict[str, datetime] = {}
+    for peer, state, count, first in conn.execute(_DEPTH):
+        yield Reading("hanoi_outbox_depth", "Outbox rows not yet settled, by peer and state "
+                      "(pending, held by the gate)", {"peer": peer, "state": state}, count)
+        if first is not None and (peer not in oldest or first < oldest[peer]):
+            oldest[peer] = first
+    for peer, first in oldest.items():
+        yield Reading("hanoi_outbox_oldest_seconds", "Age of the oldest unsettled outbox row, "
+                      "by peer", {"peer": peer}, max(0.0, (now - first).total_seconds()))
+    head = conn.execute(select(func.max(ledger_entries.c.seq))).scalar()
+    yield Reading("hanoi_ledger_head_seq", "Sequence number of the newest ledger entry", {},
+                  head or 0)

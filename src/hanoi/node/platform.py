@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from hanoi.core.gate import Decision
-from hanoi.node import inbox, witness
+from hanoi.node import inbox, outbox, witness
 from hanoi.node.outbox import ROTATION_TYPE
+from hanoi.node.rate_limits import Limiter, RateLimits
 from hanoi.node.runtime import Work
 from hanoi.node.wings import Item, Wing
 
@@ -25,5 +26,5 @@ PLATFORM = Wing("platform", items={
     ROTATION_TYPE: Item(receive=None, send_gate=key_management_gate),
     # Our ledger head (seq, hash, signature): nothing else; who the peer is decides.
     witness.ITEM_TYPE: Item(receive=witness.on_checkpoint, hands_over=False),
-}, read_models=(witness.Announcements,), receipt_observers=(witness.saw_receipts,),
-    round_hooks=(witness.announce_due,))
+}, read_models=(witness.Announcements, Limiter), receipt_observers=(witness.saw_receipts,),
+    round_hooks=(witness.announce_due,), policy=RateLimits, gauges=(outbox.gauges,))

@@ -12,7 +12,7 @@ index, the PDQ index) is held under their class in ``node.read_model(cls)``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +32,8 @@ from hanoi.config import (
 )
 from hanoi.core import keys
 from hanoi.core.clock import utcnow
+from hanoi.core.ledger import Entry
+from hanoi.node import metrics
 from hanoi.node.policy import LoadedPolicy, Policies
 from hanoi.node.wings import Registry
 from hanoi.store.blobs import BlobStore
@@ -145,6 +147,14 @@ class Work(UnitOfWork):
     def __init__(self, node: Node, actor: str):
         super().__init__(node.writes, node.ledger_signer, actor=actor, now=node.now())
         self.node = node
+
+    def record(self, action: str, subject: str, payload: Any, *, decision: str | None = None,
+               reasons: Sequence[dict[str, Any]] = (), actor: str | None = None) -> Entry:
+        entry = super().record(action, subject, payload, decision=decision, reasons=reasons, actor=actor)
+        if decision is not None:  # counted for /metrics once it is on the ledger
+            kept = [dict(r) for r in reasons]
+            self.after_commit(lambda: metrics.decided(decision, kept))
+        return entry
 
     @cached_property
     def policy(self) -> LoadedPolicy:

@@ -23,6 +23,10 @@ from hanoi.federation.envelope import Envelope
 from hanoi.federation.receipts import Receipt
 
 if TYPE_CHECKING:  # the runtime imports this module; these are only annotations
+    from datetime import datetime
+
+    from sqlalchemy.engine import Connection
+
     from hanoi.node.runtime import Node, Work
 
 Handler = Callable[["Work", Envelope, dict[str, Any]], "dict[str, Any] | None"]
@@ -42,6 +46,20 @@ sends it."""
 ReceiptObserver = Callable[["Work", "list[tuple[str, Receipt, str]]"], None]
 """Sees ``(recipient, verified receipt, its signed text)`` for each row a delivery round
 settled, in the unit of work that records the round's outcomes."""
+
+@dataclass(frozen=True)
+class Reading:
+    """One sample of a gauge read from the store when ``/metrics`` is scraped."""
+
+    name: str  # hanoi_..., the same help for every sample of one name
+    help: str
+    labels: Mapping[str, str]
+    value: float
+
+
+Gauges = Callable[["Connection", "datetime"], "Iterable[Reading]"]
+"""Reads a wing's gauges from the store at scrape time, in one or two cheap queries
+(``gauges(conn, now)``): counts by state, oldest open item."""
 
 RoundHook = Callable[["Node"], None]
 """Runs after each round of the delivery worker; it decides itself how often to act, and an
@@ -106,6 +124,7 @@ class Wing:
     policy: type[PolicySection] | None = None
     receipt_observers: tuple[ReceiptObserver, ...] = ()
     round_hooks: tuple[RoundHook, ...] = ()
+    gauges: tuple[Gauges, ...] = ()
 
 
 M = TypeVar("M")
@@ -129,6 +148,7 @@ class Registry:
             w.policy for w in self.wings if w.policy is not None)
         self.receipt_observers = tuple(o for w in self.wings for o in w.receipt_observers)
         self.round_hooks = tuple(h for w in self.wings for h in w.round_hooks)
+        self.gauges = tuple(g for w in self.wings for g in w.gauges)
 
     def item(self, type_: str) -> Item | None:
         return self.items.get(type_)

@@ -14,13 +14,14 @@ from typing import Any
 
 from hanoi.core.errors import Conflict, InvalidInput, Problem
 from hanoi.federation.envelope import Envelope, read_signed
+from hanoi.node import alerts
 from hanoi.node.runtime import Work
 from hanoi.requests import contents, lifecycle, rows, send, service
 from hanoi.requests.deadlines import PreservationTerm
 from hanoi.requests.lifecycle import Event
 from hanoi.requests.packages import TYP_MANIFEST
 from hanoi.requests.responses import Response
-from hanoi.requests.types import request_type
+from hanoi.requests.types import EMERGENCY, request_type
 
 
 def on_submit(uow: Work, env: Envelope, sender: dict[str, Any]) -> dict[str, Any]:
@@ -40,6 +41,13 @@ def on_submit(uow: Work, env: Envelope, sender: dict[str, Any]) -> dict[str, Any
                          fields=contents.clean_fields(type_, fields), profiles=p.get("deadline_profiles"),
                          remote_id=p.get("ref"), actor=f"peer:{sender['id']}")
     service.receive(uow, row, sender, via=f"federation envelope {env.id}")
+    # Whoever subscribed learns of it in seconds (its id, type, partner, state, the gate's
+    # outcome: never its contents), queued in this unit of work.
+    seen = {"request_id": request_id, "type": type_, "partner_id": sender["id"], "state": row["state"],
+            "decision": row["decision"]["outcome"]}
+    alerts.queue(uow, "request.received", seen)
+    if type_ == EMERGENCY:
+        alerts.queue(uow, "request.emergency", seen)
     # Tell the requester it arrived: its copy moves from submitted to received.
     send.notify(uow, row, send.REQUEST_EVENT, {"event": Event.RECEIVE.value, "data": {}})
     return {"request_id": request_id, "state": row["state"], "decision": row["decision"]["outcome"]}

@@ -15,7 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
 from hanoi.core.clock import isoformat
 from hanoi.core.errors import Conflict, InvalidInput, Problem, invalid
@@ -23,6 +24,7 @@ from hanoi.core.gate import Decision, GateRefused, Review
 from hanoi.core.offences import OFFENCES
 from hanoi.node import ledger
 from hanoi.node.runtime import Node, Work
+from hanoi.node.wings import Reading
 from hanoi.requests import contents, lifecycle, render, rows, send
 from hanoi.requests.deadlines import Extension, PreservationTerm, aware, request_deadlines
 from hanoi.requests.gate import ASSESSMENT_KEYS, DEFAULT_ASSESSMENT, RequestPolicy, decide_on, facts_of
@@ -520,6 +522,31 @@ def due(node: Node, within: timedelta) -> list[dict[str, Any]]:
                             "source": "preservation", "state": st["due"],
                             "remaining_seconds": st["remaining_seconds"], "preservation": st})
     return sorted(out, key=lambda d: d["due_at"])
+
+
+_BY_STATE = (select(requests_t.c.direction, requests_t.c.state, func.count())
+             .group_by(requests_t.c.direction, requests_t.c.state))
+_DEADLINE_COLUMNS = (requests_t.c.type, requests_t.c.state, requests_t.c.direction, requests_t.c.started_at,
+                     requests_t.c.deadline_profiles, requests_t.c.fields, requests_t.c.preservation)
+
+
+def gauges(conn: Connection, now: datetime) -> list[Reading]:
+    """Requests by direction and state, and the open ones with a deadline passed (``/metrics``):
+    one grouped count, and the deadline columns of open requests only."""
+    out = [Reading("hanoi_requests", "Cooperation requests, by direction and state",
+                   {"direction": d, "state": s}, n) for d, s, n in conn.execute(_BY_STATE)]
+    overdue = {"incoming": 0, "outgoing": 0}
+    open_rows = conn.execute(select(*_DEADLINE_COLUMNS).where(requests_t.c.state.notin_(
+        [s.value for s in lifecycle.TERMINAL] + [State.DRAFT.value]))).mappings()
+    for row in open_rows:
+        late = any(d.due_at < now for d in _deadlines(dict(row)))
+        if row["preservation"]:
+            late = late or PreservationTerm.from_dict(row["preservation"]).until < now
+        if late:
+            overdue[row["direction"]] = overdue.get(row["direction"], 0) + 1
+    out += [Reading("hanoi_requests_overdue", "Open requests with a deadline or preservation term "
+                    "passed, by direction", {"direction": d}, n) for d, n in sorted(overdue.items())]
+    return out
 
 
 # --- the printable form -----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hanoi.node.wings import Item, Wing
-from hanoi.requests import receive, send
+from hanoi.requests import receive, send, service
 from hanoi.requests.gate import RequestPolicy
 
 WING = Wing(
@@ -18,4 +18,5 @@ WING = Wing(
         send.EVIDENCE_MANIFEST: Item(receive.on_manifest, send.send_gate),
     },
     policy=RequestPolicy,
+    gauges=(service.gauges,),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hanoi.node.wings import Item, Priority, Wing
-from hanoi.signals import receive, send
+from hanoi.signals import feeds, receive, send
 from hanoi.signals.read_model import SignalReadModel
 
 WING = Wing(
@@ -16,4 +16,5 @@ WING = Wing(
         send.ITEM_PULL: Item(receive.on_pull, hands_over=False),
     },
     read_models=(SignalReadModel,),
+    gauges=(feeds.gauges,),
 )

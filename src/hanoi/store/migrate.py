@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from hanoi.store.db import writer
@@ -21,3 +23,12 @@ def upgrade(engine: Engine) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")  # feature branches may add heads side by side
         conn.commit()
+
+
+def status(engine: Engine) -> tuple[set[str], set[str]]:
+    """(the revisions the database is at, the heads of the migrations this code ships): equal
+    when the schema is current (``/readyz``, ``hanoi restore``)."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current, heads

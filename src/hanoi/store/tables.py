@@ -512,3 +512,80 @@ signal_feedback = Table(
     Column("recorded_at", UTCDateTime, nullable=False),
     Index("ix_signal_feedback_signal", "signal_id"),
 )
+
+# --- feeds pulled on a schedule (migration 0009_feeds) -------------------------------------------
+
+# A feed: where to pull from (URL or folder), its format, how often, what to stamp on its
+# entries, and where it stands (its checkpoint: TAXII added_after, MISP manifest timestamps,
+# HTTP ETag / Last-Modified, a file's digest), its next run and its failures.
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("url", Text),
+    Column("path", Text),
+    Column("format", String(16), nullable=False),
+    Column("every_seconds", Integer, nullable=False),
+    Column("tlp", String(16), nullable=False),
+    Column("offence", String(32)),
+    Column("source", String(64), ForeignKey("members.id")),
+    Column("token_env", String(64)),  # the environment variable holding the feed's token
+    Column("paused", Boolean, nullable=False),
+    Column("checkpoint", JSON, nullable=False),
+    Column("next_run_at", UTCDateTime, nullable=False),
+    Column("last_run_at", UTCDateTime),
+    Column("last_ok_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("failures", Integer, nullable=False),
+    Column("runs", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_feeds_due", "paused", "next_run_at"),
+)
+
+# One holder at a time across processes and machines: the feed runner takes the 'feeds' lease
+# (a row updated only when free or already its own) and renews it while it runs.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("until", UTCDateTime, nullable=False),
+)
+
+# --- alerts (migration 0010_alerts) --------------------------------------------------------------
+
+# Who wants to know what, and how: an event, a channel (webhook), a target, the secret that
+# signs each delivery, and the role whose view the alert carries (never more than it may see).
+alert_subscriptions = Table(
+    "alert_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_alert_subscriptions_event", "event"),
+)
+
+# Alerts waiting to be delivered: written in the unit of work of the event itself (never lost
+# on a crash), sent and retried like the outbox.
+alert_queue = Table(
+    "alert_queue",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("subscription_id", Integer, ForeignKey("alert_subscriptions.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_alert_queue_due", "state", "next_attempt_at"),
+)

@@ -7,13 +7,14 @@ with ``hanoi hash`` and submits or matches the output.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 
-from hanoi.api.deps import current_principal, get_node, require
+from hanoi.api.deps import current_principal, get_node, limited, require
 from hanoi.api.openapi import documented
 from hanoi.api.params import RowId, one_of
 from hanoi.api.schemas import media as M
@@ -21,6 +22,7 @@ from hanoi.api.schemas import signals as S
 from hanoi.core.errors import Forbidden, invalid
 from hanoi.core.roles import Permission, allows, roles_with
 from hanoi.media import matching, model, private, read_model, service
+from hanoi.node import metrics
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 from hanoi.private_lookup import BINARY
@@ -47,6 +49,7 @@ WRITE = Depends(require(Permission.MEDIA_WRITE))
 # core/roles.py would say this directly.
 READ = Depends(require_any(Permission.MEDIA_WRITE, Permission.LEDGER_READ))
 MATCH = Depends(require(Permission.MATCH))
+MATCH_LIMITED = Depends(limited(Permission.MATCH, "match"))
 NODE = Depends(get_node)
 ANY_OBJECT = Body(..., examples=[{}])
 
@@ -140,9 +143,13 @@ def review(hash_id: RowId, body: Any = ANY_OBJECT, who: Principal = WRITE,
 
 @router.post("/match", summary="Match up to 10,000 hashes: MD5 / SHA-256 exactly, PDQ within each "
                                "list's threshold, dihedral groups of 8")
-@documented(body=M.MatchQuery, returns=M.MatchResult)
-def match(body: Any = ANY_OBJECT, who: Principal = MATCH, node: Node = NODE) -> dict[str, Any]:
-    return matching.match(node, who.actor, member_id=who.member_id, **_object(body))
+@documented(body=M.MatchQuery, returns=M.MatchResult, throttled=True)
+def match(body: Any = ANY_OBJECT, who: Principal = MATCH_LIMITED, node: Node = NODE) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = matching.match(node, who.actor, member_id=who.member_id, **_object(body))
+    metrics.looked_up("match", sum(result["queries"].values()), result["matched_queries"],
+                      time.perf_counter() - started)
+    return result
 
 
 @router.get("/prefixes", name="prefix_params", summary="Private matching of MD5 / SHA-256 hashes: "

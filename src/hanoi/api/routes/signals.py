@@ -8,6 +8,7 @@ member may only look up, and sees what anyone may (TLP:CLEAR).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from hanoi.api.deps import get_node, require
+from hanoi.api.deps import get_node, limited, require
 from hanoi.api.openapi import documented
 from hanoi.api.params import RowId, one_of
 from hanoi.api.params import since as since_param
@@ -23,6 +24,7 @@ from hanoi.api.schemas import signals as S
 from hanoi.core.errors import Forbidden, InvalidInput, Problem, invalid
 from hanoi.core.members import MEMBER_ID
 from hanoi.core.roles import Permission
+from hanoi.node import metrics
 from hanoi.node.runtime import Node
 from hanoi.node.tokens import Principal
 from hanoi.private_lookup import BINARY
@@ -35,6 +37,7 @@ router = APIRouter(prefix="/signals", tags=["signals"])
 READ = Depends(require(Permission.SIGNALS_READ))
 WRITE = Depends(require(Permission.SIGNALS_WRITE))
 MATCH = Depends(require(Permission.MATCH))
+LOOKUP = Depends(limited(Permission.MATCH, "lookup"))
 NODE = Depends(get_node)
 ANY_OBJECT = Body(..., examples=[{}])
 TYPE = one_of(SIGNAL_TYPES, "The signal type")
@@ -84,8 +87,8 @@ def _only_fields(body: dict[str, Any], allowed: set[str], problem: str) -> None:
 
 
 @router.post("/lookup", summary="Look up to 10,000 values; answered in order, through the gate")
-@documented(body=S.Lookup | list[str], returns=S.LookupResult)
-async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) -> Response:
+@documented(body=S.Lookup | list[str], returns=S.LookupResult, throttled=True)
+async def lookup(request: Request, who: Principal = LOOKUP, node: Node = NODE) -> Response:
     raw = await request.body()
     if not raw.strip():
         raise invalid("body", "is empty: send {\"values\": [...]}", "SIGNAL-LIMITS")
@@ -101,7 +104,9 @@ async def lookup(request: Request, who: Principal = MATCH, node: Node = NODE) ->
     type_ = body.get("type")
     if type_ is not None and not isinstance(type_, str):
         raise invalid("type", "must be a signal type name")
+    started = time.perf_counter()
     result = await run_in_threadpool(service.lookup, node, who, body.get("values"), type_=type_)
+    metrics.looked_up("lookup", result["count"], result["matches"], time.perf_counter() - started)
     return _json(result)
 
 

@@ -14,6 +14,16 @@ class Health(BaseModel):
     node_id: str
 
 
+class Liveness(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    node_id: str
+    migrations: list[str] = Field(description="The Alembic heads the schema is at")
+
+
 class Caller(BaseModel):
     token_id: str | None
     role: str

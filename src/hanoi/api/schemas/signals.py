@@ -172,7 +172,8 @@ class ReportRecord(BaseModel):
     creator: str | None = Field(None, description="Its author in that document")
     version: Time | None = Field(None, description="Its version there (STIX modified, MISP timestamp)")
     provenance: dict[str, Any] | None = Field(None, description="The format and ids it was read from")
-    classified_by: str | None = Field(None, description="How its offence was decided (docs/classification.md)")
+    classified_by: str | None = Field(None, description="Where its offence came from (the document, the "
+                                                        "classification table, a default, a person)")
     updated_at: Time | None = None
 
 
@@ -219,3 +220,52 @@ class PrefixAnswer(BaseModel):
     bits: int
     pad: int
     answers: list[str]
+
+
+class FeedNew(BaseModel):
+    """A feed pulled on a schedule (a URL: a folder on the node is for the CLI only)."""
+
+    name: str = Field(description="1-64 of a-z, 0-9, '.', '_', '-'")
+    url: str = Field(description="A TAXII 2.1 collection, a MISP feed, or a STIX / CSV / URLhaus document")
+    format: str = Field(description="taxii, misp, stix, csv or urlhaus")
+    every: str = Field("1h", description="How often: 15m, 1h, 1d (1m to 30d)")
+    tlp: str = Field("GREEN", description="TLP for entries that carry none")
+    offence: str | None = Field(None, description="Offence code for entries that name none")
+    source: str | None = Field(None, description="The member the signals come from")
+    token_env: str | None = Field(None, description="Environment variable on the node holding a bearer token")
+
+
+class Feed(BaseModel):
+    name: str
+    url: str | None
+    path: str | None
+    format: str
+    every_seconds: int
+    tlp: str
+    offence: str | None
+    source: str | None
+    token_env: str | None
+    paused: bool
+    checkpoint: dict[str, Any] = Field(description="Where the next run starts: TAXII added_after and next, "
+                                                   "MISP manifest timestamps, ETag / Last-Modified, a file's SHA-256")
+    next_run_at: Time
+    last_run_at: Time | None
+    last_ok_at: Time | None
+    last_error: str | None
+    failures: int = Field(description="Failed runs in a row (retried with backoff)")
+    runs: int
+
+
+class FeedRun(BaseModel):
+    name: str
+    ok: bool
+    error: str | None
+    failures: int
+    pages: int
+    counts: dict[str, int]
+    checkpoint: dict[str, Any]
+
+
+class FeedRemoved(BaseModel):
+    name: str
+    removed: bool
