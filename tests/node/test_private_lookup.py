@@ -177,6 +177,29 @@ def test_exact_media_hashes_through_the_same_protocol(client: TestClient, partne
     assert [e["action"] for e in ledger.page(node, subject="media:prefixes")["items"]].count("media.prefixes") == 2
 
 
+def test_the_client_matches_in_full_only_the_media_hashes_the_node_holds(client: TestClient,
+                                                                         partners: Node) -> None:
+    node = partners
+    lst = media_service.create_list(node, "t", {"name": "ncii", "category": "ncii"})
+    held = [f"{i:032x}" for i in range(1, 30)]
+    media_service.submit(node, "t", lst["id"], [{"md5": h} for h in held] + [{"sha256": "ab" * 32}],
+                         case_ref="C")
+    asked = [("md5", held[5].upper()), ("md5", "e" * 32), ("sha256", "ab" * 32), ("sha256", "cd" * 32)]
+    spy = Spy(client)
+    with PrivateLookup(client=client, token=token(node, "fr-cert")) as lookup:
+        got = lookup.match_media(asked)
+        assert [[m["algorithm"] for m in g] for g in got] == [["md5"], [], ["sha256"], []]
+        assert got[0][0]["list"] == "ncii" and got[0][0]["match_id"] > 0
+        assert lookup.revealed == 2 and 1 <= lookup.asked <= 4
+        assert "e" * 32 not in "".join(spy.bodies) and "cd" * 32 not in "".join(spy.bodies)
+        plain = lookup.match_media(asked, private=False)
+        assert [[m["hash_id"] for m in g] for g in plain] == [[m["hash_id"] for m in g] for g in got]
+        assert lookup.revealed == 6 and "e" * 32 in "".join(spy.bodies)
+        with pytest.raises(ValueError, match="pdq"):
+            lookup.match_media([("pdq", "0" * 64)])
+    assert lookup.match_media([]) == []
+
+
 def test_the_client_and_the_cli_against_a_live_node(partners: Node, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     node = partners
