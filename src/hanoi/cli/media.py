@@ -531,7 +531,8 @@ def check(
 ) -> None:
     """Check files against a node over its API, hashing them here. Plain: every file's MD5 and
     SHA-256 are sent. --private: prefixes only, then the hashes of real hits (docs/privacy.md).
-    PDQ is not checked here (`hanoi media match` on the node does). Exit 1 if a file was unreadable."""
+    PDQ is not checked here (`hanoi media match` on the node does). Exit 1 if the node cannot be
+    reached or refuses the token, or a file could not be read; 2 for usage errors (nothing sent)."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:  # before anything is hashed or sent
         raise UsageProblem(f"{missing[0]}: no such file or folder")
