@@ -18,6 +18,8 @@ Online (prefixes): the client sends, for each value, the first ``bits`` bits of 
 integer below ``2**bits``); the node answers, per prefix, the full digests of every value under
 it that the gate lets this member see, padded with random digests to a multiple of ``pad``; the
 client compares locally and asks for the report (an ordinary lookup) only for a real match.
+For media, ``PrivateLookup.match_media`` then matches only the hashes the node holds (``POST
+/api/v1/media/match``), which gives each real hit its list, category and match id.
 
 Offline (filters): a blocked Bloom filter of the digests the member may see, signed by the
 node: ``m`` bits in blocks of 512 (one 64-byte cache line). Bit positions come from the digest
@@ -47,6 +49,8 @@ BINARY = "application/octet-stream"
 SIGNATURE_BYTES = 64
 MAX_PREFIXES = 10_000
 """Prefixes per request (the node refuses more)."""
+MEDIA_ALGORITHMS = ("md5", "sha256")
+"""The exact media hashes the prefix protocol covers (PDQ's distance matching stays on the node)."""
 _CANON_HEAD = CANON.encode() + b"\x00"
 _MEDIA_HEAD = MEDIA_CANON.encode() + b"\x00"
 
@@ -223,6 +227,8 @@ class PrivateLookup:
         self.headers = headers
         self.asked = 0
         """Prefixes sent so far (what left this platform)."""
+        self.revealed = 0
+        """Values or hashes sent in clear so far (real matches only, in a private check)."""
 
     def close(self) -> None:
         if self._own:
@@ -278,6 +284,7 @@ class PrivateLookup:
         hits = self.candidates([digest(t, v) for t, v in pairs])
         out: list[dict[str, Any] | None] = [None] * len(pairs)
         matched = [i for i, h in enumerate(hits) if h]
+        self.revealed += len(matched)
         for start in range(0, len(matched), MAX_PREFIXES):
             part = matched[start:start + MAX_PREFIXES]
             got = self.post("/api/v1/signals/lookup",
@@ -289,6 +296,7 @@ class PrivateLookup:
     def lookup(self, items: Sequence[tuple[str, str]]) -> list[dict[str, Any] | None]:
         """The plain lookup, for comparison: every value is sent in clear."""
         out: list[dict[str, Any] | None] = []
+        self.revealed += len(items)
         for start in range(0, len(items), MAX_PREFIXES):
             got = self.post("/api/v1/signals/lookup", {"values": [
                 {"type": t, "value": v} for t, v in items[start:start + MAX_PREFIXES]]})
@@ -298,6 +306,34 @@ class PrivateLookup:
     def check_media(self, algorithm: str, hashes: Sequence[str]) -> list[bool]:
         """Which exact hashes (``md5`` / ``sha256`` hex) the node holds as active."""
         return self.candidates([media_digest(algorithm, h) for h in hashes], media=True)
+
+    def match_media(self, hashes: Sequence[tuple[str, str]], *, private: bool = True
+                    ) -> list[list[dict[str, Any]]]:
+        """For each ``(algorithm, hex)`` pair (``md5`` / ``sha256``), the node's matches as
+        ``POST /api/v1/media/match`` answers them (list, category, source, ``match_id`` for
+        feedback), an empty list when none. ``private``: only prefixes of the hashes' digests
+        are sent first, then only the hashes the node holds are matched; else every hash is
+        sent in clear (the plain match)."""
+        pairs = [(a.lower(), h.strip().lower()) for a, h in hashes]
+        unknown = sorted({a for a, _ in pairs} - set(MEDIA_ALGORITHMS))
+        if unknown:
+            raise ValueError(f"not an exact media hash algorithm: {', '.join(unknown)} "
+                             f"(one of {', '.join(MEDIA_ALGORITHMS)})")
+        if private:
+            hits = self.candidates([media_digest(a, h) for a, h in pairs], media=True) if pairs else []
+            ask = [i for i, hit in enumerate(hits) if hit]
+        else:
+            ask = list(range(len(pairs)))
+        self.revealed += len(ask)
+        out: list[list[dict[str, Any]]] = [[] for _ in pairs]
+        for algorithm in MEDIA_ALGORITHMS:
+            these = [i for i in ask if pairs[i][0] == algorithm]
+            for start in range(0, len(these), MAX_PREFIXES):
+                part = these[start:start + MAX_PREFIXES]
+                got = self.post("/api/v1/media/match", {algorithm: [pairs[i][1] for i in part]})
+                for m in got["matches"]:
+                    out[part[int(m["query"])]].append(m)
+        return out
 
     def download_filter(self, since: str | None = None) -> bytes:
         """The signed filter of what this member may see (``since``: only what is new since
@@ -322,6 +358,6 @@ def _raise(r: httpx.Response) -> None:
         raise httpx.HTTPStatusError(f"{r.status_code}: {detail}", request=r.request, response=r)
 
 
-__all__ = ["BINARY", "BLOCK_BITS", "CANON", "FILTER_MAGIC", "MAX_PREFIXES", "MEDIA_CANON", "PREFIX_MAGIC",
-           "Filter", "FilterError", "PrivateLookup", "bloom_positions", "canonical", "contains_words", "digest",
-           "media_digest", "parse_prefix_answer", "prefix_of", "split_digests"]
+__all__ = ["BINARY", "BLOCK_BITS", "CANON", "FILTER_MAGIC", "MAX_PREFIXES", "MEDIA_ALGORITHMS", "MEDIA_CANON",
+           "PREFIX_MAGIC", "Filter", "FilterError", "PrivateLookup", "bloom_positions", "canonical", "contains_words",
+           "digest", "media_digest", "parse_prefix_answer", "prefix_of", "split_digests"]

@@ -22,9 +22,10 @@ from hanoi.cli import common
 from hanoi.cli import tokens as tokens_cli
 from hanoi.cli.main import app, run
 from hanoi.demo import sample_partners
-from hanoi.node import ledger, members
+from hanoi.node import ledger, members, tokens
 from hanoi.node.runtime import Node
 from hanoi.requests.samples import PRESERVATION_FIELDS
+from tests.node.helpers import serving
 from tests.paths import PDQ_FIXTURES
 
 ROOT = get_command(app)
@@ -208,8 +209,10 @@ def busy(node: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict
     filter_file = tmp_path / "fr-pharos.filter"
     assert run([*h, "signals", "filter", "--to", "fr-pharos", "--out", str(filter_file)]) == 0
     capsys.readouterr()
+    platform, _ = tokens.create(node, "setup", name="platform", role="platform", member_id="fr-pharos")
     return {"home": h, "rid": rid, "values": str(values), "hashes": str(hashes), "filter": str(filter_file),
-            "value": "https://scam.example/login"}
+            "value": "https://scam.example/login", "image": str(PDQ_FIXTURES / "wee.jpg"),
+            "token": platform, "node_home": node.home}
 
 
 def test_requests_due_prints_an_ok_deadline(busy: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -317,6 +320,7 @@ TABLE_ARGS: dict[tuple[str, ...], list[str]] = {
     ("signals", "classification"): [],
     ("media", "lists"): [],
     ("media", "match"): ["--hashes", "{hashes}"],
+    ("media", "check"): ["{image}", "--private", "--url", "{url}", "--token", "{token}"],
     ("media", "feedback-log"): [],
     ("members", "list"): [],
     ("ledger", "show"): [],
@@ -334,8 +338,13 @@ def test_every_table_has_a_json_twin_that_parses(busy: dict[str, Any], capsys: p
     tables = [path for path, cmd in walk() if _prints_a_table(cmd)]
     assert sorted(tables) == sorted(TABLE_ARGS), "a command prints a table: add how to run it here"
     for path in tables:
-        args = [a.format(**busy) for a in TABLE_ARGS[path]]
-        assert run([*busy["home"], *path, *args, "--json"]) == 0, path
+        if "{url}" in TABLE_ARGS[path]:  # a command that asks a node over its API: serve this one
+            with serving(busy["node_home"]) as url:
+                args = [a.format(**busy, url=url) for a in TABLE_ARGS[path]]
+                assert run([*busy["home"], *path, *args, "--json"]) == 0, path
+        else:
+            args = [a.format(**busy) for a in TABLE_ARGS[path]]
+            assert run([*busy["home"], *path, *args, "--json"]) == 0, path
         out = capsys.readouterr().out
         lines = out.splitlines()
         if path in (("signals", "lookup"), ("signals", "check")):  # one object per line

@@ -4,6 +4,7 @@ gate applied to every answer; the vendorable client against the API and a live s
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 from pathlib import Path
@@ -176,6 +177,29 @@ def test_exact_media_hashes_through_the_same_protocol(client: TestClient, partne
     assert [e["action"] for e in ledger.page(node, subject="media:prefixes")["items"]].count("media.prefixes") == 2
 
 
+def test_the_client_matches_in_full_only_the_media_hashes_the_node_holds(client: TestClient,
+                                                                         partners: Node) -> None:
+    node = partners
+    lst = media_service.create_list(node, "t", {"name": "ncii", "category": "ncii"})
+    held = [f"{i:032x}" for i in range(1, 30)]
+    media_service.submit(node, "t", lst["id"], [{"md5": h} for h in held] + [{"sha256": "ab" * 32}],
+                         case_ref="C")
+    asked = [("md5", held[5].upper()), ("md5", "e" * 32), ("sha256", "ab" * 32), ("sha256", "cd" * 32)]
+    spy = Spy(client)
+    with PrivateLookup(client=client, token=token(node, "fr-cert")) as lookup:
+        got = lookup.match_media(asked)
+        assert [[m["algorithm"] for m in g] for g in got] == [["md5"], [], ["sha256"], []]
+        assert got[0][0]["list"] == "ncii" and got[0][0]["match_id"] > 0
+        assert lookup.revealed == 2 and 1 <= lookup.asked <= 4
+        assert "e" * 32 not in "".join(spy.bodies) and "cd" * 32 not in "".join(spy.bodies)
+        plain = lookup.match_media(asked, private=False)
+        assert [[m["hash_id"] for m in g] for g in plain] == [[m["hash_id"] for m in g] for g in got]
+        assert lookup.revealed == 6 and "e" * 32 in "".join(spy.bodies)
+        with pytest.raises(ValueError, match="pdq"):
+            lookup.match_media([("pdq", "0" * 64)])
+    assert lookup.match_media([]) == []
+
+
 def test_the_client_and_the_cli_against_a_live_node(partners: Node, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     node = partners
@@ -286,3 +310,88 @@ def test_the_console_home_says_which_modes_partners_use(client: TestClient, part
         page = browser.get("/console/").text
     line = page[page.index('id="lookup-modes"'):].split("</span>")[0]
     assert "Lookups by mode: 1 with values in clear, 1 by prefix (no value sent), 1 filter downloads" in line
+
+
+class Sent:
+    """Every request body any ``httpx.Client`` of this process sends (the CLI's own client)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.bodies: list[bytes] = []
+        send = httpx.Client.send
+
+        def spy(client: httpx.Client, request: httpx.Request, **kw: Any) -> httpx.Response:
+            self.bodies.append(request.read())
+            return send(client, request, **kw)
+
+        monkeypatch.setattr(httpx.Client, "send", spy)
+
+    def text(self) -> str:
+        return b"\n".join(self.bodies).decode()
+
+
+def test_media_check_against_a_live_node_sends_no_hash_of_a_file_that_does_not_match(
+        partners: Node, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    node = partners
+    known, innocent = tmp_path / "known.bin", tmp_path / "photos" / "holiday.jpg"
+    innocent.parent.mkdir()
+    known.write_bytes(b"a file the node holds" * 100)
+    innocent.write_bytes(b"a file of the platform's user, nobody's business" * 100)
+    lst = media_service.create_list(node, "t", {"name": "ncii", "category": "ncii", "tlp": "AMBER"})
+    media_service.submit(node, "t", lst["id"], [
+        {"md5": hashlib.md5(known.read_bytes()).hexdigest()},
+        *[{"md5": f"{i:032x}"} for i in range(1, 41)]], case_ref="C-1")
+    secret = token(node, "de-bka")
+    md5 = {p: hashlib.md5(p.read_bytes()).hexdigest() for p in (known, innocent)}
+    sha = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (known, innocent)}
+    secret_forms = [md5[innocent], sha[innocent], media_digest("md5", md5[innocent]).hex(),
+                    media_digest("sha256", sha[innocent]).hex(),
+                    base64.b64encode(media_digest("md5", md5[innocent])).decode(),
+                    base64.b64encode(media_digest("sha256", sha[innocent])).decode()]
+    h = ["--home", str(node.home), "media", "check"]
+    with serving(node.home) as base:
+        sent = Sent(monkeypatch)
+        assert run([*h, str(known), str(innocent.parent), "--private", "--url", base, "--token", secret,
+                    "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert [(f["path"], f["match"]) for f in out["files"]] == [(str(known), True), (str(innocent), False)]
+        assert out["files"][0]["md5"] == md5[known] and out["files"][1]["sha256"] == sha[innocent]
+        assert [m["algorithm"] for m in out["files"][0]["matches"]] == ["md5"]
+        assert out["files"][0]["matches"][0]["list"] == "ncii"
+        assert out["sent"] == {"mode": "private", "prefixes": out["sent"]["prefixes"], "hashes_in_clear": 1}
+        assert 1 <= out["sent"]["prefixes"] <= 4
+        wire = sent.text()
+        assert not [s for s in secret_forms if s in wire]  # what does not match never left, in any form
+        assert md5[known] in wire and sha[known] not in wire  # only the real hit is matched in full
+        entries = ledger.page(node, limit=500)["items"]
+        assert not [s for s in secret_forms if s in json.dumps(entries)]  # nor did the node keep it
+        asked = [e for e in entries if e["action"] == "media.prefixes"]
+        assert len(asked) == 1 and set(asked[0]["payload"]) == {"member_id", "prefixes", "bits", "answered"}
+        assert asked[0]["payload"]["prefixes"] == out["sent"]["prefixes"]
+        matched = [e for e in entries if e["action"] == "media.match"]
+        assert len(matched) == 1 and matched[0]["payload"]["queries"] == 1  # the hit alone
+
+        sent.bodies.clear()  # the plain match it compares with: everything goes in clear
+        assert run([*h, str(known), str(innocent), "--url", base, "--token", secret]) == 0
+        text = capsys.readouterr().out
+        assert "1 of 2 file(s) matched (4 hash(es) sent in clear)" in text and "ncii" in text
+        assert md5[innocent] in sent.text() and sha[innocent] in sent.text()
+
+        assert run([*h, str(known), "--private", "--url", base, "--token", secret, "--matches"]) == 0
+        assert "1 of 1 file(s) matched (" in capsys.readouterr().out
+        monkeypatch.setenv("HANOI_URL", base)
+        monkeypatch.setenv("HANOI_TOKEN", secret)
+        assert run([*h, str(innocent), "--private", "--json"]) == 0  # the environment, like signals check
+        assert json.loads(capsys.readouterr().out)["matched"] == 0
+        monkeypatch.delenv("HANOI_TOKEN")
+        for argv, code, says in (([str(known), "--private", "--url", base], 2, "--token"),
+                                 ([str(tmp_path / "nope.jpg"), "--private", "--url", base, "--token", secret], 2,
+                                  "no such file"),
+                                 ([str(known), "--private", "--url", base, "--token", "hx_wrong"], 1, "answered 401"),
+                                 ([str(known), "--private", "--url", "http://127.0.0.1:9", "--token", secret], 1,
+                                  "cannot reach")):
+            sent.bodies.clear()
+            assert run([*h, *argv]) == code, argv
+            err = capsys.readouterr().err
+            assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+            if code == 2:
+                assert sent.bodies == []  # a usage error sends nothing

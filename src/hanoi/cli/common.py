@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import httpx
 import typer
 import yaml
 from rich.console import Console
@@ -38,6 +39,7 @@ from hanoi.core.errors import HanoiError, InvalidInput, Problem, invalid
 from hanoi.core.members import MemberKind
 from hanoi.core.nesting import MAX_DEPTH, check_json_depth, check_value_depth
 from hanoi.node.runtime import Node
+from hanoi.private_lookup import PrivateLookup
 
 console = Console(soft_wrap=True, markup=False, highlight=False)
 err_console = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
@@ -49,6 +51,11 @@ PIPE_WIDTH = 10_000
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of text (for scripts)")]
 T = TypeVar("T")
+NodeUrl = Annotated[str | None, typer.Option("--url", envvar="HANOI_URL",
+                                             help="The node's base URL, e.g. https://node.example (or HANOI_URL)")]
+NodeToken = Annotated[str | None, typer.Option("--token", envvar="HANOI_TOKEN", show_envvar=False,
+                                               help="An API token of that node with the match permission "
+                                                    "(or HANOI_TOKEN)")]
 
 
 class State:
@@ -258,3 +265,20 @@ def _yaml(text: str) -> Any:
     except RecursionError:  # the reader recurses once per level
         raise invalid("file", f"nested more than {MAX_DEPTH} levels deep; at most {MAX_DEPTH} "
                               "accepted") from None
+
+
+@contextmanager
+def node_client(url: str | None, token: str | None) -> Iterator[PrivateLookup]:
+    """The private-lookup client for the node at ``url`` (``--url``/``--token``, both required:
+    exit 2 without); what goes wrong over HTTP, or an answer it cannot read, is one line, exit 1."""
+    client = PrivateLookup(required(url, "--url", "the node to ask"), required(token, "--token", "an API token"))
+    try:
+        yield client
+    except httpx.HTTPStatusError as err:
+        raise fail(f"the node at {url} answered {err}") from None
+    except httpx.HTTPError as err:
+        raise fail(f"cannot reach the node at {url}: {err}") from None
+    except (ValueError, KeyError) as err:
+        raise fail(f"the node at {url} gave an answer this client cannot use: {err}") from None
+    finally:
+        client.close()

@@ -20,11 +20,14 @@ import typer
 
 from hanoi.cli.common import (
     JsonFlag,
+    NodeToken,
+    NodeUrl,
     UsageProblem,
     actor,
     console,
     err_console,
     error_line,
+    node_client,
     open_node,
     print_json,
     print_table,
@@ -486,6 +489,81 @@ def match(
             print_table(t)
         hit = len({back[(m["algorithm"], m["query"])] for m in matches})
         console.print(f"{hit} of {len(records)} record(s) matched")
+    for e in errors:
+        err_console.print(error_line(e))
+    if errors:
+        raise typer.Exit(1)
+
+
+def _digests(paths: Sequence[Path], as_json: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    """MD5, SHA-256 and size of every file named or inside the folders named (any kind of file:
+    exact hashes do not care), computed here; and one message per file that could not be read."""
+    from hanoi.media.pdq import digests_of_stream
+
+    files, missing = _files(paths)
+    errors = [f"{m}: no such file or folder" for m in missing]
+    records: list[dict[str, Any]] = []
+    with progress("hashing", len(files), as_json=as_json, minimum=2) as bar:
+        for f, _ in files:
+            bar.advance()
+            try:
+                with open(f, "rb") as fh:
+                    d = digests_of_stream(fh)
+            except OSError as exc:
+                errors.append(f"{f}: {exc.strerror}")
+                continue
+            records.append({"path": str(f), "md5": d.md5, "sha256": d.sha256, "size": d.size})
+    return records, errors
+
+
+@app.command("check")
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="Files, or folders (recursive), to hash here (MD5 and "
+                                                     "SHA-256) and check against the node")],
+    private_: Annotated[bool, typer.Option("--private", help="Send only short prefixes of each hash's "
+                                                              "digest; match in full only the files the "
+                                                              "node holds (no other hash leaves)")] = False,
+    url: NodeUrl = None,
+    token: NodeToken = None,
+    matches_only: Annotated[bool, typer.Option("--matches", help="Print matching files only")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (files, their hashes and "
+                                                         "matches, what was sent)")] = False,
+) -> None:
+    """Check files against a node over its API, hashing them here. Plain: every file's MD5 and
+    SHA-256 are sent. --private: prefixes only, then the hashes of real hits (docs/privacy.md).
+    PDQ is not checked here (`hanoi media match` on the node does). Exit 1 if the node cannot be
+    reached or refuses the token, or a file could not be read; 2 for usage errors (nothing sent)."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:  # before anything is hashed or sent
+        raise UsageProblem(f"{missing[0]}: no such file or folder")
+    records, errors = _digests(paths, as_json)
+    pairs = [(algo, r[algo]) for r in records for algo in EXACT]
+    with node_client(url, token) as client:
+        got = client.match_media(pairs, private=private_)
+        sent = ({"mode": "private", "prefixes": client.asked, "hashes_in_clear": client.revealed}
+                if private_ else {"mode": "plain", "prefixes": 0, "hashes_in_clear": client.revealed})
+    for i, r in enumerate(records):
+        r["matches"] = [m for j in range(len(EXACT)) for m in got[i * len(EXACT) + j]]
+        r["match"] = bool(r["matches"])
+    shown = [r for r in records if r["match"] or not matches_only]
+    matched = sum(r["match"] for r in records)
+    if as_json:
+        print_json({"files": shown, "checked": len(records), "matched": matched, "sent": sent,
+                    "errors": errors})
+    else:
+        t = table("file", "match", "algorithm", "list", "category", "source", "match id",
+                  whole=("match id",))
+        for r in shown:
+            if not r["matches"]:
+                t.add_row(r["path"], "no", "", "", "", "", "")
+            for m in r["matches"]:
+                t.add_row(r["path"], styled(("yes", "bold")), m["algorithm"], m["list"], m["category"],
+                          m["source"] or "", str(m["match_id"]) + (" (quarantined)" if m["quarantined"] else ""))
+        if shown:
+            print_table(t)
+        how = (f"{sent['prefixes']} prefix(es) sent, {sent['hashes_in_clear']} hash(es) of matching files"
+               if private_ else f"{sent['hashes_in_clear']} hash(es) sent in clear")
+        console.print(f"{matched} of {len(records)} file(s) matched ({how})")
     for e in errors:
         err_console.print(error_line(e))
     if errors:

@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
-import httpx
 import typer
 
 from hanoi.cli.common import (
     JsonFlag,
+    NodeToken,
+    NodeUrl,
     actor,
     cell,
     console,
     err_console,
     fail,
+    node_client,
     open_node,
     print_json,
     print_table,
@@ -39,7 +39,7 @@ from hanoi.cli.common import (
 )
 from hanoi.core.bounds import BIGINT_MAX
 from hanoi.core.errors import InvalidInput, Problem
-from hanoi.private_lookup import Filter, FilterError, PrivateLookup, digest
+from hanoi.private_lookup import Filter, FilterError, digest
 from hanoi.signals import classification, io, private, service
 from hanoi.signals.reports import MAX_BATCH
 from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES, NormaliseContext, detect_type, normalise
@@ -519,13 +519,6 @@ def feedback(
 
 # --- private lookups (docs/privacy.md) ---------------------------------------------------------
 
-Url = Annotated[str | None, typer.Option("--url", envvar="HANOI_URL",
-                                         help="The node's base URL, e.g. https://node.example (or HANOI_URL)")]
-Token = Annotated[str | None, typer.Option("--token", envvar="HANOI_TOKEN", show_envvar=False,
-                                           help="An API token of that node with the match permission "
-                                                "(or HANOI_TOKEN)")]
-
-
 def _normalised(values: list[tuple[int, Any]], type_: str | None, region: str | None
                 ) -> list[tuple[int, str, str | None, str, str | None]]:
     """``(line, raw, type, value, error)``: each value normalised here, with the node's code."""
@@ -544,20 +537,6 @@ def _normalised(values: list[tuple[int, Any]], type_: str | None, region: str | 
     return out
 
 
-@contextmanager
-def _client(url: str | None, token: str | None) -> Iterator[PrivateLookup]:
-    """The client for the node at ``url``; what goes wrong over HTTP is one line, exit 1."""
-    client = PrivateLookup(required(url, "--url", "the node to ask"), required(token, "--token", "an API token"))
-    try:
-        yield client
-    except httpx.HTTPStatusError as err:
-        raise fail(f"the node at {url} answered {err}") from None
-    except httpx.HTTPError as err:
-        raise fail(f"cannot reach the node at {url}: {err}") from None
-    finally:
-        client.close()
-
-
 @app.command("check")
 def check(
     file: Annotated[str, typer.Argument(help="A file with one value per line, or - for stdin")] = "-",
@@ -567,8 +546,8 @@ def check(
     filters: Annotated[list[Path] | None, typer.Option("--filter", help="A filter from `hanoi signals "
                                                        "filter` (repeat for a base and its deltas): "
                                                        "check offline first, ask only about hits")] = None,
-    url: Url = None,
-    token: Token = None,
+    url: NodeUrl = None,
+    token: NodeToken = None,
     type_: Annotated[str | None, typer.Option("--type", help=f"Type of every value: {TYPES_HELP}")] = None,
     region: Annotated[str | None, typer.Option("--region", help="Region of phone numbers written "
                                                                 "without a country code, e.g. GB")] = None,
@@ -598,7 +577,7 @@ def check(
         possible = {i for i, h in zip(ok, hits, strict=True) if h}
     sent = "nothing sent"
     if private_ or not filters:
-        with _client(url, token) as client:
+        with node_client(url, token) as client:
             asked = sorted(possible)
             if private_:
                 got = client.check([(rows[i][2] or "", rows[i][3]) for i in asked])
@@ -645,8 +624,8 @@ def filter_(
     out: Annotated[Path, typer.Option("--out", help="Where to write the filter file")],
     since: Annotated[str | None, typer.Option("--since", help="A version of a filter you hold: "
                                                               "download only what is new since (a delta)")] = None,
-    url: Url = None,
-    token: Token = None,
+    url: NodeUrl = None,
+    token: NodeToken = None,
     to: Annotated[str | None, typer.Option("--to", help="Without --url: build it here, of what this "
                                                         "member may receive (default: everything, "
                                                         "as staff see it)")] = None,
@@ -663,7 +642,7 @@ def filter_(
     else:
         if to is not None:
             raise InvalidInput("--to is for a filter built here", [Problem("--to", "give --url or --to, not both")])
-        with _client(url, token) as client:
+        with node_client(url, token) as client:
             blob = client.download_filter(since)
             pub = key or client.get("/api/v1/node").json()["public_key"]
     f = Filter.parse(blob)
