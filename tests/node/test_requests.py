@@ -186,6 +186,7 @@ def test_responses_need_grounds_and_consultation(partners: Node) -> None:
     node = partners
     req = incoming(node, type_="stored-data")
     service.act(node, "d", req["id"], "acknowledge")
+    service.assess(node, "d", req["id"], {"dual_criminality": "met"})
     service.act(node, "d", req["id"], "start")
     before = entries(node)
     with pytest.raises(InvalidInput) as err:

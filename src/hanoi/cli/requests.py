@@ -457,5 +457,10 @@ def _out(r: dict[str, Any], as_json: bool) -> None:
     if r.get("preservation"):
         p = r["preservation"]
         console.print(f"preservation {p['state']} until {p['until']} [{p['citation']}]")
-    if r.get("allowed_events"):
+    held = r.get("gate")
+    if held:
+        console.print(styled((f"{held['outcome']}: ", "bold red"), held["note"]))
+        console.print(f"blocked: {', '.join(held['blocked_events']) or 'nothing'}; "
+                      f"open: {', '.join(held['open_events']) or 'nothing'}", style="dim")
+    elif r.get("allowed_events"):
         console.print(f"next: {', '.join(r['allowed_events'])}", style="dim")
