@@ -280,3 +280,16 @@ def test_a_request_received_from_a_partner_the_gate_does_not_allow_cannot_start(
     assert r.status_code == (403 if expected.denied else 409)
     assert api.show(rid)["state"] == "acknowledged"
     assert len(refusals(api, rid, "start")) == 1
+
+
+def test_no_evidence_package_for_a_suspended_partner(api: Api, node: Node, tmp_path: Any,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    fr = api.partner("good")
+    rid = api.incoming(fr, "stored-data")
+    api.evidence(rid)
+    api.standing(fr, "suspended")
+    out = tmp_path / "package.zip"
+    assert run(["--home", str(node.home), "evidence", "export", rid, "-o", str(out)]) == 1
+    assert "GATE-SUSPENDED" in capsys.readouterr().err and not out.exists()
+    assert [e["decision"] for e in api.timeline(rid) if e["action"] == "request.gate.export"] == ["deny"]
+    assert not [e for e in api.timeline(rid) if e["action"] == "evidence.export"]

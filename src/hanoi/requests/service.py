@@ -279,7 +279,7 @@ def hold(row: dict[str, Any], decision: Decision) -> dict[str, Any] | None:
             "blocked_events": blocked, "open_events": still_open, "note": note}
 
 
-def _run_gate_or_refuse(node: Node, actor: str, request_id: str, moment: str, what: str,
+def run_gate_or_refuse(node: Node, actor: str, request_id: str, moment: str, what: str,
                         event: Event | None = None) -> None:
     """Ledger the gate's decision in its own unit of work, then refuse if it is not allow.
 
@@ -401,7 +401,7 @@ def submit(node: Node, actor: str, request_id: str) -> dict[str, Any]:
         lifecycle.transition(row["state"], Event.SUBMIT, request_type=row["type"])  # names the allowed moves
     contents.require_complete(row["type"], row["fields"], node.now(),
                               accepted_languages=partner["languages"] or None)
-    _run_gate_or_refuse(node, actor, request_id, "submit", f"submitting request {request_id}")
+    run_gate_or_refuse(node, actor, request_id, "submit", f"submitting request {request_id}")
     with node.write(actor) as uow:
         row = rows.get(uow.conn, request_id, lock=True)
         row["started_at"] = uow.now
@@ -522,7 +522,7 @@ def respond(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> di
     # check the move is legal before asking the gate
     lifecycle.transition(row["state"], response.event, request_type=row["type"])
     if response.kind in ("executed", "partially-executed") and row["direction"] == rows.INCOMING:
-        _run_gate_or_refuse(node, actor, request_id, "send", f"handing over the response to {request_id}",
+        run_gate_or_refuse(node, actor, request_id, "send", f"handing over the response to {request_id}",
                             response.event)
     with node.write(actor) as uow:
         row = rows.get(uow.conn, request_id, lock=True)
