@@ -157,7 +157,8 @@ def create(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise invalid("fields", "must be a mapping of field names to values")
     now = node.now()
-    problems = contents.validate_draft(type_, fields, now, partial=direction == rows.OUTGOING)
+    problems = contents.validate_draft(type_, fields, now, partial=direction == rows.OUTGOING,
+                                       received=direction == rows.INCOMING)
     if problems:
         raise InvalidInput(f"the {type_} request has {len(problems)} problem(s)", problems, "CONTENT-REQUIRED")
     request_id = rows.new_id(node.config.country, now)
@@ -179,6 +180,10 @@ def receive(uow: Work, row: dict[str, Any], partner: dict[str, Any], *, via: str
     row["started_at"] = uow.now
     move(uow, row, Event.RECEIVE, {"via": via}, check_side=False)
     decision = _decide(uow, row, partner, "receipt")
+    late = [d.status(uow.now) for d in _deadlines(row) if d.due_at <= uow.now]
+    if late:
+        uow.record("request.overdue", rows.subject(row["id"]),
+                   {"on_arrival": True, "deadlines": late, "via": via})
     follow_up_links(uow, row)
     return decision
 
@@ -603,7 +608,8 @@ def due(node: Node, within: timedelta) -> list[dict[str, Any]]:
                             "due_at": st["until"], "rule": "PRESERVATION-60-DAYS", "citation": st["citation"],
                             "source": "preservation", "state": st["due"],
                             "remaining_seconds": st["remaining_seconds"], "preservation": st})
-    return sorted(out, key=lambda d: d["due_at"])
+    # Overdue first (most overdue at the top), then the rest soonest first.
+    return sorted(out, key=lambda d: (d["state"] != "overdue", d["due_at"]))
 
 
 # --- the printable form -----------------------------------------------------------------------
