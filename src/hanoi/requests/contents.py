@@ -274,7 +274,8 @@ def validate_draft(code: str, fields: Mapping[str, Any], now: datetime, *,
     ``partial=True`` checks only the values given (saving a draft); the default also lists
     every required field that is missing (submitting). ``now`` decides whether a deadline is
     in the past: only a draft's own deadline must lie ahead; a request ``received`` (made to
-    this node) with a deadline already passed is recorded, and shown as overdue. ``accepted_languages`` (the requested side's languages, if known) must
+    this node) with a deadline already passed is recorded, and shown as overdue.
+    ``accepted_languages`` (the requested side's languages, if known) must
     include the request's language. An unknown request type raises ``InvalidInput`` on
     ``type``.
     """
