@@ -28,7 +28,15 @@ from hanoi.core.errors import InvalidInput, Problem
 from hanoi.core.members import MEMBER_ID
 from hanoi.core.offences import offence_problem
 from hanoi.core.tlp import TLP, parse_tlp
-from hanoi.signals.types import NO_REGION, NormaliseContext, SignalKey, detect_type, signal_type
+from hanoi.signals.types import (
+    NO_REGION,
+    UNDETECTED,
+    NormaliseContext,
+    SignalKey,
+    detect_type,
+    signal_type,
+    undetected_reason,
+)
 
 MAX_BATCH = 10_000
 """Most values (lookup) or reports (report call) one request may carry (rule SIGNAL-LIMITS)."""
@@ -136,8 +144,11 @@ def _key(data: Any, where: str, problems: list[Problem], ctx: NormaliseContext) 
     if type_name in (None, ""):
         type_name = detect_type(raw, ctx)
         if type_name is None:
-            problems.append(Problem(f"{where}type", "cannot tell what kind of signal this is; "
-                                    "give its type"))
+            reason = undetected_reason(raw, ctx)
+            if reason == UNDETECTED:
+                problems.append(Problem(f"{where}type", "cannot tell what kind of signal this is; give its type"))
+            else:
+                problems.append(Problem(f"{where}value", reason))
             return None
     try:
         kind = signal_type(type_name)

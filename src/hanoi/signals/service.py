@@ -53,7 +53,15 @@ from hanoi.signals import read_model, rows, send
 from hanoi.signals.gate import PUBLIC, Viewer, sees
 from hanoi.signals.index import Match, SignalIndex, detect_normal, looks_normal
 from hanoi.signals.reports import MAX_BATCH, MAX_RECIPIENTS, ReportDraft, validate_report
-from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES, NormaliseContext, detect_type, signal_type
+from hanoi.signals.types import (
+    MAX_VALUE_LENGTH,
+    SIGNAL_TYPES,
+    UNDETECTED,
+    NormaliseContext,
+    detect_type,
+    signal_type,
+    undetected_reason,
+)
 from hanoi.store.ledger_store import lock_ledger
 from hanoi.store.tables import members, signal_feedback, signal_reports, signals
 
@@ -307,7 +315,8 @@ def _resolve(idx: SignalIndex, t: str | None, raw: str, ctx: NormaliseContext
         return guess, raw, idx.get(guess, raw), None
     guess = detect_type(raw, ctx)
     if guess is None:
-        return None, raw, None, "cannot tell what kind of signal this is; give its type"
+        reason = undetected_reason(raw, ctx)
+        return None, raw, None, reason + ("; give its type" if reason == UNDETECTED else "")
     return _resolve(idx, guess, raw, ctx)
 
 

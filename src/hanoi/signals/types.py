@@ -927,6 +927,24 @@ def detect_type(raw: str, ctx: NormaliseContext = NO_REGION) -> str | None:
     return None
 
 
+UNDETECTED = "cannot tell what kind of signal this is"
+
+
+def undetected_reason(raw: str, ctx: NormaliseContext = NO_REGION) -> str:
+    """Why ``detect_type`` found no type for ``raw``: a value shaped like an IBAN or an address
+    whose checksum fails is reported as that checksum error (a mistyped digit), not as a value
+    of no known kind."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    for name in _candidates(text) if text else ():
+        try:
+            SIGNAL_TYPES[name].normalise(text, ctx)
+        except InvalidInput as err:
+            message = "; ".join(p.message for p in err.problems) or err.detail
+            if "checksum" in message.lower():
+                return f"looks like {SIGNAL_TYPES[name].description.split(',')[0]} ({name}), but {message}"
+    return UNDETECTED
+
+
 # --------------------------------------------------------------------------- batches
 
 
@@ -967,7 +985,7 @@ def normalise_batch(
         shown = raw if isinstance(raw, str) else repr(raw)
         name = type_name if type_name else detect_type(raw, ctx)
         if name is None:
-            rejected.append(Rejected(ref, None, shown, "cannot tell what kind of signal this is"))
+            rejected.append(Rejected(ref, None, shown, undetected_reason(raw, ctx)))
             continue
         try:
             accepted.append(Accepted(ref, name, normalise(name, raw, ctx)))
