@@ -87,8 +87,10 @@ def add(
                                                            "(links a campaign; repeat)")] = None,
     source: Annotated[str | None, typer.Option(help="The member who reported it (default: this node)")] = None,
     recipient: Annotated[list[str] | None, typer.Option(help="A member the originator names (AMBER)")] = None,
-    no_consent: Annotated[bool, typer.Option("--no-consent", help="The originator does not consent to "
-                                                                   "onward transfer")] = False,
+    consent: Annotated[bool | None, typer.Option(
+        "--consent/--no-consent", help="The originator consents (or not) to onward transfer to a third "
+        "member. Not given: personal data (e-mail, phone, IBAN, wallet) stay here, infrastructure "
+        "(URL, domain, IP, hash) follows its TLP")] = None,
     conditions: Annotated[str | None, typer.Option(help="The originator's handling conditions")] = None,
     first_seen: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
     last_seen: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
@@ -101,7 +103,7 @@ def add(
     item: dict[str, Any] = {
         "type": type_, "value": value, "tlp": tlp, "abuse_type": offence,
         "confidence": confidence, "tags": tag or [], "related": _related(related),
-        "recipients": recipient or [], "consent": not no_consent, "conditions": conditions,
+        "recipients": recipient or [], "consent": consent, "conditions": conditions,
         "first_seen": first_seen, "last_seen": last_seen, "expires_at": expires,
     }
     node = open_node()

@@ -75,7 +75,9 @@ class ReportDraft:
     expires_at: datetime | None = None
     conditions: str = ""
     recipients: tuple[str, ...] = ()
-    consent: bool = True
+    consent: bool | None = None
+    """The originator's consent to onward transfer as stated; ``None``: not stated (personal
+    data then stays here, infrastructure follows its TLP: ``types.consent_for``)."""
     related: tuple[SignalKey, ...] = ()
     ref: str = ""
     notes: tuple[str, ...] = field(default=())
@@ -230,9 +232,10 @@ def validate_report(data: Any, *, now: datetime, ctx: NormaliseContext = NO_REGI
     for i, r in enumerate(recipients):
         if not MEMBER_ID.fullmatch(r):
             problems.append(Problem(f"{where}recipients[{i}]", f"{r!r} is not a member id"))
-    consent = data.get("consent", True)
-    if not isinstance(consent, bool):
-        problems.append(Problem(f"{where}consent", "must be true or false", "ONWARD-CONSENT"))
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        problems.append(Problem(f"{where}consent", "must be true, false or absent (personal data: no, "
+                                "infrastructure: its TLP decides)", "ONWARD-CONSENT"))
         consent = False
     related: list[SignalKey] = []
     rel = data.get("related") or []

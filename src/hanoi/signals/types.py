@@ -927,6 +927,22 @@ def detect_type(raw: str, ctx: NormaliseContext = NO_REGION) -> str | None:
     return None
 
 
+PERSONAL_DATA: frozenset[str] = frozenset({"email", "phone", "iban", "btc", "eth"})
+"""Types whose values identify or lead to a person (an address, a number, an account, a wallet):
+personal data under Art. 36. A report of one is passed on to a third member only with its
+originator's stated consent; the other types (URL, domain, IP address, network, file hash) are
+infrastructure and follow their TLP unless the originator refused consent."""
+
+
+def consent_for(type_name: str, stated: bool | None) -> bool:
+    """Whether a report of this type may be passed on to a third member: the originator's
+    stated consent if it gave one, otherwise no for personal data and yes (its TLP decides)
+    for infrastructure."""
+    if stated is not None:
+        return stated
+    return type_name not in PERSONAL_DATA
+
+
 UNDETECTED = "cannot tell what kind of signal this is"
 
 

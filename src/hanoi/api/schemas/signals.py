@@ -25,7 +25,9 @@ class SignalReport(BaseModel):
     tags: list[str] | None = None
     related: list[Related] | None = Field(None, description="Identifiers the same report names")
     recipients: list[str] | None = Field(None, description="Members the originator names (AMBER)")
-    consent: bool | None = Field(None, description="Whether the originator consents to onward sharing")
+    consent: bool | None = Field(None, description="Whether the originator consents to onward transfer to a "
+                                 "third member; absent: personal data (e-mail, phone, IBAN, wallet) stay here, "
+                                 "infrastructure (URL, domain, IP, hash) follows its TLP")
     conditions: str | None = None
     first_seen: Time | None = None
     last_seen: Time | None = None
