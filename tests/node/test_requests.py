@@ -315,7 +315,9 @@ def test_random_walks_never_skip_a_ledger_entry(partners: Node, walk: list[str],
         except (Conflict, InvalidInput, Forbidden) as err:
             added = ledger.page(node, after=before, limit=1000)["items"]
             if isinstance(err, Forbidden):  # the gate's refusal is itself on record, nothing else
-                assert [e["action"] for e in added] == ["request.gate.send"]
+                moment = "send" if ev in RESPONSES else ev
+                assert [e["action"] for e in added] == [f"request.gate.{moment}"]
+                assert added[0]["payload"]["blocked"] is True
             else:
                 assert added == []
             assert service.show(node, req["id"])["state"] == state
