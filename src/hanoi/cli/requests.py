@@ -417,7 +417,8 @@ def consent(
 @app.command("use-check")
 def use_check(
     request_id: RequestId,
-    kind: Annotated[str, typer.Option(help="stated-proceedings, other-proceedings, onward-transfer or exculpatory-disclosure")],
+    kind: Annotated[str, typer.Option(help="stated-proceedings, other-proceedings, onward-transfer or "
+                                           "exculpatory-disclosure")],
     proceedings: Annotated[str, typer.Option(help="The other proceedings (other-proceedings)")] = "",
     recipient: Annotated[str, typer.Option(help="The third State or organisation (onward-transfer)")] = "",
     as_json: JsonFlag = False,
