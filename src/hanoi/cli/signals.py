@@ -190,6 +190,10 @@ def lookup(
                           str(r.get("confidence", "")) if hit else "",
                           str(r.get("sources", "")) if hit else "",
                           str(r.get("campaign") or "") if hit else "")
+                for rel in r.get("related", ()):
+                    t.add_row(str(line), rel["value"], rel["type"], cell(f"related: {rel['reason']}", "italic"),
+                              cell(rel["tlp"], TLP_STYLE[rel["tlp"]]), str(rel["confidence"]),
+                              str(rel["sources"]), str(rel["campaign"] or ""))
     if not as_json:
         print_table(t)
         console.print(f"{matched} of {len(values)} value(s) matched")
@@ -217,9 +221,9 @@ def campaign(
                   str(m["sources"]))
     print_table(t)
     if out["links"]:
-        lt = table("a", "b", "evidence (report)", "source", "TLP", whole=("a", "b", "evidence (report)"))
+        lt = table("a", "b", "reason", "source", "TLP", whole=("a", "b"))
         for lk in out["links"]:
-            lt.add_row(str(lk["a"]), str(lk["b"]), str(lk["report_id"]), lk["source"], lk["tlp"])
+            lt.add_row(str(lk["a"]), str(lk["b"]), lk["reason"], lk["source"] or "", lk["tlp"] or "")
         print_table(lt)
 
 

@@ -38,7 +38,7 @@ from hanoi.core import digests
 from hanoi.core.tlp import TLP
 from hanoi.signals.campaigns import Campaigns, Link
 from hanoi.signals.gate import Viewer
-from hanoi.signals.types import SIGNAL_TYPES
+from hanoi.signals.types import SIGNAL_TYPES, registered_domain, related
 
 TYPES: tuple[str, ...] = tuple(SIGNAL_TYPES)
 TYPE_CODE: dict[str, int] = {name: i for i, name in enumerate(TYPES)}
@@ -152,6 +152,13 @@ class SignalIndex:
         self.reports = 0
         self.last_report_id = 0
         self.last_link_id = 0
+        # URLs and domains by registered domain, grouped lazily on first use (the suffix list
+        # costs microseconds a value: not paid on the write path nor for nodes never asking).
+        self._hosts: list[tuple[int, str, str]] = []
+        self._grouped = 0
+        self._by_registered: dict[str, list[int]] = {}
+        self._registered_of: dict[int, str] = {}
+        self._host_key: dict[int, tuple[str, str]] = {}
 
     # --- writing -------------------------------------------------------------------------
 
@@ -159,7 +166,10 @@ class SignalIndex:
         return sum(len(d) for d in self._values)
 
     def add_signal(self, signal_id: int, type_name: str, value: str) -> None:
-        self._values[TYPE_CODE[type_name]][value] = signal_id
+        values = self._values[TYPE_CODE[type_name]]
+        if type_name in _HOSTED and value not in values:
+            self._hosts.append((signal_id, type_name, value))
+        values[value] = signal_id
         _grow(self._head, signal_id + 1)
 
     def add(self, r: IndexedReport) -> None:
@@ -426,9 +436,49 @@ class SignalIndex:
                 bool(flags & ORIGINATED_HERE), bool(flags & CONSENT), recipients, named,
                 self._expires[rid])
 
+    def _group_hosts(self) -> None:
+        hosts = self._hosts
+        for signal_id, type_name, value in hosts[self._grouped:]:
+            reg = registered_domain_of(type_name, value)
+            if reg is not None:
+                self._by_registered.setdefault(reg, []).append(signal_id)
+                self._registered_of[signal_id] = reg
+                self._host_key[signal_id] = (type_name, value)
+        self._grouped = len(hosts)
+
+    def registered_of(self, signal_id: int) -> str | None:
+        """The registered domain of a URL or domain signal (None for other types)."""
+        with _GROUPING:
+            self._group_hosts()
+        return self._registered_of.get(signal_id)
+
+    def key_of(self, signal_id: int) -> tuple[str, str]:
+        """``(type, value)`` of a signal ``under`` named."""
+        return self._host_key[signal_id]
+
+    def under(self, registered: str) -> list[int]:
+        """The URL and domain signals whose registered domain is ``registered``, by id."""
+        with _GROUPING:
+            self._group_hosts()
+            return sorted(self._by_registered.get(registered, ()))
+
     def campaign(self, signal_id: int, asker: Asker, now: float) -> tuple[list[int], list[Link[int]]]:
         """The campaign of a signal over the links ``asker`` may see (members, links)."""
         return self.campaigns.component(signal_id, lambda rid: self.visible(rid, asker, now))
+
+
+_HOSTED = frozenset({"url", "domain"})
+_GROUPING = threading.Lock()
+
+
+def registered_domain_of(type_name: str, value: str) -> str | None:
+    """The registered domain of a normalised URL or domain (None for an IP host or another type)."""
+    if type_name == "domain":
+        return registered_domain(value)
+    if type_name == "url":
+        hosts = [v for t, v in related(type_name, value) if t == "domain"]
+        return registered_domain(hosts[0]) if hosts else None
+    return None
 
 
 # --- values certainly canonical already ---------------------------------------------------------

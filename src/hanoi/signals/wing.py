@@ -1,9 +1,11 @@
-"""The signals wing's manifest: what it sends and receives, and the index the node keeps for it."""
+"""The signals wing's manifest: what it sends and receives, the index the node keeps for it,
+and its section of the policy."""
 
 from __future__ import annotations
 
 from hanoi.node.wings import Item, Wing
 from hanoi.signals import receive, send
+from hanoi.signals.domains import DomainLinkPolicy
 from hanoi.signals.read_model import SignalReadModel
 
 WING = Wing(
@@ -16,4 +18,5 @@ WING = Wing(
         send.ITEM_PULL: Item(receive.on_pull, hands_over=False),
     },
     read_models=(SignalReadModel,),
+    policy=DomainLinkPolicy,
 )
