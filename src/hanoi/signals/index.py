@@ -38,7 +38,7 @@ from hanoi.core import digests
 from hanoi.core.tlp import TLP
 from hanoi.signals.campaigns import Campaigns, Link
 from hanoi.signals.gate import Viewer
-from hanoi.signals.types import SIGNAL_TYPES, registered_domain, related
+from hanoi.signals.types import SIGNAL_TYPES, registered_domain
 
 TYPES: tuple[str, ...] = tuple(SIGNAL_TYPES)
 TYPE_CODE: dict[str, int] = {name: i for i, name in enumerate(TYPES)}
@@ -438,8 +438,14 @@ class SignalIndex:
 
     def _group_hosts(self) -> None:
         hosts = self._hosts
+        memo: dict[str, str | None] = {}  # URLs share hosts: the suffix list once per host
         for signal_id, type_name, value in hosts[self._grouped:]:
-            reg = registered_domain_of(type_name, value)
+            host = url_host(value) if type_name == "url" else value
+            if host is None:
+                continue
+            reg = memo.get(host, "")
+            if reg == "":
+                reg = memo[host] = registered_domain(host)
             if reg is not None:
                 self._by_registered.setdefault(reg, []).append(signal_id)
                 self._registered_of[signal_id] = reg
@@ -476,9 +482,18 @@ def registered_domain_of(type_name: str, value: str) -> str | None:
     if type_name == "domain":
         return registered_domain(value)
     if type_name == "url":
-        hosts = [v for t, v in related(type_name, value) if t == "domain"]
-        return registered_domain(hosts[0]) if hosts else None
+        host = url_host(value)
+        return registered_domain(host) if host else None
     return None
+
+
+def url_host(url: str) -> str | None:
+    """The host of a normalised URL, None for an IP address (cheaper than ``related``)."""
+    netloc = url.partition("://")[2].partition("/")[0]  # a normalised path starts with '/'
+    if netloc.startswith("["):
+        return None
+    host = netloc.partition(":")[0]
+    return None if _IPV4_HOST(host) else host
 
 
 # --- values certainly canonical already ---------------------------------------------------------
@@ -501,6 +516,7 @@ FAST_PATTERNS: dict[str, str] = {
     "url": rf"https?://(?:{_DOMAIN}|{_IPV4})(?:{_PATH})(?:{_QUERY})?",
 }
 _FAST = {name: re.compile(p).fullmatch for name, p in FAST_PATTERNS.items()}
+_IPV4_HOST = re.compile(r"[0-9.]+").fullmatch
 
 
 def looks_normal(type_name: str, value: str) -> bool:
