@@ -186,6 +186,7 @@ def test_responses_need_grounds_and_consultation(partners: Node) -> None:
     node = partners
     req = incoming(node, type_="stored-data")
     service.act(node, "d", req["id"], "acknowledge")
+    service.assess(node, "d", req["id"], {"dual_criminality": "met"})
     service.act(node, "d", req["id"], "start")
     before = entries(node)
     with pytest.raises(InvalidInput) as err:
@@ -314,7 +315,9 @@ def test_random_walks_never_skip_a_ledger_entry(partners: Node, walk: list[str],
         except (Conflict, InvalidInput, Forbidden) as err:
             added = ledger.page(node, after=before, limit=1000)["items"]
             if isinstance(err, Forbidden):  # the gate's refusal is itself on record, nothing else
-                assert [e["action"] for e in added] == ["request.gate.send"]
+                moment = "send" if ev in RESPONSES else ev
+                assert [e["action"] for e in added] == [f"request.gate.{moment}"]
+                assert added[0]["payload"]["blocked"] is True
             else:
                 assert added == []
             assert service.show(node, req["id"])["state"] == state

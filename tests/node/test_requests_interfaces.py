@@ -138,6 +138,9 @@ def test_api_evidence_upload_package_and_limits(client: TestClient, partners: No
         partners.config.max_evidence_bytes = 100 * 1_048_576
     assert [e["name"] for e in client.get(f"/api/v1/requests/{rid}", headers=cw).json()["evidence"]] == ["log.txt"]
     r = client.get(f"/api/v1/requests/{rid}/evidence/package", headers=cw)
+    assert r.status_code == 409 and r.json()["rule"] == "GATE-DUAL-CRIMINALITY"  # a hand-over waits for the gate
+    client.post(f"/api/v1/requests/{rid}/assessment", json={"dual_criminality": "met"}, headers=cw)
+    r = client.get(f"/api/v1/requests/{rid}/evidence/package", headers=cw)
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     pkg = tmp_path / "pkg.zip"
     pkg.write_bytes(r.content)
@@ -216,6 +219,7 @@ def test_cli_evidence_export_and_offline_verify_names_a_tampered_file(partners: 
         p = tmp_path / name
         p.write_bytes(data)
         assert hanoi(partners, "evidence", "add", rid, str(p)) == 0
+    assert hanoi(partners, "requests", "assess", rid, "--dual-criminality", "met") == 0
     pkg = tmp_path / "pkg.zip"
     assert hanoi(partners, "evidence", "export", rid, "-o", str(pkg)) == 0
     capsys.readouterr()

@@ -134,7 +134,9 @@ def test_ledger_names_digests_never_values(partners: Node) -> None:
 
 def test_related_identifiers_make_a_campaign_shown_through_the_gate(partners: Node) -> None:
     node = partners
-    service.report(node, "t", "fr-cert", [item(related=[{"type": "phone", "value": "+33612345678"},
+    # fr-cert consents to onward transfer: the phone and the IBAN are personal data (Art. 36)
+    service.report(node, "t", "fr-cert", [item(consent=True,
+                                               related=[{"type": "phone", "value": "+33612345678"},
                                                         {"type": "iban", "value": "DE89370400440532013000"}])])
     service.report(node, "t", None, [item("+33612345678", type="phone", tlp="RED",
                                           related=[{"type": "email", "value": "mule@example.org"}])])

@@ -121,6 +121,8 @@ def _problems_for(path: str, method: str, operation: dict[str, Any]) -> list[int
         codes += [401, 403, 404]  # 404: an id in the path, or one the body names
     if method in ("post", "put", "patch", "delete"):
         codes += [400, 409, 413]
+    if path.endswith("/evidence/package"):
+        codes += [409]  # a hand-over: the gate may hold it until a named person decides
     if path.startswith("/federation/"):
         codes = [400, 405, 413, 422, 500, 503] if method == "post" else [405, 422, 500]
     if path == "/readyz":

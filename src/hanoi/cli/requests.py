@@ -398,6 +398,49 @@ def assess(
     _out(service.assess(open_node(), actor(), request_id, data), as_json)
 
 
+@app.command("consent")
+def consent(
+    request_id: RequestId,
+    kind: Annotated[str, typer.Option(help="reuse (other proceedings, Art. 40(~19)) or onward-transfer "
+                                           "(a third State or organisation, Art. 36)")],
+    scope: Annotated[str, typer.Option(help="The proceedings, or the recipient, the consent covers")],
+    given_by: Annotated[str, typer.Option(help="Who gave it for the State that handed the evidence over")],
+    at: Annotated[str | None, typer.Option(help="When it was given (ISO 8601; default now)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record the original sender's consent to reuse or onward transfer of evidence received
+    under conditions; the use check reads it."""
+    data = {"kind": kind, "scope": scope, "given_by": given_by, **({"at": at} if at else {})}
+    _out(service.record_consent(open_node(), actor(), request_id, data), as_json)
+
+
+@app.command("use-check")
+def use_check(
+    request_id: RequestId,
+    kind: Annotated[str, typer.Option(help="stated-proceedings, other-proceedings, onward-transfer or "
+                                           "exculpatory-disclosure")],
+    proceedings: Annotated[str, typer.Option(help="The other proceedings (other-proceedings)")] = "",
+    recipient: Annotated[str, typer.Option(help="The third State or organisation (onward-transfer)")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """May evidence received under conditions be put to this use? Decided and ledgered;
+    exit 1 when the gate does not allow it."""
+    out = service.check_evidence_use(open_node(), actor(), request_id,
+                                     {"kind": kind, "proceedings": proceedings, "recipient": recipient})
+    if as_json:
+        print_json(out)
+    else:
+        d = out["decision"]
+        console.print(styled("use check: ", (d["outcome"], "bold")))
+        for reason in d["reasons"]:
+            console.print(f"  {reason['effect']:<6} {reason['code']} ({reason['citation']}): "
+                          f"{reason['detail'] or reason['text']}")
+        for c in d.get("conditions", []):
+            console.print(f"  condition: {c}")
+    if out["decision"]["outcome"] != "allow":
+        raise typer.Exit(1)
+
+
 @app.command("due")
 def due(
     within: Annotated[str, typer.Option(help="30m, 12h, 7d, 2w")] = "7d",
@@ -457,5 +500,10 @@ def _out(r: dict[str, Any], as_json: bool) -> None:
     if r.get("preservation"):
         p = r["preservation"]
         console.print(f"preservation {p['state']} until {p['until']} [{p['citation']}]")
-    if r.get("allowed_events"):
+    held = r.get("gate")
+    if held:
+        console.print(styled((f"{held['outcome']}: ", "bold red"), held["note"]))
+        console.print(f"blocked: {', '.join(held['blocked_events']) or 'nothing'}; "
+                      f"open: {', '.join(held['open_events']) or 'nothing'}", style="dim")
+    elif r.get("allowed_events"):
         console.print(f"next: {', '.join(r['allowed_events'])}", style="dim")

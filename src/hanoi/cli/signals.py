@@ -91,8 +91,10 @@ def add(
                                                            "(links a campaign; repeat)")] = None,
     source: Annotated[str | None, typer.Option(help="The member who reported it (default: this node)")] = None,
     recipient: Annotated[list[str] | None, typer.Option(help="A member the originator names (AMBER)")] = None,
-    no_consent: Annotated[bool, typer.Option("--no-consent", help="The originator does not consent to "
-                                                                   "onward transfer")] = False,
+    consent: Annotated[bool | None, typer.Option(
+        "--consent/--no-consent", help="The originator consents (or not) to onward transfer to a third "
+        "member. Not given: personal data (e-mail, phone, IBAN, wallet) stay here, infrastructure "
+        "(URL, domain, IP, hash) follows its TLP")] = None,
     conditions: Annotated[str | None, typer.Option(help="The originator's handling conditions")] = None,
     first_seen: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
     last_seen: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
@@ -105,7 +107,7 @@ def add(
     item: dict[str, Any] = {
         "type": type_, "value": value, "tlp": tlp, "abuse_type": offence,
         "confidence": confidence, "tags": tag or [], "related": _related(related),
-        "recipients": recipient or [], "consent": not no_consent, "conditions": conditions,
+        "recipients": recipient or [], "consent": consent, "conditions": conditions,
         "first_seen": first_seen, "last_seen": last_seen, "expires_at": expires,
     }
     node = open_node()
@@ -192,6 +194,10 @@ def lookup(
                           str(r.get("confidence", "")) if hit else "",
                           str(r.get("sources", "")) if hit else "",
                           str(r.get("campaign") or "") if hit else "")
+                for rel in r.get("related", ()):
+                    t.add_row(str(line), rel["value"], rel["type"], cell(f"related: {rel['reason']}", "italic"),
+                              cell(rel["tlp"], TLP_STYLE[rel["tlp"]]), str(rel["confidence"]),
+                              str(rel["sources"]), str(rel["campaign"] or ""))
     if not as_json:
         print_table(t)
         console.print(f"{matched} of {len(values)} value(s) matched")
@@ -219,9 +225,9 @@ def campaign(
                   str(m["sources"]))
     print_table(t)
     if out["links"]:
-        lt = table("a", "b", "evidence (report)", "source", "TLP", whole=("a", "b", "evidence (report)"))
+        lt = table("a", "b", "reason", "source", "TLP", whole=("a", "b"))
         for lk in out["links"]:
-            lt.add_row(str(lk["a"]), str(lk["b"]), str(lk["report_id"]), lk["source"], lk["tlp"])
+            lt.add_row(str(lk["a"]), str(lk["b"]), lk["reason"], lk["source"] or "", lk["tlp"] or "")
         print_table(lt)
 
 

@@ -267,13 +267,15 @@ def _check_value(spec: FieldSpec, value: Any, rule: str) -> Problem | None:
 
 
 def validate_draft(code: str, fields: Mapping[str, Any], now: datetime, *,
-                   partial: bool = False,
+                   partial: bool = False, received: bool = False,
                    accepted_languages: Iterable[str] | None = None) -> list[Problem]:
     """Every missing or invalid field of a request, each with the rule that asks for it.
 
     ``partial=True`` checks only the values given (saving a draft); the default also lists
     every required field that is missing (submitting). ``now`` decides whether a deadline is
-    in the past. ``accepted_languages`` (the requested side's languages, if known) must
+    in the past: only a draft's own deadline must lie ahead; a request ``received`` (made to
+    this node) with a deadline already passed is recorded, and shown as overdue.
+    ``accepted_languages`` (the requested side's languages, if known) must
     include the request's language. An unknown request type raises ``InvalidInput`` on
     ``type``.
     """
@@ -297,7 +299,7 @@ def validate_draft(code: str, fields: Mapping[str, Any], now: datetime, *,
         p = _check_value(spec, value, rule)
         if p:
             problems.append(p)
-    problems += _cross_checks(rt, fields, now, partial)
+    problems += _cross_checks(rt, fields, now, partial, received)
     lang = fields.get("language")
     accepted = [a.strip().lower() for a in accepted_languages or ()]
     if accepted and isinstance(lang, str) and _LANGUAGE.fullmatch(lang.strip().lower()) \
@@ -310,7 +312,7 @@ def validate_draft(code: str, fields: Mapping[str, Any], now: datetime, *,
 
 
 def _cross_checks(rt: RequestType, fields: Mapping[str, Any], now: datetime,
-                  partial: bool) -> list[Problem]:
+                  partial: bool, received: bool = False) -> list[Problem]:
     """Checks that involve more than one field or the time."""
     problems: list[Problem] = []
     code = fields.get("offence_code")
@@ -325,7 +327,7 @@ def _cross_checks(rt: RequestType, fields: Mapping[str, Any], now: datetime,
                                 "PRESERVE-MLA-FOLLOWS"))
     deadline = _as_datetime(fields.get("deadline"))
     if deadline is not None:
-        if deadline <= now:
+        if deadline <= now and not received:
             problems.append(Problem("deadline", f"{isoformat(deadline)} is in the past",
                                     "DEADLINE-REASONED"))
         if not partial and _absent(fields.get("deadline_reason")):

@@ -19,7 +19,7 @@ from hanoi.core.clock import isoformat
 from hanoi.core.errors import Conflict, Problem, invalid
 from hanoi.node import members as members_service
 from hanoi.node.runtime import Node
-from hanoi.requests import packages, rows
+from hanoi.requests import packages, rows, service
 from hanoi.store.tables import ledger_entries
 
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
@@ -65,6 +65,8 @@ def export(node: Node, actor: str, request_id: str, out: Path) -> dict[str, Any]
         ]
     if not files:
         raise Conflict(f"request {request_id} has no evidence attached", [Problem("evidence", "none attached")])
+    if row["direction"] == rows.INCOMING:  # a package for the requesting State: a hand-over, gated like one
+        service.run_gate_or_refuse(node, actor, request_id, "export", f"exporting evidence of {request_id}")
     package_id = f"pkg-{secrets.token_hex(6)}"
     now = node.now()
     conditions = (row["response"] or {}).get("conditions")

@@ -244,10 +244,9 @@ def request_deadlines(request_type: str, start: datetime, *,
         raise InvalidInput("the deadline profiles do not fit the request", problems)
     if requester_deadline is not None:
         due = aware(requester_deadline, "deadline")
-        if due <= start:
-            raise invalid("deadline", f"{isoformat(due)} is not after {isoformat(start)}",
-                          "DEADLINE-REASONED")
         label = "Requester's deadline" + (f": {requester_reason}" if requester_reason else "")
+        if due <= start:  # a request that arrived late is recorded as overdue, never refused for it
+            label += " (already passed when the request was received)"
         out.append(Deadline(label, start, due, "DEADLINE-REASONED", "requester"))
     return sorted(out, key=lambda d: d.due_at)
 

@@ -19,6 +19,7 @@ from hanoi.core.errors import InvalidInput, Problem
 from hanoi.core.gate import (
     DEFAULT_STANDING,
     Decision,
+    Outcome,
     PartnerView,
     Reason,
     Review,
@@ -208,14 +209,6 @@ DEATH_PENALTY_ASSURANCE = AssuranceRule(
 )
 
 
-DEATH_PENALTY_ASSURANCE = AssuranceRule(
-    "death-penalty",
-    "Assurance from the requesting State that the death penalty will not be sought or, if "
-    "imposed, will not be carried out.",
-    death_penalty=True,
-)
-
-
 @dataclass(frozen=True, slots=True)
 class RequestPolicy:
     """The requests wing's section of the node policy: the node's own choices where the
@@ -232,16 +225,32 @@ class RequestPolicy:
     preservation_dual_criminality_reserved: bool = False
     assurances: tuple[AssuranceRule, ...] = (DEATH_PENALTY_ASSURANCE,)
     deadlines: Mapping[str, DeadlineProfile] = field(default_factory=lambda: dict(DEFAULT_PROFILES))
+    dual_criminality_not_met: Outcome = "deny"
+    discrimination_found: Outcome = "deny"
 
     KEYS: ClassVar[tuple[str, ...]] = (
         "serious_crime_min_years", "dual_criminality_required_for",
-        "preservation_dual_criminality_reserved", "assurances", "deadlines")
+        "preservation_dual_criminality_reserved", "assurances", "deadlines",
+        "dual_criminality_not_met", "discrimination_found")
+    CHOICES: ClassVar[dict[str, str]] = {"dual_criminality_not_met": "GATE-DUAL-CRIMINALITY",
+                                         "discrimination_found": "GATE-DISCRIMINATION"}
     DEFAULT_YAML: ClassVar[str] = """\
 # Offences outside the catalogue (Arts. 7-17) need at least this maximum penalty (Art. 2: 4 years).
 serious_crime_min_years: 4
 
 # Request types that need dual criminality (coercive measures, Arts. 44-46).
 dual_criminality_required_for: [stored-data, real-time-traffic, interception]
+
+# What the gate does when the requested side records that dual criminality is NOT met for a
+# coercive measure. The Convention lets a State decline (Art. 40, Art. 35); it does not oblige it
+# to: "deny" (this node declines, as its policy) or "review" (a named person decides).
+dual_criminality_not_met: deny
+
+# What the gate does when a reviewer finds substantial grounds that the request aims at a person
+# on account of sex, race, language, religion, nationality, ethnic origin or political opinions
+# (Art. 40(~22)): no obligation to assist. "deny" (this node refuses, as its policy) or
+# "review" (the finding is recorded and a named person decides).
+discrimination_found: deny
 
 # Art. 42 reservation: require dual criminality for preservation of offences outside the
 # catalogue. Without the reservation, dual criminality is never a condition of preservation.
@@ -302,7 +311,14 @@ assurances:
                 deadlines = profiles_from_dict(data["deadlines"])
             except InvalidInput as err:
                 problems += err.problems
-        return cls(years, tuple(dc), reserved, tuple(rules), deadlines)
+        choices: dict[str, Outcome] = {}
+        for key, rule in cls.CHOICES.items():
+            v = data.get(key, getattr(d, key))
+            if v not in ("review", "deny"):
+                problems.append(Problem(f"{w}{key}", f"{v!r} must be 'review' or 'deny'", rule))
+                v = getattr(d, key)
+            choices[key] = v
+        return cls(years, tuple(dc), reserved, tuple(rules), deadlines, **choices)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -311,6 +327,8 @@ assurances:
             "preservation_dual_criminality_reserved": self.preservation_dual_criminality_reserved,
             "assurances": [a.to_dict() for a in self.assurances],
             "deadlines": profiles_to_dict(self.deadlines),
+            "dual_criminality_not_met": self.dual_criminality_not_met,
+            "discrimination_found": self.discrimination_found,
         }
 
 
@@ -329,14 +347,21 @@ def decide_request(facts: RequestFacts, partner: PartnerView,
     if role not in ROLES:
         raise InvalidInput(f"role: {role!r} is not one of: {', '.join(ROLES)}",
                            [Problem("role", f"must be one of: {', '.join(ROLES)}")])
-    reasons = standing_reasons(partner, standing, review) + review_reasons(review)
+    finding = review is not None and review.discrimination_found
+    # A discrimination finding is the reason itself (GATE-DISCRIMINATION, below), not a plain
+    # refusal by the reviewer; under a "review" policy it holds the request for a named
+    # person's decision instead of denying it.
+    reasons = standing_reasons(partner, standing, review) + ([] if finding else review_reasons(review))
     conditions: list[str] = []
     if review is not None and review.discrimination_found:
-        reasons.append(Reason("GATE-DISCRIMINATION", "deny",
+        effect = policy.discrimination_found
+        reasons.append(Reason("GATE-DISCRIMINATION", effect,
                               f"finding by {review.signed()}" +
-                              (f": {review.note}" if review.note else "")))
+                              (f": {review.note}" if review.note else "") +
+                              f" (node policy discrimination_found: {effect})",
+                              needs_reviewer=effect == "review"))
     reasons += _offence_reasons(facts, policy)
-    dc_reasons, dc_conditions = _dual_criminality_reasons(facts, policy, role)
+    dc_reasons, dc_conditions = _dual_criminality_reasons(facts, policy, role, review)
     reasons += dc_reasons
     conditions += dc_conditions
     if role == "requested":
@@ -376,8 +401,8 @@ def _offence_reasons(facts: RequestFacts, policy: RequestPolicy) -> list[Reason]
                    "threshold")]
 
 
-def _dual_criminality_reasons(facts: RequestFacts, policy: RequestPolicy,
-                              role: Role) -> tuple[list[Reason], list[str]]:
+def _dual_criminality_reasons(facts: RequestFacts, policy: RequestPolicy, role: Role,
+                              review: Review | None = None) -> tuple[list[Reason], list[str]]:
     in_catalogue = facts.offence_code is not None and OFFENCES[facts.offence_code].in_catalogue
     if facts.request_type == PRESERVATION:
         reserved = policy.preservation_dual_criminality_reserved and not in_catalogue
@@ -393,8 +418,15 @@ def _dual_criminality_reasons(facts: RequestFacts, policy: RequestPolicy,
     if facts.dual_criminality == "met":
         return [Reason("GATE-DUAL-CRIMINALITY", "allow", f"{what}: recorded as met")], []
     if facts.dual_criminality == "not-met":
-        return [Reason("GATE-DUAL-CRIMINALITY", "deny",
-                       f"{what}: the conduct is not a crime under this State's law")], []
+        detail = (f"{what}: the conduct is not a crime under this State's law (node policy "
+                  f"dual_criminality_not_met: {policy.dual_criminality_not_met}; the Convention "
+                  "permits declining, it does not require it)")
+        if policy.dual_criminality_not_met == "review":
+            if review is not None and review.approved:
+                return [Reason("GATE-DUAL-CRIMINALITY", "allow",
+                               f"{detail}; assistance approved by {review.signed()}")], []
+            return [Reason("GATE-DUAL-CRIMINALITY", "review", detail, needs_reviewer=True)], []
+        return [Reason("GATE-DUAL-CRIMINALITY", "deny", detail)], []
     if role == "requesting":
         return [], []  # the requested State assesses dual criminality, not the requester
     return ([Reason("GATE-DUAL-CRIMINALITY", "review", f"{what}: not yet assessed",

@@ -29,7 +29,7 @@ def on_submit(uow: Work, env: Envelope, sender: dict[str, Any]) -> dict[str, Any
     p = env.payload
     type_ = request_type(p.get("type")).code
     fields = p.get("fields") or {}
-    problems = contents.validate_draft(type_, fields, uow.now)
+    problems = contents.validate_draft(type_, fields, uow.now, received=True)
     if problems:
         raise InvalidInput(f"the {type_} request is incomplete: {len(problems)} problem(s)", problems,
                            "CONTENT-REQUIRED")

@@ -60,6 +60,49 @@ NOT_GROUNDS: dict[str, str] = {
     "BANKING-SECRECY": "NOT-GROUND-BANK-SECRECY",
 }
 
+# Grounds as people write them in words ("fiscal matters", "ordre public"), recognised like
+# their codes: each phrase is compared after lower-casing and reducing every run of
+# punctuation and spaces to one hyphen.
+GROUND_WORDS: dict[str, str] = {
+    **{w: "NOT-GROUND-FISCAL" for w in (
+        "fiscal", "fiscal-matters", "fiscal-matter", "fiscal-offence", "fiscal-offences", "tax", "taxes",
+        "tax-matters", "tax-matter", "taxation", "tax-offence", "revenue", "customs-and-tax")},
+    **{w: "NOT-GROUND-BANK-SECRECY" for w in (
+        "bank-secrecy", "banking-secrecy", "bank-confidentiality", "banking-confidentiality",
+        "secrecy-of-banks")},
+    **{w: "REFUSE-NONCONFORMING" for w in (
+        "nonconforming", "non-conforming", "does-not-conform", "not-conforming", "non-conformity",
+        "request-does-not-conform")},
+    **{w: "REFUSE-ESSENTIAL-INTERESTS" for w in (
+        "essential-interests", "essential-interest", "sovereignty", "security", "national-security",
+        "ordre-public", "public-order", "public-policy")},
+    **{w: "REFUSE-DOMESTIC-LAW" for w in ("domestic-law", "forbidden-by-domestic-law", "national-law")},
+    **{w: "REFUSE-LEGAL-SYSTEM" for w in ("legal-system", "contrary-to-the-legal-system",
+                                          "contrary-to-legal-system")},
+    **{w: "REFUSE-DISCRIMINATION" for w in (
+        "discrimination", "discriminatory", "discriminatory-purpose", "discriminatory-grounds",
+        "persecution")},
+    **{w: "REFUSE-DUAL-CRIMINALITY" for w in (
+        "dual-criminality", "double-criminality", "no-dual-criminality", "absence-of-dual-criminality",
+        "lack-of-dual-criminality", "not-a-crime-here")},
+}
+
+
+def ground_code(text: Any) -> Any:
+    """The rule code a ground written as a code or in words stands for (``"fiscal matters"`` is
+    ``NOT-GROUND-FISCAL``); anything else unchanged, upper-cased, for the caller to refuse."""
+    if not isinstance(text, str):
+        return text
+    code = text.strip().upper()
+    if code in REFUSAL_GROUNDS or code in NOT_GROUNDS:
+        return code
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if words in GROUND_WORDS:
+        return GROUND_WORDS[words]
+    prefixed = f"REFUSE-{words.upper()}"
+    return prefixed if prefixed in REFUSAL_GROUNDS else code
+
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -383,7 +426,7 @@ def _ground_problems(grounds: Any, request_type: str, offence_in_catalogue: bool
         return [Problem("grounds", "a refusal names at least one ground: "
                         + ", ".join(REFUSAL_GROUNDS), "REFUSE-REASONS")], []
     for i, g in enumerate(grounds):
-        code = g.strip().upper() if isinstance(g, str) else g
+        code = ground_code(g)
         where = f"grounds[{i}]"
         if code in NOT_GROUNDS:
             rule = NOT_GROUNDS[code]

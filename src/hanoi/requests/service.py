@@ -82,6 +82,8 @@ def show(node: Node, request_id: str) -> dict[str, Any]:
         row = rows.get(conn, request_id)
         partner = rows.partner(conn, row["partner_id"])
         out = _public(row, partner, node.now())
+        loaded = node.policy()
+        out["gate"] = hold(row, decide_on(row, partner, loaded.standing, loaded.section(RequestPolicy)))
         out["checklist"] = contents.checklist(row["type"], row["fields"], node.now())
         out["evidence"] = [
             {k: (isoformat(v) if isinstance(v, datetime) else v) for k, v in dict(e).items() if k != "id"}
@@ -157,7 +159,8 @@ def create(node: Node, actor: str, data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise invalid("fields", "must be a mapping of field names to values")
     now = node.now()
-    problems = contents.validate_draft(type_, fields, now, partial=direction == rows.OUTGOING)
+    problems = contents.validate_draft(type_, fields, now, partial=direction == rows.OUTGOING,
+                                       received=direction == rows.INCOMING)
     if problems:
         raise InvalidInput(f"the {type_} request has {len(problems)} problem(s)", problems, "CONTENT-REQUIRED")
     request_id = rows.new_id(node.config.country, now)
@@ -179,6 +182,10 @@ def receive(uow: Work, row: dict[str, Any], partner: dict[str, Any], *, via: str
     row["started_at"] = uow.now
     move(uow, row, Event.RECEIVE, {"via": via}, check_side=False)
     decision = _decide(uow, row, partner, "receipt")
+    late = [d.status(uow.now) for d in _deadlines(row) if d.due_at <= uow.now]
+    if late:
+        uow.record("request.overdue", rows.subject(row["id"]),
+                   {"on_arrival": True, "deadlines": late, "via": via})
     follow_up_links(uow, row)
     return decision
 
@@ -212,28 +219,85 @@ def update(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> dic
 # --- the gate ---------------------------------------------------------------------------------
 
 
-def _decide(uow: Work, row: dict[str, Any], partner: dict[str, Any], moment: str) -> Decision:
-    """Run the gate, store and ledger the decision (every reason that fired)."""
+def _decide(uow: Work, row: dict[str, Any], partner: dict[str, Any], moment: str,
+            event: Event | None = None) -> Decision:
+    """Run the gate, store and ledger the decision (every reason that fired); with ``event``,
+    the entry also names the act decided on and whether the decision blocked it."""
     loaded = uow.policy
     decision = decide_on(row, partner, loaded.standing, loaded.section(RequestPolicy))
     row["decision"] = {**decision.as_dict(), "moment": moment, "at": isoformat(uow.now),
                        "policy_digest": loaded.digest}
     uow.conn.execute(requests_t.update().where(requests_t.c.id == row["id"])
                      .values(decision=row["decision"], updated_at=uow.now))
-    uow.record(f"request.gate.{moment}", rows.subject(row["id"]), row["decision"],
+    extra = {"event": event.value, "blocked": _blocked(decision, event)} if event else {}
+    uow.record(f"request.gate.{moment}", rows.subject(row["id"]), {**row["decision"], **extra},
                decision=decision.outcome, reasons=[r.as_dict() for r in decision.reasons])
     return decision
 
 
-def _run_gate_or_refuse(node: Node, actor: str, request_id: str, moment: str, what: str) -> None:
+# Events that carry out an incoming request: before each, the gate decides again with the
+# partner's standing and the request's facts as they are now. Deny refuses the act (403),
+# review holds it until a named reviewer decides (409); either way the refusal is ledgered.
+ACTING: frozenset[Event] = frozenset({Event.START, Event.RESUME, Event.PRESERVE, Event.EXTEND,
+                                      Event.EXECUTE, Event.EXECUTE_PARTIALLY})
+# What a requested State still owes a request it will not carry out: acknowledging receipt,
+# consulting, asking for more, and refusing (with a treaty ground and reasons) or postponing;
+# a preservation can always be released. The gate decides again before an acknowledgement
+# (ledgered), but does not block it.
+ANSWERING: frozenset[Event] = frozenset({Event.ACKNOWLEDGE})
+
+
+def _blocked(decision: Decision, event: Event) -> bool:
+    return event in ACTING and not decision.allowed
+
+
+_NEXT_STEP = {
+    "GATE-DUAL-CRIMINALITY": "assess dual criminality (requests assess ID --dual-criminality met or not-met)",
+    "GATE-ASSURANCES": "record the assurance once received (requests assess ID --assurance POLICY-ID)",
+    "GATE-CONFIDENTIALITY": "tell the requesting State and record its answer "
+                            "(requests assess ID --requester-accepts-disclosure)",
+}
+
+
+def hold(row: dict[str, Any], decision: Decision) -> dict[str, Any] | None:
+    """What the gate's decision leaves open on an incoming request: the events it blocks, the
+    ones that stay open (a State still answers a request it will not carry out), and a note
+    saying so. ``None`` when nothing is blocked."""
+    if row["direction"] != rows.INCOMING or decision.allowed or lifecycle.is_terminal(row["state"]):
+        return None
+    moves = [e.value for e in lifecycle.allowed_events(row["state"], row["type"])]
+    blocked = [e for e in moves if Event(e) in ACTING]
+    still_open = [e for e in moves if Event(e) not in ACTING and EVENT_ACTORS[Event(e)] != "requesting"]
+    first = next(r for r in decision.reasons if r.effect == decision.outcome)
+    why = f"{first.code} ({first.citation}): {first.detail or first.text}"
+    if decision.denied:
+        consult = (" after consulting the requesting State (Art. 40(~28): event consult)"
+                   if lifecycle.needs_consultation(row["type"]) else "")
+        note = (f"The safeguards gate denies carrying out this request: {why}. Nothing may be started, "
+                "preserved, extended or handed over. The requested State still answers it: acknowledge "
+                f"receipt, then refuse it with a treaty ground and its reasons (Art. 40(~21), (~25)){consult}; "
+                "a partner's standing is not itself a treaty ground.")
+    else:
+        step = _NEXT_STEP.get(first.code, "record a named person's review (requests review ID --reviewer "
+                                          "NAME --approve or --refuse)")
+        note = (f"The safeguards gate holds this request until it is decided: {why}. Next: {step}; "
+                "receipt may be acknowledged meanwhile.")
+    return {"outcome": decision.outcome, "rule": first.code, "citation": first.citation,
+            "blocked_events": blocked, "open_events": still_open, "note": note}
+
+
+def run_gate_or_refuse(node: Node, actor: str, request_id: str, moment: str, what: str,
+                        event: Event | None = None) -> None:
     """Ledger the gate's decision in its own unit of work, then refuse if it is not allow.
 
     The decision must stay on record even though the action it blocks does not happen.
     """
     with node.write(actor) as uow:
         row = rows.get(uow.conn, request_id, lock=True)
-        decision = _decide(uow, row, rows.partner(uow.conn, row["partner_id"]), moment)
+        decision = _decide(uow, row, rows.partner(uow.conn, row["partner_id"]), moment, event=event)
     if not decision.allowed:
+        if event is not None:
+            raise _refusal(row, decision, event)
         raise GateRefused(decision, what)
 
 
@@ -303,7 +367,7 @@ def move(uow: Work, row: dict[str, Any], event: Event, data: dict[str, Any], *,
                      .values(state=new.value, updated_at=uow.now, started_at=row["started_at"]))
     uow.record(f"request.{event.value}", rows.subject(row["id"]),
                {"event": event.value, "from": old, "to": new.value,
-                **{k: v for k, v in data.items() if k in ("via", "note", "reason")}})
+                **{k: v for k, v in data.items() if k in ("via", "note", "reason", "gate") and v}})
     return new
 
 
@@ -344,7 +408,7 @@ def submit(node: Node, actor: str, request_id: str) -> dict[str, Any]:
         lifecycle.transition(row["state"], Event.SUBMIT, request_type=row["type"])  # names the allowed moves
     contents.require_complete(row["type"], row["fields"], node.now(),
                               accepted_languages=partner["languages"] or None)
-    _run_gate_or_refuse(node, actor, request_id, "submit", f"submitting request {request_id}")
+    run_gate_or_refuse(node, actor, request_id, "submit", f"submitting request {request_id}")
     with node.write(actor) as uow:
         row = rows.get(uow.conn, request_id, lock=True)
         row["started_at"] = uow.now
@@ -370,31 +434,55 @@ def act(node: Node, actor: str, request_id: str, event: str, data: dict[str, Any
                            [Problem("event", "is a response", "REFUSE-REASONS")])
     if ev is Event.SUBMIT:
         return submit(node, actor, request_id)
+    refused: GateRefused | None = None
     with node.write(actor) as uow:
         row = rows.get(uow.conn, request_id, lock=True)
-        if ev is Event.EXTEND:
-            _extend(uow, row, data)
-        new = move(uow, row, ev, data)
-        if ev is Event.PRESERVE:
-            preserved_at = aware(data["preserved_at"], "preserved_at") if data.get("preserved_at") else uow.now
-            if preserved_at > uow.now:
-                raise invalid("preserved_at", "cannot be in the future", "PRESERVATION-60-DAYS")
-            term = PreservationTerm(preserved_at)
-            row["preservation"] = term.as_dict()
-            uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
-                             .values(preservation=row["preservation"]))
-            uow.record("request.preservation.start", rows.subject(request_id), term.status(uow.now))
-        if ev is Event.EXPIRE and row["preservation"]:
-            term = PreservationTerm.from_dict(row["preservation"])
-            if term.state(uow.now) != "expired":
-                raise Conflict(f"the preservation runs until {isoformat(term.until)} "
-                               f"({term.state(uow.now)}): it cannot expire yet",
-                               [Problem("event", "the term has not ended", "PRESERVATION-60-DAYS")])
-        if lifecycle.is_terminal(new):
-            follow_up_links(uow, row)
-        if not data.get("via"):  # our own step (not the partner's, recorded by hand): tell the partner
-                send.notify_event(uow, row, ev, {k: v for k, v in data.items() if k in ("note", "reason")})
+        if row["direction"] == rows.INCOMING and (ev in ACTING or ev in ANSWERING):
+            lifecycle.transition(row["state"], ev, request_type=row["type"])  # an illegal move is a 409 first
+            decision = _decide(uow, row, rows.partner(uow.conn, row["partner_id"]), ev.value, event=ev)
+            if _blocked(decision, ev):
+                refused = _refusal(row, decision, ev)
+            elif not decision.allowed:
+                data["gate"] = hold(row, decision)
+        if refused is None:
+            _act(uow, row, ev, data)
+    if refused is not None:
+        raise refused
     return show(node, request_id)
+
+
+def _refusal(row: dict[str, Any], decision: Decision, ev: Event) -> GateRefused:
+    err = GateRefused(decision, f"{ev.value} on request {row['id']}")
+    held = hold(row, decision)
+    if held:
+        err.detail += f". Still open: {', '.join(held['open_events']) or 'nothing'}"
+    return err
+
+
+def _act(uow: Work, row: dict[str, Any], ev: Event, data: dict[str, Any]) -> None:
+    request_id = row["id"]
+    if ev is Event.EXTEND:
+        _extend(uow, row, data)
+    new = move(uow, row, ev, data)
+    if ev is Event.PRESERVE:
+        preserved_at = aware(data["preserved_at"], "preserved_at") if data.get("preserved_at") else uow.now
+        if preserved_at > uow.now:
+            raise invalid("preserved_at", "cannot be in the future", "PRESERVATION-60-DAYS")
+        term = PreservationTerm(preserved_at)
+        row["preservation"] = term.as_dict()
+        uow.conn.execute(requests_t.update().where(requests_t.c.id == request_id)
+                         .values(preservation=row["preservation"]))
+        uow.record("request.preservation.start", rows.subject(request_id), term.status(uow.now))
+    if ev is Event.EXPIRE and row["preservation"]:
+        term = PreservationTerm.from_dict(row["preservation"])
+        if term.state(uow.now) != "expired":
+            raise Conflict(f"the preservation runs until {isoformat(term.until)} "
+                           f"({term.state(uow.now)}): it cannot expire yet",
+                           [Problem("event", "the term has not ended", "PRESERVATION-60-DAYS")])
+    if lifecycle.is_terminal(new):
+        follow_up_links(uow, row)
+    if not data.get("via"):  # our own step (not the partner's, recorded by hand): tell the partner
+        send.notify_event(uow, row, ev, {k: v for k, v in data.items() if k in ("note", "reason")})
 
 
 def _extend(uow: Work, row: dict[str, Any], data: dict[str, Any]) -> None:
@@ -440,8 +528,9 @@ def respond(node: Node, actor: str, request_id: str, data: dict[str, Any]) -> di
                             for n in missing])
     # check the move is legal before asking the gate
     lifecycle.transition(row["state"], response.event, request_type=row["type"])
-    if response.kind in ("executed", "partially-executed"):
-        _run_gate_or_refuse(node, actor, request_id, "send", f"handing over the response to {request_id}")
+    if response.kind in ("executed", "partially-executed") and row["direction"] == rows.INCOMING:
+        run_gate_or_refuse(node, actor, request_id, "send", f"handing over the response to {request_id}",
+                            response.event)
     with node.write(actor) as uow:
         row = rows.get(uow.conn, request_id, lock=True)
         move(uow, row, response.event, {"via": data.get("via"), "reason": response.reason}, check_side=False)
@@ -521,7 +610,8 @@ def due(node: Node, within: timedelta) -> list[dict[str, Any]]:
                             "due_at": st["until"], "rule": "PRESERVATION-60-DAYS", "citation": st["citation"],
                             "source": "preservation", "state": st["due"],
                             "remaining_seconds": st["remaining_seconds"], "preservation": st})
-    return sorted(out, key=lambda d: d["due_at"])
+    # Overdue first (most overdue at the top), then the rest soonest first.
+    return sorted(out, key=lambda d: (d["state"] != "overdue", d["due_at"]))
 
 
 _BY_STATE = (select(requests_t.c.direction, requests_t.c.state, func.count())

@@ -38,7 +38,7 @@ from hanoi.core import digests
 from hanoi.core.tlp import TLP
 from hanoi.signals.campaigns import Campaigns, Link
 from hanoi.signals.gate import Viewer
-from hanoi.signals.types import SIGNAL_TYPES
+from hanoi.signals.types import SIGNAL_TYPES, registered_domain
 
 TYPES: tuple[str, ...] = tuple(SIGNAL_TYPES)
 TYPE_CODE: dict[str, int] = {name: i for i, name in enumerate(TYPES)}
@@ -154,6 +154,13 @@ class SignalIndex:
         self.last_link_id = 0
         self.new_signals: list[tuple[int, str, str]] | None = None
         """Signals added since ``watch_signals`` (id, type, value), for the digest index."""
+        # URLs and domains by registered domain, grouped lazily on first use (the suffix list
+        # costs microseconds a value: not paid on the write path nor for nodes never asking).
+        self._hosts: list[tuple[int, str, str]] = []
+        self._grouped = 0
+        self._by_registered: dict[str, list[int]] = {}
+        self._registered_of: dict[int, str] = {}
+        self._host_key: dict[int, tuple[str, str]] = {}
 
     # --- writing -------------------------------------------------------------------------
 
@@ -162,8 +169,11 @@ class SignalIndex:
 
     def add_signal(self, signal_id: int, type_name: str, value: str) -> None:
         values = self._values[TYPE_CODE[type_name]]
-        if self.new_signals is not None and value not in values:
-            self.new_signals.append((signal_id, type_name, value))
+        if value not in values:
+            if self.new_signals is not None:
+                self.new_signals.append((signal_id, type_name, value))
+            if type_name in _HOSTED:
+                self._hosts.append((signal_id, type_name, value))
         values[value] = signal_id
         _grow(self._head, signal_id + 1)
 
@@ -449,9 +459,64 @@ class SignalIndex:
                 bool(flags & ORIGINATED_HERE), bool(flags & CONSENT), recipients, named,
                 self._expires[rid])
 
+    def _group_hosts(self) -> None:
+        hosts = self._hosts
+        memo: dict[str, str | None] = {}  # URLs share hosts: the suffix list once per host
+        for signal_id, type_name, value in hosts[self._grouped:]:
+            host = url_host(value) if type_name == "url" else value
+            if host is None:
+                continue
+            reg = memo.get(host, "")
+            if reg == "":
+                reg = memo[host] = registered_domain(host)
+            if reg is not None:
+                self._by_registered.setdefault(reg, []).append(signal_id)
+                self._registered_of[signal_id] = reg
+                self._host_key[signal_id] = (type_name, value)
+        self._grouped = len(hosts)
+
+    def registered_of(self, signal_id: int) -> str | None:
+        """The registered domain of a URL or domain signal (None for other types)."""
+        with _GROUPING:
+            self._group_hosts()
+        return self._registered_of.get(signal_id)
+
+    def key_of(self, signal_id: int) -> tuple[str, str]:
+        """``(type, value)`` of a signal ``under`` named."""
+        return self._host_key[signal_id]
+
+    def under(self, registered: str) -> list[int]:
+        """The URL and domain signals whose registered domain is ``registered``, by id."""
+        with _GROUPING:
+            self._group_hosts()
+            return sorted(self._by_registered.get(registered, ()))
+
     def campaign(self, signal_id: int, asker: Asker, now: float) -> tuple[list[int], list[Link[int]]]:
         """The campaign of a signal over the links ``asker`` may see (members, links)."""
         return self.campaigns.component(signal_id, lambda rid: self.visible(rid, asker, now))
+
+
+_HOSTED = frozenset({"url", "domain"})
+_GROUPING = threading.Lock()
+
+
+def registered_domain_of(type_name: str, value: str) -> str | None:
+    """The registered domain of a normalised URL or domain (None for an IP host or another type)."""
+    if type_name == "domain":
+        return registered_domain(value)
+    if type_name == "url":
+        host = url_host(value)
+        return registered_domain(host) if host else None
+    return None
+
+
+def url_host(url: str) -> str | None:
+    """The host of a normalised URL, None for an IP address (cheaper than ``related``)."""
+    netloc = url.partition("://")[2].partition("/")[0]  # a normalised path starts with '/'
+    if netloc.startswith("["):
+        return None
+    host = netloc.partition(":")[0]
+    return None if _IPV4_HOST(host) else host
 
 
 # --- values certainly canonical already ---------------------------------------------------------
@@ -474,6 +539,7 @@ FAST_PATTERNS: dict[str, str] = {
     "url": rf"https?://(?:{_DOMAIN}|{_IPV4})(?:{_PATH})(?:{_QUERY})?",
 }
 _FAST = {name: re.compile(p).fullmatch for name, p in FAST_PATTERNS.items()}
+_IPV4_HOST = re.compile(r"[0-9.]+").fullmatch
 
 
 def looks_normal(type_name: str, value: str) -> bool:

@@ -28,7 +28,15 @@ from hanoi.core.errors import InvalidInput, Problem
 from hanoi.core.members import MEMBER_ID
 from hanoi.core.offences import offence_problem
 from hanoi.core.tlp import TLP, parse_tlp
-from hanoi.signals.types import NO_REGION, NormaliseContext, SignalKey, detect_type, signal_type
+from hanoi.signals.types import (
+    NO_REGION,
+    UNDETECTED,
+    NormaliseContext,
+    SignalKey,
+    detect_type,
+    signal_type,
+    undetected_reason,
+)
 
 MAX_BATCH = 10_000
 """Most values (lookup) or reports (report call) one request may carry (rule SIGNAL-LIMITS)."""
@@ -67,7 +75,9 @@ class ReportDraft:
     expires_at: datetime | None = None
     conditions: str = ""
     recipients: tuple[str, ...] = ()
-    consent: bool = True
+    consent: bool | None = None
+    """The originator's consent to onward transfer as stated; ``None``: not stated (personal
+    data then stays here, infrastructure follows its TLP: ``types.consent_for``)."""
     related: tuple[SignalKey, ...] = ()
     ref: str = ""
     notes: tuple[str, ...] = field(default=())
@@ -136,8 +146,11 @@ def _key(data: Any, where: str, problems: list[Problem], ctx: NormaliseContext) 
     if type_name in (None, ""):
         type_name = detect_type(raw, ctx)
         if type_name is None:
-            problems.append(Problem(f"{where}type", "cannot tell what kind of signal this is; "
-                                    "give its type"))
+            reason = undetected_reason(raw, ctx)
+            if reason == UNDETECTED:
+                problems.append(Problem(f"{where}type", "cannot tell what kind of signal this is; give its type"))
+            else:
+                problems.append(Problem(f"{where}value", reason))
             return None
     try:
         kind = signal_type(type_name)
@@ -219,9 +232,10 @@ def validate_report(data: Any, *, now: datetime, ctx: NormaliseContext = NO_REGI
     for i, r in enumerate(recipients):
         if not MEMBER_ID.fullmatch(r):
             problems.append(Problem(f"{where}recipients[{i}]", f"{r!r} is not a member id"))
-    consent = data.get("consent", True)
-    if not isinstance(consent, bool):
-        problems.append(Problem(f"{where}consent", "must be true or false", "ONWARD-CONSENT"))
+    consent = data.get("consent")
+    if consent is not None and not isinstance(consent, bool):
+        problems.append(Problem(f"{where}consent", "must be true, false or absent (personal data: no, "
+                                "infrastructure: its TLP decides)", "ONWARD-CONSENT"))
         consent = False
     related: list[SignalKey] = []
     rel = data.get("related") or []

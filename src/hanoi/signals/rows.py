@@ -27,7 +27,7 @@ from hanoi.core.tlp import TLP
 from hanoi.node.runtime import Work
 from hanoi.signals.gate import ReportView
 from hanoi.signals.reports import ReportDraft
-from hanoi.signals.types import SignalKey
+from hanoi.signals.types import SignalKey, consent_for
 from hanoi.store.ledger_store import lock_ledger
 from hanoi.store.tables import ledger_entries, signal_links, signal_reports, signals
 
@@ -137,13 +137,14 @@ def _merged(old: ReportDraft, new: ReportDraft) -> ReportDraft:
 
 
 def _row_values(uow: Work, d: ReportDraft, *, signal_id: int, source: str, origin: str, via: str | None,
-                remote: str | None, batch: str | None, rkey: str | None, main: bool) -> dict[str, Any]:
+                remote: str | None, batch: str | None, rkey: str | None, main: bool,
+                type_: str) -> dict[str, Any]:
     return {
         "signal_id": signal_id, "source": source, "origin": origin, "via": via, "remote_id": remote,
         "abuse_type": d.abuse_type or UNCLASSIFIED, "confidence": d.confidence,
         "first_seen": d.first_seen, "last_seen": d.last_seen, "tlp": d.tlp.value,
         "tags": list(d.tags), "expires_at": d.expires_at, "conditions": d.conditions,
-        "recipients": list(d.recipients), "named": [], "consent": d.consent,
+        "recipients": list(d.recipients), "named": [], "consent": consent_for(type_, d.consent),
         "batch": batch, "reported_by": uow.actor, "reported_at": uow.now,
         "report_key": rkey, "external_id": d.external_id if main else None, "creator": d.creator,
         "version_at": d.version, "provenance": dict(d.provenance) if d.provenance is not None else None,
@@ -155,7 +156,7 @@ _UPDATABLE = ("first_seen", "last_seen", "confidence", "tlp", "tags", "expires_a
               "recipients", "consent", "abuse_type", "classified_by", "creator", "version_at", "provenance")
 
 
-def _changes(row: Mapping[str, Any], d: ReportDraft) -> dict[str, Any]:
+def _changes(row: Mapping[str, Any], d: ReportDraft, type_: str) -> dict[str, Any]:
     """What a re-import changes in a stored report (empty: nothing, or an older version).
 
     The report's span widens; its terms (confidence, TLP, tags, expiry, conditions) follow the
@@ -166,7 +167,7 @@ def _changes(row: Mapping[str, Any], d: ReportDraft) -> dict[str, Any]:
     want: dict[str, Any] = {
         "first_seen": min(row["first_seen"], d.first_seen), "last_seen": max(row["last_seen"], d.last_seen),
         "confidence": d.confidence, "tlp": d.tlp.value, "tags": list(d.tags), "expires_at": d.expires_at,
-        "conditions": d.conditions, "recipients": list(d.recipients), "consent": d.consent,
+        "conditions": d.conditions, "recipients": list(d.recipients), "consent": consent_for(type_, d.consent),
         "creator": d.creator or row["creator"],
         "version_at": max(v for v in (row["version_at"], d.version) if v is not None)
         if (row["version_at"] or d.version) else None,
@@ -226,7 +227,7 @@ def insert_reports(uow: Work, drafts: Sequence[ReportDraft], *, source: str, ori
                 existing[r["report_key"]] = dict(r)
     fresh = [(pkey, entry) for pkey, entry in plan.items() if pkey not in existing]
     rows = [_row_values(uow, d, signal_id=ids[key][0], source=source, origin=origin, via=via, remote=remote,
-                        batch=batch, rkey=pkey if local else None, main=main)
+                        batch=batch, rkey=pkey if local else None, main=main, type_=key[0])
             for pkey, (d, key, main, remote) in fresh]
     report_ids: dict[str, int] = {}
     if rows:
@@ -240,7 +241,7 @@ def insert_reports(uow: Work, drafts: Sequence[ReportDraft], *, source: str, ori
             stored.append(Stored(report_ids[pkey], ids[key][0], d, key, ids[key][1], offence=d.abuse_type))
             continue
         row = existing[pkey]
-        changes = _changes(row, d)
+        changes = _changes(row, d, key[0])
         report_ids[pkey] = row["id"]
         if changes:
             updates.append({"rid": row["id"], **{f"v_{k}": v for k, v in changes.items()}, "_keys": tuple(changes)})
@@ -298,7 +299,7 @@ def ledger_reports(uow: Work, stored: Sequence[Stored], *, source: str, origin: 
             "report_id": s.report_id, "signal_id": s.signal_id, "type": s.key[0],
             "digest": digest_of(*s.key), "source": source, "origin": origin, "via": via,
             "tlp": d.tlp.value, "abuse_type": d.abuse_type, "confidence": d.confidence,
-            "consent": d.consent, "recipients": list(d.recipients),
+            "consent": consent_for(s.key[0], d.consent), "recipients": list(d.recipients),
             "expires_at": isoformat(d.expires_at) if d.expires_at else None,
             "related": [{"report_id": x.report_id, "type": x.key[0], "digest": digest_of(*x.key)}
                         for x in stored[1:]]})
@@ -312,7 +313,8 @@ def ledger_reports(uow: Work, stored: Sequence[Stored], *, source: str, origin: 
             "columns": ["report_id", "signal_id", "type", "digest", "tlp", "abuse_type",
                         "confidence", "consent"],
             "reports": [[s.report_id, s.signal_id, s.key[0], digest_of(*s.key), s.draft.tlp.value,
-                         s.draft.abuse_type, s.draft.confidence, s.draft.consent] for s in part]})
+                         s.draft.abuse_type, s.draft.confidence, consent_for(s.key[0], s.draft.consent)]
+                        for s in part]})
 
 
 def ledger_updates(uow: Work, stored: Sequence[Stored], *, source: str, batch: str | None) -> None:

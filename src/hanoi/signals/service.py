@@ -50,14 +50,27 @@ from hanoi.node import outbox
 from hanoi.node.ledger import refuse
 from hanoi.node.runtime import Node, Work
 from hanoi.signals import read_model, rows, send
+from hanoi.signals.campaigns import Link
+from hanoi.signals.domains import DomainLinkPolicy
+from hanoi.signals.domains import reason as domain_reason
 from hanoi.signals.gate import PUBLIC, Viewer, sees
-from hanoi.signals.index import Match, SignalIndex, detect_normal, looks_normal
+from hanoi.signals.index import Asker, Match, SignalIndex, detect_normal, looks_normal, registered_domain_of
 from hanoi.signals.reports import MAX_BATCH, MAX_RECIPIENTS, ReportDraft, validate_report
-from hanoi.signals.types import MAX_VALUE_LENGTH, SIGNAL_TYPES, NormaliseContext, detect_type, signal_type
+from hanoi.signals.types import (
+    MAX_VALUE_LENGTH,
+    SIGNAL_TYPES,
+    UNDETECTED,
+    NormaliseContext,
+    detect_type,
+    signal_type,
+    undetected_reason,
+)
 from hanoi.store.ledger_store import lock_ledger
 from hanoi.store.tables import members, signal_feedback, signal_reports, signals
 
 MAX_PROBLEMS_SHOWN = 200
+MAX_RELATED_SHOWN = 100
+"""Related matches shown for one looked-up domain (the URLs under its registered domain)."""
 
 
 FEEDBACK_KINDS = ("sighting", "false-positive")
@@ -307,7 +320,8 @@ def _resolve(idx: SignalIndex, t: str | None, raw: str, ctx: NormaliseContext
         return guess, raw, idx.get(guess, raw), None
     guess = detect_type(raw, ctx)
     if guess is None:
-        return None, raw, None, "cannot tell what kind of signal this is; give its type"
+        reason = undetected_reason(raw, ctx)
+        return None, raw, None, reason + ("; give its type" if reason == UNDETECTED else "")
     return _resolve(idx, guess, raw, ctx)
 
 
@@ -334,20 +348,46 @@ def lookup(node: Node, who: Any, values: Any, *, type_: str | None = None) -> di
     for t, positions in by_type.items():
         got = idx.lookup(t, [resolved[i][1] for i in positions], asker, ts)
         answers.update(zip(positions, got, strict=True))
-    for i, (t, value, _sid, error) in enumerate(resolved):
+    domains = node.policy().section(DomainLinkPolicy)
+    for i, (t, value, sid, error) in enumerate(resolved):
         m = answers.get(i)
+        under = (_related_under(idx, domains, value, sid, asker, ts, disclosed)
+                 if t == "domain" and error is None else [])
+        extra = {"related": under} if under else {}
         if m is None:
-            results.append({"value": value, "type": t, "match": False} if error is None else
+            results.append({"value": value, "type": t, "match": False, **extra} if error is None else
                            {"value": value, "type": t, "match": False, "error": error})
             continue
         assert t is not None
         disclosed.append((t, value, m))
         results.append({"value": value, "type": t, "match": True, "signal_id": m.signal_id,
                         "campaign": m.campaign, "confidence": m.confidence, "sources": m.sources,
-                        "tlp": m.tlp.value})
+                        "tlp": m.tlp.value, **extra})
     if disclosed and not caller.internal:
         _ledger_disclosure(node, caller, "signal.lookup", len(items), disclosed)
-    return {"count": len(results), "matches": len(disclosed), "results": results}
+    return {"count": len(results), "matches": sum(1 for r in results if r["match"]), "results": results}
+
+
+def _related_under(idx: SignalIndex, domains: DomainLinkPolicy, value: str, sid: int | None, asker: Asker,
+                   ts: float, disclosed: list[tuple[str, str, Match]]) -> list[dict[str, Any]]:
+    """The URLs and domains under a looked-up domain's registered domain that the asker may
+    see (the domain itself aside), each marked related with the reason; none if the node's
+    policy does not link by registered domain or excludes this one."""
+    reg = registered_domain_of("domain", value)
+    if not domains.links(reg):
+        return []
+    assert reg is not None
+    out: list[dict[str, Any]] = []
+    for other in idx.under(reg)[:MAX_RELATED_SHOWN]:
+        seen = idx.answer(other, asker, ts) if other != sid else None
+        if seen is None:
+            continue
+        t, v = idx.key_of(other)
+        disclosed.append((t, v, seen))
+        out.append({"value": v, "type": t, "match": True, "related": True, "reason": domain_reason(reg),
+                    "signal_id": other, "campaign": seen.campaign, "confidence": seen.confidence,
+                    "sources": seen.sources, "tlp": seen.tlp.value})
+    return out
 
 
 def _ledger_disclosure(node: Node, caller: Caller, action: str, asked: int,
@@ -378,6 +418,40 @@ def _find_signal(node: Node, idx: SignalIndex, value: str, type_: str | None) ->
     return t, v, sid
 
 
+def _campaign_with_domains(idx: SignalIndex, sid: int, asker: Asker, now: float, domains: DomainLinkPolicy
+                           ) -> tuple[list[int], list[Link[int]], list[tuple[int, int, str]]]:
+    """The campaign of ``sid`` over the report links the asker may see and, if the node's
+    policy links by registered domain, over the registered domains of its URLs and domains:
+    the signals of one registered domain the asker may see are linked to the smallest of them
+    (one link each, with the domain as the reason), and the walk goes on from them."""
+    members: set[int] = set()
+    links: dict[tuple[int, int, int], Link[int]] = {}
+    domain_links: list[tuple[int, int, str]] = []
+    done: set[str] = set()
+    queue = [sid]
+    while queue:
+        x = queue.pop()
+        if x in members:
+            continue
+        part, part_links = idx.campaign(x, asker, now)
+        members.update(part)
+        links.update(((lk.a, lk.b, lk.evidence), lk) for lk in part_links)
+        for m in part:
+            reg = idx.registered_of(m)
+            if reg is None or reg in done or not domains.links(reg):
+                continue
+            done.add(reg)
+            group = [o for o in idx.under(reg) if o == sid or idx.answer(o, asker, now) is not None]
+            hub = min(group) if group else None
+            for o in group:
+                if o != hub:
+                    assert hub is not None
+                    domain_links.append((hub, o, reg))
+            queue.extend(o for o in group if o not in members)
+    ordered = sorted(links.values(), key=lambda lk: (lk.a, lk.b, lk.evidence))
+    return sorted(members), ordered, sorted(domain_links)
+
+
 def campaign(node: Node, who: Any, value: str, *, type_: str | None = None) -> dict[str, Any]:
     """The campaign of ``value``: its signals and the links between them the caller may see."""
     caller = Caller.of(who)
@@ -390,7 +464,8 @@ def campaign(node: Node, who: Any, value: str, *, type_: str | None = None) -> d
         match = idx.answer(sid, asker, now.timestamp())
         if match is None:
             raise NotFound(f"no signal {value!r} that you may see", "value")
-        member_ids, links = idx.campaign(sid, asker, now.timestamp())
+        member_ids, links, domain_links = _campaign_with_domains(
+            idx, sid, asker, now.timestamp(), node.policy().section(DomainLinkPolicy))
         found: dict[int, Any] = {}
         for i in range(0, len(member_ids), rows.SQL_CHUNK):
             part = member_ids[i:i + rows.SQL_CHUNK]
@@ -411,15 +486,19 @@ def campaign(node: Node, who: Any, value: str, *, type_: str | None = None) -> d
                             "tlp": seen.tlp.value if seen else None})
         if seen is not None:
             disclosed.append((r.type, r.value, seen))
-    out_links = []
+    out_links: list[dict[str, Any]] = []
     for link in links:
         source, tlp, *_ = idx.report_fields(link.evidence)
         out_links.append({"a": link.a, "b": link.b, "report_id": link.evidence,
-                          "source": source, "tlp": tlp.value})
+                          "source": source, "tlp": tlp.value,
+                          "reason": f"named together by report {link.evidence}"})
+    for a, b, reg in domain_links:
+        out_links.append({"a": a, "b": b, "report_id": None, "source": None, "tlp": None,
+                          "reason": domain_reason(reg)})
     if not caller.internal and disclosed:
         _ledger_disclosure(node, caller, "signal.campaign", 1, disclosed)
     return {"signal": {"signal_id": sid, "type": t, "value": v},
-            "campaign": min(member_ids) if links else None, "members": out_members,
+            "campaign": min(member_ids) if out_links else None, "members": out_members,
             "links": out_links}
 
 

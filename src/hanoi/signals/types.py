@@ -927,6 +927,40 @@ def detect_type(raw: str, ctx: NormaliseContext = NO_REGION) -> str | None:
     return None
 
 
+PERSONAL_DATA: frozenset[str] = frozenset({"email", "phone", "iban", "btc", "eth"})
+"""Types whose values identify or lead to a person (an address, a number, an account, a wallet):
+personal data under Art. 36. A report of one is passed on to a third member only with its
+originator's stated consent; the other types (URL, domain, IP address, network, file hash) are
+infrastructure and follow their TLP unless the originator refused consent."""
+
+
+def consent_for(type_name: str, stated: bool | None) -> bool:
+    """Whether a report of this type may be passed on to a third member: the originator's
+    stated consent if it gave one, otherwise no for personal data and yes (its TLP decides)
+    for infrastructure."""
+    if stated is not None:
+        return stated
+    return type_name not in PERSONAL_DATA
+
+
+UNDETECTED = "cannot tell what kind of signal this is"
+
+
+def undetected_reason(raw: str, ctx: NormaliseContext = NO_REGION) -> str:
+    """Why ``detect_type`` found no type for ``raw``: a value shaped like an IBAN or an address
+    whose checksum fails is reported as that checksum error (a mistyped digit), not as a value
+    of no known kind."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    for name in _candidates(text) if text else ():
+        try:
+            SIGNAL_TYPES[name].normalise(text, ctx)
+        except InvalidInput as err:
+            message = "; ".join(p.message for p in err.problems) or err.detail
+            if "checksum" in message.lower():
+                return f"looks like {SIGNAL_TYPES[name].description.split(',')[0]} ({name}), but {message}"
+    return UNDETECTED
+
+
 # --------------------------------------------------------------------------- batches
 
 
@@ -967,7 +1001,7 @@ def normalise_batch(
         shown = raw if isinstance(raw, str) else repr(raw)
         name = type_name if type_name else detect_type(raw, ctx)
         if name is None:
-            rejected.append(Rejected(ref, None, shown, "cannot tell what kind of signal this is"))
+            rejected.append(Rejected(ref, None, shown, undetected_reason(raw, ctx)))
             continue
         try:
             accepted.append(Accepted(ref, name, normalise(name, raw, ctx)))

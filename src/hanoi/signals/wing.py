@@ -1,9 +1,11 @@
-"""The signals wing's manifest: what it sends and receives, and the index the node keeps for it."""
+"""The signals wing's manifest: what it sends and receives, the index the node keeps for it,
+and its section of the policy."""
 
 from __future__ import annotations
 
 from hanoi.node.wings import Item, Priority, Wing
 from hanoi.signals import feeds, receive, send
+from hanoi.signals.domains import DomainLinkPolicy
 from hanoi.signals.read_model import SignalReadModel
 
 WING = Wing(
@@ -17,4 +19,5 @@ WING = Wing(
     },
     read_models=(SignalReadModel,),
     gauges=(feeds.gauges,),
+    policy=DomainLinkPolicy,
 )

@@ -216,8 +216,24 @@ class RequestSummary(BaseModel):
     deadlines: list[Deadline]
 
 
+class GateHold(BaseModel):
+    """What the safeguards gate, deciding now, leaves open on an incoming request it does not allow."""
+
+    outcome: Literal["review", "deny"]
+    rule: str = Field(description="The rule that blocks (its code)")
+    citation: str
+    blocked_events: list[str] = Field(description="Moves that would carry the request out: refused (403 on "
+                                                  "deny, 409 until a named reviewer decides)")
+    open_events: list[str] = Field(description="Moves a State still makes on a request it does not carry out "
+                                               "(acknowledge receipt, consult, refuse with a ground)")
+    note: str
+
+
 class Request(RequestSummary):
     """A request with its partner, its checklist (every field with its article) and evidence."""
+
+    gate: GateHold | None = Field(None, description="Set when the gate, deciding now with the partner's "
+                                                    "current standing, blocks carrying out this request")
 
     partner: Partner
     checklist: list[ChecklistRow]

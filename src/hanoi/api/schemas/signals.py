@@ -25,7 +25,9 @@ class SignalReport(BaseModel):
     tags: list[str] | None = None
     related: list[Related] | None = Field(None, description="Identifiers the same report names")
     recipients: list[str] | None = Field(None, description="Members the originator names (AMBER)")
-    consent: bool | None = Field(None, description="Whether the originator consents to onward sharing")
+    consent: bool | None = Field(None, description="Whether the originator consents to onward transfer to a "
+                                 "third member; absent: personal data (e-mail, phone, IBAN, wallet) stay here, "
+                                 "infrastructure (URL, domain, IP, hash) follows its TLP")
     conditions: str | None = None
     first_seen: Time | None = None
     last_seen: Time | None = None
@@ -85,6 +87,21 @@ class Lookup(BaseModel):
     type: str | None = Field(None, description="The type of every value (detected when absent)")
 
 
+class RelatedMatch(BaseModel):
+    """A signal under the looked-up domain's registered domain (not the value asked)."""
+
+    value: str
+    type: str
+    match: bool
+    related: bool = Field(description="Always true: a related match, not the value asked")
+    reason: str = Field(description="Why it is related, e.g. 'same registered domain example.co.uk'")
+    signal_id: int
+    campaign: int | None = None
+    confidence: int
+    sources: int
+    tlp: str
+
+
 class LookupAnswer(BaseModel):
     value: str
     type: str | None = None
@@ -95,6 +112,9 @@ class LookupAnswer(BaseModel):
     sources: int | None = None
     tlp: str | None = None
     error: str | None = Field(None, description="Why the value could not be read")
+    related: list[RelatedMatch] | None = Field(
+        None, description="For a domain: the URLs and domains under its registered domain that you may "
+                          "see (at most 100), when the node links by registered domain")
 
 
 class LookupResult(BaseModel):
@@ -117,9 +137,10 @@ class Signal(BaseModel):
 class CampaignLink(BaseModel):
     a: int
     b: int
-    report_id: int
-    source: str
-    tlp: str
+    report_id: int | None = Field(description="The report naming both; null for a registered-domain link")
+    source: str | None
+    tlp: str | None
+    reason: str = Field(description="'named together by report N' or 'same registered domain example.co.uk'")
 
 
 class Campaign(BaseModel):
