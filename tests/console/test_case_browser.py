@@ -130,15 +130,16 @@ def test_preservation_then_stored_data_in_the_browser_alone_in_english_and_frenc
     _arrives(fr, follow_up)
     page = fr.page
     fr.check("case-6-fr-follow-up-received")
-    # the requested side's assessment: dual criminality met; the gate decides again
+    # the gate on receipt waits for FR's own assessment of dual criminality (a named
+    # reviewer could decide instead); recorded, the gate decides again and allows
+    sync_api.expect(page.locator(".fields .decision").first).to_have_text("review")
+    assert "GATE-DUAL-CRIMINALITY" in page.locator("ul.reasons").first.inner_text()
+    assert page.locator("#review-heading").count() == 1
     page.get_by_label("Double incrimination (UNCC art. 40(~9))").select_option("met")
     page.get_by_role("button", name=f"Enregistrer l{Q}évaluation").click()
     sync_api.expect(page.get_by_role("status").first).to_contain_text("Fait")
-    if page.locator("#review-heading").count():  # the gate asks for a named reviewer
-        page.get_by_label(f"Nom de l{Q}examinateur").fill("C. Durand, magistrate")
-        page.get_by_role("button", name=f"Enregistrer l{Q}examen").click()
-        sync_api.expect(page.get_by_role("status").first).to_contain_text("Fait")
     sync_api.expect(page.locator(".fields .decision").first).to_have_text("allow")
+    assert page.locator("#review-heading").count() == 0
     fr.check("case-7-fr-assessed")
     _moves(fr, "Accuser réception", "Commencer le traitement")
     page.get_by_label("Fichier", exact=True).set_input_files(
@@ -150,6 +151,10 @@ def test_preservation_then_stored_data_in_the_browser_alone_in_english_and_frenc
     page.get_by_role("radio", name="executed", exact=True).check()
     page.get_by_label(re.compile("^Motifs")).fill("Données communiquées par l'hébergeur sur ordonnance d'un juge.")
     page.get_by_role("checkbox", name="subscriber.csv").check()
+    # handed over under conditions: the proceedings GB named, speciality, data protection
+    sync_api.expect(page.get_by_label("Pour la procédure", exact=False)).to_have_value("NCA-2026-FR-0413")
+    page.get_by_label("Conditions de protection des données (une par ligne)").fill(
+        "Effacer à la fin de la procédure")
     page.get_by_role("button", name="Envoyer la réponse").click()
     sync_api.expect(page.locator(STATE)).to_have_text("executed")
     fr.check("case-8-fr-executed")
@@ -168,3 +173,20 @@ def test_preservation_then_stored_data_in_the_browser_alone_in_english_and_frenc
     sync_api.expect(status).to_contain_text("The evidence package verifies.")
     sync_api.expect(status).to_contain_text("subscriber.csv: intact")
     gb.check("case-9-gb-verified")
+
+    # FR later consents to onward transfer: GB records it on the request's page
+    conditions = page.locator("#response-heading + dl").inner_text()
+    assert "NCA-2026-FR-0413" in conditions and "Effacer à la fin de la procédure" in conditions
+    refused = page.request.post(f"/console/requests/{follow_up}/consent",  # no CSRF token: refused
+                                form={"kind": "onward-transfer", "scope": "Europol", "given_by": "x"})
+    assert refused.status == 403
+    assert "none recorded" in page.locator("#response-heading + dl").inner_text()
+    page.get_by_label("Consent to", exact=True).select_option("onward-transfer")
+    page.get_by_label("Scope (the proceedings or the recipient)").fill("Europol, analysis project Cyborg")
+    page.get_by_label("Given by", exact=True).fill("Pharos, by letter of 2 December")
+    page.get_by_role("button", name="Record the consent").click()
+    sync_api.expect(page.get_by_role("status").first).to_contain_text("Done: consent")
+    consents = page.locator("#response-heading + dl").inner_text()
+    assert "onward-transfer: Europol, analysis project Cyborg · Pharos, by letter of 2 December" in consents
+    assert "request.consent" in page.locator("table.timeline").inner_text()
+    gb.check("case-10-gb-consent-recorded")
