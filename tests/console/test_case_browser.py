@@ -148,7 +148,7 @@ def test_preservation_then_stored_data_in_the_browser_alone_in_english_and_frenc
     page.get_by_label("Description", exact=True).fill("Données d'abonné fournies par l'hébergeur")
     page.get_by_role("button", name="Joindre").click()
     sync_api.expect(page.get_by_role("status").first).to_contain_text("Fait")
-    page.get_by_role("radio", name="executed", exact=True).check()
+    page.get_by_role("radio", name="exécuté", exact=True).check()
     page.get_by_label(re.compile("^Motifs")).fill("Données communiquées par l'hébergeur sur ordonnance d'un juge.")
     page.get_by_role("checkbox", name="subscriber.csv").check()
     # handed over under conditions: the proceedings GB named, speciality, data protection
