@@ -33,3 +33,11 @@ EVENT_LABELS = {
     "expire": N_("Record the expiry"),
 }
 """The buttons of the lifecycle moves made with ``act`` (responses have their own form)."""
+
+RESPONSE_KIND_LABELS = {
+    "executed": N_("executed"),
+    "partially-executed": N_("partly executed"),
+    "refused": N_("refused"),
+    "postponed": N_("postponed"),
+}
+"""The choices of the response form."""

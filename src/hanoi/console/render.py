@@ -14,7 +14,7 @@ from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
 from jinja2.runtime import Context
 
 from hanoi.console.i18n import LANGUAGES, N_, choose_language, local_time, translations, utc_time
-from hanoi.console.labels import EVENT_LABELS, REQUEST_TYPE_LABELS
+from hanoi.console.labels import EVENT_LABELS, REQUEST_TYPE_LABELS, RESPONSE_KIND_LABELS
 from hanoi.console.security import LANGUAGE_COOKIE, csrf_token
 from hanoi.core.roles import Permission, allows
 from hanoi.node.users import ConsoleSession
@@ -96,6 +96,7 @@ environment.filters["number"] = _number
 environment.filters["remaining"] = _remaining
 environment.globals["type_labels"] = REQUEST_TYPE_LABELS
 environment.globals["event_labels"] = EVENT_LABELS
+environment.globals["response_kind_labels"] = RESPONSE_KIND_LABELS
 
 
 def language_of(request: Request) -> str:

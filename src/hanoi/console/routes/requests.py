@@ -26,7 +26,7 @@ from hanoi.node.users import ConsoleSession
 from hanoi.requests import contents, custody, lifecycle, service
 from hanoi.requests.gate import DUAL_CRIMINALITY
 from hanoi.requests.packages import verify_package
-from hanoi.requests.responses import REFUSAL_GROUNDS, RESPONSE_KINDS
+from hanoi.requests.responses import CONSENT_KINDS, REFUSAL_GROUNDS, RESPONSE_KINDS
 from hanoi.requests.types import REQUEST_TYPES
 
 router = APIRouter(prefix="/requests")
@@ -54,7 +54,7 @@ def context_for(node: Node, session: ConsoleSession, request_id: str) -> dict[st
         "grounds": [(code, _rule(code)) for code in REFUSAL_GROUNDS], "response_kinds": RESPONSE_KINDS,
         "type_rule": REQUEST_TYPES[shown["type"]].as_dict(),
         "can_write": allows(session.role, Permission.REQUESTS_WRITE),
-        "dual_criminality_values": DUAL_CRIMINALITY,
+        "dual_criminality_values": DUAL_CRIMINALITY, "consent_kinds": CONSENT_KINDS,
         "received_package": any(e["action"] == "evidence.manifest" for e in timeline),
     }
 
@@ -111,8 +111,12 @@ def move(request: Request, request_id: str, event: Short, note: Text = "", reaso
 def respond(request: Request, request_id: str, kind: Short, reason: Text = "",
             grounds: Annotated[list[str] | None, Form()] = None,
             evidence: Annotated[list[str] | None, Form()] = None,
+            proceedings: Short = "", specialty: Short = "", confidential: Short = "",
+            data_protection: Text = "",
             session: ConsoleSession = Depends(allowed(Permission.REQUESTS_WRITE)),
             node: Node = Depends(get_node)) -> Response:
+    """The response; what is handed over goes under conditions (speciality, confidentiality,
+    data protection: Art. 36, Art. 40(~19)) when the proceedings are named."""
     shown = service.show(node, request_id)
     by_hash = {e["sha256"]: e for e in shown["evidence"]}
     items = [{k: by_hash[h][k] for k in ("name", "sha256", "media_type", "size", "description")}
@@ -122,6 +126,10 @@ def respond(request: Request, request_id: str, kind: Short, reason: Text = "",
         data["grounds"] = grounds
     if items:
         data["evidence"] = items
+    if proceedings.strip() and kind in ("executed", "partially-executed"):
+        data["conditions"] = {"proceedings": proceedings.strip(), "specialty": specialty == "1",
+                              "confidential": confidential == "1",
+                              "data_protection": [x.strip() for x in data_protection.splitlines() if x.strip()]}
     try:
         service.respond(node, session.actor, request_id, data)
     except HanoiError as err:
@@ -139,6 +147,20 @@ def review(request: Request, request_id: str, reviewer: Short, decision: Short, 
     except HanoiError as err:
         return _again(request, node, session, request_id, err)
     return _done(request, request_id, "review")
+
+
+@router.post("/{request_id}/consent")
+def consent(request: Request, request_id: str, kind: Short, scope: Text = "", given_by: Short = "",
+            session: ConsoleSession = Depends(allowed(Permission.REQUESTS_WRITE)),
+            node: Node = Depends(get_node)) -> Response:
+    """The sender's consent to reuse or onward transfer of what it handed over, as the API's
+    `POST /requests/{id}/consents` records it (Art. 36, Art. 40(~19))."""
+    try:
+        service.record_consent(node, session.actor, request_id,
+                               {"kind": kind, "scope": scope.strip(), "given_by": given_by.strip()})
+    except HanoiError as err:
+        return _again(request, node, session, request_id, err)
+    return _done(request, request_id, "consent")
 
 
 @router.post("/{request_id}/assess")
