@@ -43,7 +43,7 @@ def _seed(node: Any) -> dict[str, str]:
     ids["preservation"] = incoming("preservation", PRESERVATION_FIELDS)
     ids["stored"] = incoming("stored-data", STORED_DATA_FIELDS)
     ids["emergency"] = incoming("emergency", samples.sample_fields("emergency", node.now())[0])
-    ids["preserved"] = incoming("preservation", PRESERVATION_FIELDS, partner="platform")
+    ids["preserved"] = incoming("preservation", PRESERVATION_FIELDS, partner="gb-helpline")
     for event in ("acknowledge", "start", "preserve"):
         service.act(node, "247-desk", ids["preserved"], event)
     ids["late"] = incoming("stored-data", STORED_DATA_FIELDS)
@@ -201,6 +201,11 @@ def test_evidence_attached_exported_and_verified(desk: tuple[Watched, dict[str, 
     w, ids = desk
     page = w.page
     page.goto(f"/console/requests/{ids['late']}")
+    # A stored-data request is held until its dual criminality is assessed: the gate decides
+    # again before any hand-over (the export below) and before the work starts.
+    page.get_by_label("Dual criminality (UNCC Art. 40(~9))").select_option("met")
+    page.get_by_role("button", name="Record the assessment").click()
+    sync_api.expect(page.locator(".fields .decision").first).to_have_text("allow")
     page.get_by_label("File", exact=True).set_input_files(
         {"name": "subscriber-data.csv", "mimeType": "text/csv",
          "buffer": b"account,ip\nkid@mail.example,198.51.100.7\n"})
@@ -215,13 +220,10 @@ def test_evidence_attached_exported_and_verified(desk: tuple[Watched, dict[str, 
     w.check("request-evidence-verified")
     actions = page.locator("table.timeline").inner_text()
     assert "evidence.add" in actions and "evidence.export" in actions
-    # then the response: worked on, dual criminality assessed (the gate decides again), executed
+    # then the response: worked on, executed
     for name in ("Acknowledge", "Start work"):
         page.get_by_role("button", name=name, exact=True).click()
         sync_api.expect(page.get_by_role("status").first).to_contain_text("Done")
-    page.get_by_label("Dual criminality (UNCC Art. 40(~9))").select_option("met")
-    page.get_by_role("button", name="Record the assessment").click()
-    sync_api.expect(page.locator(".fields .decision").first).to_have_text("allow")
     page.get_by_role("radio", name="executed", exact=True).check()
     page.get_by_role("checkbox", name="subscriber-data.csv").check()
     page.get_by_role("button", name="Send the response").click()
