@@ -4,21 +4,27 @@ turns it off or excludes shared hosting; through the API and the CLI on every ba
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hanoi.cli.main import run
 from hanoi.node import members, tokens
 from hanoi.node.runtime import Node
+from hanoi.signals import service
 from hanoi.signals.domains import DEFAULT_EXCLUSIONS
+from hanoi.signals.service import Caller
 from hanoi.signals.types import registered_domain
 from tests.node.helpers import GOOD_ASSESSMENT, auth, member_body
 
 REASON = "same registered domain example.co.uk"
+DE = Caller("test", "de-bka")
 
 
 @pytest.fixture
@@ -160,3 +166,31 @@ def test_the_shipped_exclusions_are_not_split_by_the_bundled_suffix_list() -> No
     for suffix in ("blogspot.com", "github.io", "herokuapp.com", "netlify.app", "wixsite.com", "firebaseapp.com",
                    "web.app", "pages.dev", "vercel.app", "azurewebsites.net", "cloudfront.net", "appspot.com"):
         assert registered_domain(f"someone.{suffix}") == f"someone.{suffix}", suffix
+
+
+_ZONES = itertools.count()
+_MARKINGS = st.lists(st.tuples(st.sampled_from(["alpha", "beta", "gamma.alpha"]),
+                               st.sampled_from(["CLEAR", "GREEN", "AMBER", "RED"]),
+                               st.booleans()), min_size=1, max_size=6)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(markings=_MARKINGS)
+def test_a_partner_never_learns_of_a_signal_it_may_not_see_through_a_domain_link(
+        partners: Node, markings: list[tuple[str, str, bool]]) -> None:
+    """Whatever the TLPs, recipients and hosts, the related matches and the campaign members a
+    partner is shown under a registered domain are exactly those it would match by itself."""
+    zone = f"zone{next(_ZONES)}.co.uk"  # a registered domain of its own per example
+    items = [item(f"https://{host}.{zone}/{n}", tlp=tlp,
+                  **({"recipients": ["de-bka"]} if tlp == "AMBER" and named else {}))
+             for n, (host, tlp, named) in enumerate(markings)]
+    service.report(partners, "t", "fr-cert", items)
+    values = [x["value"] for x in items]
+    visible = {v for v, r in zip(values, service.lookup(partners, DE, values)["results"], strict=True)
+               if r["match"]}
+    got = service.lookup(partners, DE, [zone])["results"][0]
+    assert {x["value"] for x in got.get("related", [])} == visible
+    for v in visible:
+        camp = service.campaign(partners, DE, v)
+        assert {m["value"] for m in camp["members"]} == visible
+        assert all(lk["reason"] == f"same registered domain {zone}" for lk in camp["links"])

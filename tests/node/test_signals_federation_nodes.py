@@ -244,8 +244,12 @@ def test_publish_pushes_to_each_peer_only_what_gbs_gate_lets_it_receive(
     assert got[URL]["campaign"] is not None
     assert got[PHONE]["campaign"] == got[IBAN]["campaign"] == got[URL]["campaign"] != got[green]["campaign"]
     camp = fr.api("GET", "/signals/campaigns", params={"value": "+44 20 7946 0958"}).json()
-    assert {m["value"] for m in camp["members"]} == {URL, PHONE, IBAN}
-    assert [lk["source"] for lk in camp["links"]] == [gb.id, gb.id]
+    # ...joined by FR's own policy to what else FR holds under example.com (registered domain).
+    under = {v for v in for_fr if v.endswith(".example.com") or v.startswith("https://")}
+    assert URL in under and {m["value"] for m in camp["members"]} == {PHONE, IBAN} | under
+    assert [lk["source"] for lk in camp["links"] if lk["report_id"] is not None] == [gb.id, gb.id]
+    assert {lk["reason"] for lk in camp["links"] if lk["report_id"] is None} == {
+        "same registered domain example.com"}
     listed = fr.api("GET", "/signals").json()
     assert {(r["source"], r["origin"]) for r in listed} == {(gb.id, "received")}
     # Each of GB's reports FR may receive is held once, under GB's report id (which

@@ -462,7 +462,8 @@ class SignalIndex:
     def _group_hosts(self) -> None:
         hosts = self._hosts
         memo: dict[str, str | None] = {}  # URLs share hosts: the suffix list once per host
-        for signal_id, type_name, value in hosts[self._grouped:]:
+        end = len(hosts)  # a refresh may append meanwhile: those wait for the next call
+        for signal_id, type_name, value in hosts[self._grouped:end]:
             host = url_host(value) if type_name == "url" else value
             if host is None:
                 continue
@@ -473,7 +474,7 @@ class SignalIndex:
                 self._by_registered.setdefault(reg, []).append(signal_id)
                 self._registered_of[signal_id] = reg
                 self._host_key[signal_id] = (type_name, value)
-        self._grouped = len(hosts)
+        self._grouped = end
 
     def registered_of(self, signal_id: int) -> str | None:
         """The registered domain of a URL or domain signal (None for other types)."""
