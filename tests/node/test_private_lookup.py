@@ -73,7 +73,7 @@ def test_a_private_check_sends_no_value_that_does_not_match(client: TestClient, 
         item("green.example.com"), item("red.example.com", "RED"),
         item("amber.example.com", "AMBER", recipients=["nl-police"]),
         item("strict.example.com", "AMBER+STRICT", recipients=["de-bka"]),
-        item("+44 20 7946 0958", type_="phone"),
+        item("+44 20 7946 0958", type_="phone", consent=True),  # personal data: passed on with consent
         *[item(f"filler{i}.example.net") for i in range(60)]])
     spy = Spy(client)
     asked = [("domain", "green.example.com"), ("domain", "red.example.com"),
@@ -204,7 +204,7 @@ def test_the_client_and_the_cli_against_a_live_node(partners: Node, tmp_path: Pa
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     node = partners
     service.report(node, "t", "fr-cert", [item("green.example.com"), item("red.example.com", "RED"),
-                                          item("+44 20 7946 0958", type_="phone")])
+                                          item("+44 20 7946 0958", type_="phone", consent=True)])
     secret = token(node, "de-bka")
     values = tmp_path / "values.txt"
     values.write_text("GREEN.example.com.\nred.example.com\n020 7946 0958\nnothing.example.org\n")

@@ -228,8 +228,9 @@ def test_api_report_lookup_campaign_feedback(client: TestClient, partners: Node)
     fr = _token(node, "analyst", "fr-cert")
     de = _token(node, "analyst", "de-bka")
     platform = _token(node, "platform")
-    r = client.post("/api/v1/signals", json=item(related=[{"type": "phone", "value": "+33612345678"}]),
-                    headers=fr)
+    # The phone is personal data: passed on to another member because FR consents to it.
+    r = client.post("/api/v1/signals", json=item(related=[{"type": "phone", "value": "+33612345678"}],
+                                                  consent=True), headers=fr)
     assert r.status_code == 201 and r.json()["stored"] == 2
     r = client.post("/api/v1/signals", json={"items": [item("b.example.com", type="domain", tlp="AMBER")],
                                              "source": "de-bka"}, headers=fr)
