@@ -140,18 +140,24 @@ _BOARD = select(requests_t.c.id, requests_t.c.type, requests_t.c.state, requests
     members, members.c.id == requests_t.c.partner_id).where(requests_t.c.state == bindparam("state"))
 
 
+def filtered(q: Select[Any], *, direction: str | None = None, type_: str | None = None,
+             partner: str | None = None, state: str | None = None) -> Select[Any]:
+    """``q`` narrowed to the requests of a direction, type, partner and state (each when given):
+    the filters the CLI's list, the API's and the console's desk share."""
+    for column, wanted in ((requests_t.c.direction, direction), (requests_t.c.type, type_),
+                           (requests_t.c.partner_id, partner), (requests_t.c.state, state)):
+        if wanted:
+            q = q.where(column == wanted)
+    return q
+
+
 def desk_query(direction: str, *, type_: str = "", partner: str = "", state: str = "", ids: list[str] | None = None,
                after: tuple[datetime, str] | None = None, limit: int = 50) -> Select[Any]:
     """One page of requests of a direction, newest first by (created_at, id), continuing after
     ``after``: read through the ``ix_requests_desk`` indexes, never OFFSET."""
-    q = select(*_LIST_COLUMNS, members.c.name.label("partner_name")).join(
-        members, members.c.id == requests_t.c.partner_id).where(requests_t.c.direction == direction)
-    if type_:
-        q = q.where(requests_t.c.type == type_)
-    if partner:
-        q = q.where(requests_t.c.partner_id == partner)
-    if state:
-        q = q.where(requests_t.c.state == state)
+    q = filtered(select(*_LIST_COLUMNS, members.c.name.label("partner_name")).join(
+        members, members.c.id == requests_t.c.partner_id), direction=direction, type_=type_,
+        partner=partner, state=state)
     if ids is not None:
         q = q.where(requests_t.c.id.in_(ids or [""]))
     if after is not None:

@@ -95,15 +95,8 @@ def show(node: Node, request_id: str) -> dict[str, Any]:
 
 def list_requests(node: Node, *, state: str | None = None, direction: str | None = None,
                   partner: str | None = None, type_: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-    q = select(requests_t).order_by(requests_t.c.created_at.desc()).limit(max(1, min(limit, 1000)))
-    if state:
-        q = q.where(requests_t.c.state == state)
-    if direction:
-        q = q.where(requests_t.c.direction == direction)
-    if partner:
-        q = q.where(requests_t.c.partner_id == partner)
-    if type_:
-        q = q.where(requests_t.c.type == type_)
+    q = rows.filtered(select(requests_t).order_by(requests_t.c.created_at.desc()).limit(max(1, min(limit, 1000))),
+                      direction=direction, type_=type_, partner=partner, state=state)
     now = node.now()
     with node.read() as conn:
         return [_public(dict(r), None, now) for r in conn.execute(q).mappings()]
