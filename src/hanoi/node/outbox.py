@@ -176,7 +176,7 @@ def enqueue(
     if item is None:
         raise InvalidInput(f"the item cannot be sent: this node does not know the item type {type!r}",
                            [Problem("type", "no wing declares it", "FED-UNKNOWN-TYPE")])
-    rank = min(item.priority, priority if priority is not None else item.priority)
+    rank = item.priority if priority is None else min(item.priority, priority)
     env_id = new_envelope_id()
     try:
         # Validates type, payload (canonical JSON) and answers exactly as the envelope will.
@@ -390,7 +390,7 @@ def _claim(node: Node, limit: int, now: datetime) -> list[dict[str, Any]]:
             # take turns on its write lock.
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_CLAIM_LOCK_KEY})")
         blocked = _blocked_subjects(conn, now)
-        rows: list[Any] = []
+        ids: list[str] = []
         page = limit + 16  # a few rows to spare for waiting ones, without a second query
         seen = 0
         bulk_left = node.config.outbox_bulk_per_round
@@ -412,16 +412,15 @@ def _claim(node: Node, limit: int, now: datetime) -> list[dict[str, Any]]:
                     break
                 first_open = blocked.get((r["recipient"], r["subject"]))
                 if first_open is None or r["id"] < first_open:
-                    rows.append(r)
+                    ids.append(r["id"])
                     bulk_left -= bulk
-                    if len(rows) == limit:
+                    if len(ids) == limit:
                         full = True
                         break
             if len(found) < page:
                 break
-        if not rows:
+        if not ids:
             return []
-        ids = [r["id"] for r in rows]
         conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(lease_until=now + LEASE))
         by_id = {r["id"]: dict(r) for r in conn.execute(select(outbox).where(outbox.c.id.in_(ids))).mappings()}
     return [by_id[i] for i in ids]
